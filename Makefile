@@ -1,0 +1,38 @@
+# Two commands on a fresh Debian machine: `make run` (the whole stack) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test install system-deps bench
+
+run: export VOXMOJI_DEV_LOGIN ?= 1
+run: install
+	$(PY) -m backend.stack prepare
+	$(VENV)/bin/honcho start -f Procfile
+
+test: install
+	$(VENV)/bin/pytest
+
+bench: install
+	$(PY) bench/tts_engine.py
+
+install: system-deps $(VENV)/.installed
+
+# Debian packages, installed only when something is missing.
+system-deps:
+	@missing=0; \
+	for cmd in redis-server nginx espeak-ng ffmpeg g++; do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
+	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing=1; \
+	if [ $$missing = 1 ]; then \
+		echo "Installing Debian packages: $(APT_PACKAGES)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip wheel
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@

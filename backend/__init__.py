@@ -1,0 +1,34 @@
+"""VoxMoji: voice cloning and sticker generation for WeChat mini-programs."""
+from apiflask import APIFlask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend import metrics
+from backend.api import register_blueprints
+from backend.celery_app import celery_init_app
+from backend.config import check_config, load_config
+from backend.engines import registry
+from backend.errors import register_error_handlers
+from backend.extensions import db, init_redis, migrate
+
+
+def create_app(config=None):
+    """Application factory: defaults from the environment, overridden by `config`."""
+    app = APIFlask(__name__, title="VoxMoji API", version="1.0")
+    app.config.from_mapping(load_config())
+    if config:
+        app.config.from_mapping(config)
+    check_config(app.config)
+    app.config["SPEC_FORMAT"] = "json"
+    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config.get("PROXY_HOPS", 1), x_proto=1, x_host=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    init_redis(app)
+    celery_init_app(app)
+    app.extensions["engines"] = {"tts": registry.describe("tts", app.config)}
+    register_error_handlers(app)
+    register_blueprints(app)
+    metrics.init_app(app)
+    import backend.tasks  # noqa: F401 - registers the Celery tasks
+    return app

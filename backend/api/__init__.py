@@ -1,0 +1,8 @@
+"""HTTP blueprints, one per domain."""
+from backend.api import account, health, tasks, tts, voices
+
+
+def register_blueprints(app):
+    """Mount every blueprint on the app."""
+    for module in (account, voices, tts, tasks, health):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,37 @@
+"""Tasks: read, list, cancel, with an optional wait for completion."""
+from apiflask import APIBlueprint
+
+from backend.auth import token_auth
+from backend.schemas import TaskListOut, TaskListQuery, TaskOut, WaitQuery
+from backend.services import jobs
+
+bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
+
+
+@bp.get("/tasks/<task_id>")
+@bp.auth_required(token_auth)
+@bp.input(WaitQuery, location="query", arg_name="query")
+@bp.output(TaskOut)
+def get_task(task_id, query):
+    """A task of the user's; `?wait=N` holds the request until it finishes or N s pass."""
+    job = jobs.wait(jobs.get_owned(token_auth.current_user, task_id), query["wait"])
+    return {"success": True, **jobs.present(job)}
+
+
+@bp.delete("/tasks/<task_id>")
+@bp.auth_required(token_auth)
+@bp.output(TaskOut)
+def cancel_task(task_id):
+    """Cancel a task that has not started; a started or finished task is returned as it is."""
+    job = jobs.cancel(jobs.get_owned(token_auth.current_user, task_id))
+    return {"success": True, **jobs.present(job)}
+
+
+@bp.get("/tasks")
+@bp.auth_required(token_auth)
+@bp.input(TaskListQuery, location="query", arg_name="query")
+@bp.output(TaskListOut)
+def list_tasks(query):
+    """The user's tasks, newest first; pass `next` as `before` for the next page."""
+    found, next_cursor = jobs.list_for(token_auth.current_user, query["kind"], query["limit"], query["before"])
+    return {"success": True, "tasks": [jobs.present(job) for job in found], "next": next_cursor}

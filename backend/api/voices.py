@@ -1,0 +1,41 @@
+"""Saved voices: reference recordings a user can reuse by voice_id."""
+from apiflask import APIBlueprint
+from flask import current_app
+
+from backend.auth import token_auth
+from backend.schemas import VoiceIn, VoiceListOut, VoiceOut
+from backend.services import uploads, voices
+
+bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
+
+
+@bp.post("/voices")
+@bp.auth_required(token_auth)
+@bp.input(VoiceIn, location="json", validation=False, arg_name="_documented")
+@bp.output(VoiceOut, status_code=201)
+def create_voice(_documented):
+    """Save a reference recording (1-30 s; wav, mp3, aac, m4a or pcm) as a voice."""
+    limit = current_app.config["AUDIO_MAX_BYTES"]
+    fields = uploads.body_fields(["audio"], limit)
+    args = uploads.load(VoiceIn(partial=("audio",)), fields)
+    data = uploads.file_bytes(fields, "audio", limit)
+    voice = voices.create(token_auth.current_user, data, args["audio_format"], args["sample_rate"],
+                          args["prompt_text"], args["name"])
+    return {"success": True, "voice": voices.present(voice)}, 201
+
+
+@bp.get("/voices")
+@bp.auth_required(token_auth)
+@bp.output(VoiceListOut)
+def list_voices():
+    """The user's saved voices."""
+    return {"success": True, "voices": [voices.present(v) for v in voices.list_for(token_auth.current_user)]}
+
+
+@bp.delete("/voices/<voice_id>")
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204)
+def delete_voice(voice_id):
+    """Delete a saved voice."""
+    voices.delete(token_auth.current_user, voice_id)
+    return "", 204

@@ -1,0 +1,56 @@
+"""Celery bound to the Flask app: every task runs inside an app context."""
+from urllib.parse import parse_qs, urlparse
+
+from celery import Celery, Task
+from kombu import Queue
+
+KINDS = ("tts",)
+
+
+def broker_url(redis_url):
+    """Kombu spells a unix-socket Redis URL `redis+socket://path?virtual_host=db`."""
+    parsed = urlparse(redis_url)
+    if parsed.scheme != "unix":
+        return redis_url
+    db = parse_qs(parsed.query).get("db", ["0"])[0]
+    return f"redis+socket://{parsed.path}?virtual_host={db}"
+
+
+def celery_init_app(app):
+    """Create the Celery app from the Flask config and store it in app.extensions['celery']."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    config = app.config
+    hard = config["JOB_HARD_TIME_LIMIT"]
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=broker_url(config["REDIS_URL"]),
+        broker_connection_retry_on_startup=True,
+        # Unacked messages come back after this long; it must exceed the hard limit or a
+        # healthy long job would be delivered twice.
+        broker_transport_options={"visibility_timeout": max(2 * hard, hard + 60)},
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=config["JOB_SOFT_TIME_LIMIT"],
+        task_time_limit=hard,
+        task_default_queue="default",
+        task_queues=[Queue("default")] + [Queue(kind) for kind in KINDS],
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule={
+            "sweep-jobs": {"task": "voxmoji.sweep_jobs", "schedule": config["SWEEP_INTERVAL"], "options": {"queue": "default"}},
+        },
+        beat_schedule_filename=f"{config['VAR_DIR']}/celerybeat-schedule",
+        timezone="UTC",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,97 @@
+"""Configuration: one object whose defaults come from the environment (and `.env`)."""
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name, default=None):
+    return os.environ.get(name, default)
+
+
+def _env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def _env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def var_dir():
+    """The directory that holds all local state (database, sockets, media, logs)."""
+    return Path(_env("VOXMOJI_VAR_DIR", REPO_ROOT / "var")).resolve()
+
+
+def redis_socket_url(directory):
+    """The Redis URL of the local stack's unix socket under `directory`."""
+    return f"unix://{directory}/run/redis.sock?db=0"
+
+
+def load_config():
+    """Read the environment (after `.env`) into a plain dict of settings."""
+    load_dotenv(REPO_ROOT / ".env", override=False)
+    var = var_dir()
+    http_port = _env_int("VOXMOJI_HTTP_PORT", 8080)
+    return {
+        "ENV": _env("VOXMOJI_ENV", "development"),
+        "SECRET_KEY": _env("VOXMOJI_SECRET_KEY", "dev-secret-change-me"),
+        "VAR_DIR": str(var),
+        "HTTP_PORT": http_port,
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", f"http://127.0.0.1:{http_port}").rstrip("/"),
+        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{var}/voxmoji.db"),
+        "REDIS_URL": _env("REDIS_URL", redis_socket_url(var)),
+        "MEDIA_ROOT": _env("VOXMOJI_MEDIA_ROOT", str(var / "media")),
+        "MEDIA_SECRET": _env("VOXMOJI_MEDIA_SECRET", "dev-media-secret-change-me"),
+        "MEDIA_URL_TTL": _env_int("VOXMOJI_MEDIA_URL_TTL", 24 * 3600),
+        "MAX_CONTENT_LENGTH": _env_int("VOXMOJI_MAX_BODY_BYTES", 15 * 1024 * 1024),
+        # Auth
+        "JWT_ISSUER": "voxmoji",
+        "JWT_AUDIENCE": "voxmoji-api",
+        "JWT_TTL": _env_int("VOXMOJI_JWT_TTL", 7 * 24 * 3600),
+        "DEV_LOGIN": _env_bool("VOXMOJI_DEV_LOGIN", False),
+        "WECHAT_APPID": _env("WECHAT_APPID", ""),
+        # Voice input limits
+        "TEXT_MAX_CHARS": _env_int("VOXMOJI_TEXT_MAX_CHARS", 200),
+        "AUDIO_MAX_BYTES": _env_int("VOXMOJI_AUDIO_MAX_BYTES", 10 * 1024 * 1024),
+        "AUDIO_MIN_SECONDS": _env_float("VOXMOJI_AUDIO_MIN_SECONDS", 1.0),
+        "AUDIO_MAX_SECONDS": _env_float("VOXMOJI_AUDIO_MAX_SECONDS", 30.0),
+        "FFMPEG_TIMEOUT": _env_float("VOXMOJI_FFMPEG_TIMEOUT", 20.0),
+        # Engines: "auto" or an engine name
+        "TTS_ENGINE": _env("VOXMOJI_TTS_ENGINE", "auto"),
+        "VOICE_PROFILE_DIR": _env("VOXMOJI_VOICE_PROFILE_DIR", str(var / "cache" / "voice-profiles")),
+        # Jobs
+        "JOB_SOFT_TIME_LIMIT": _env_int("VOXMOJI_JOB_SOFT_TIME_LIMIT", 120),
+        "JOB_HARD_TIME_LIMIT": _env_int("VOXMOJI_JOB_HARD_TIME_LIMIT", 150),
+        "JOB_MAX_ATTEMPTS": _env_int("VOXMOJI_JOB_MAX_ATTEMPTS", 3),
+        "JOB_LEASE_SECONDS": _env_int("VOXMOJI_JOB_LEASE_SECONDS", 15),
+        "JOB_REQUEUE_AFTER": _env_int("VOXMOJI_JOB_REQUEUE_AFTER", 300),
+        "SWEEP_INTERVAL": _env_float("VOXMOJI_SWEEP_INTERVAL", 30.0),
+        "WAIT_MAX_SECONDS": 20,
+        "SEED_TTS_WAIT": _env_int("VOXMOJI_SEED_TTS_WAIT", 60),
+        "CACHE_TTL": _env_int("VOXMOJI_CACHE_TTL", 7 * 24 * 3600),
+        # Costs (tokens); the ledger that charges them arrives with accounts.
+        "COST_TTS_PER_CHARS": _env_int("VOXMOJI_COST_TTS_PER_CHARS", 50),
+    }
+
+
+def check_config(config):
+    """Refuse combinations that are unsafe, with a message saying what to change."""
+    production = config["ENV"] == "production" or bool(config["WECHAT_APPID"])
+    if config["DEV_LOGIN"] and production:
+        raise RuntimeError(
+            "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
+            "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
+        )
+    if config["ENV"] == "production":
+        for key in ("SECRET_KEY", "MEDIA_SECRET"):
+            if "change-me" in config[key]:
+                raise RuntimeError(f"Set a real {key} (VOXMOJI_{key}) for production.")

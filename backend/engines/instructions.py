@@ -1,0 +1,77 @@
+"""Understand free-text speaking instructions ("用四川话说", "sad and slow") as named styles.
+
+Shared by every TTS engine: the embedded engine turns styles into prosody and voice
+choices; the CosyVoice3 engine turns them into the phrasings that model was trained on.
+"""
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+# style name -> keywords (Chinese and English, lower-case, NFKC)
+STYLE_KEYWORDS = {
+    "sad": ("悲伤", "伤心", "难过", "哀伤", "忧伤", "sad", "sadly", "sorrowful", "unhappy"),
+    "happy": ("开心", "高兴", "快乐", "愉快", "欢快", "happy", "happily", "cheerful", "joyful"),
+    "excited": ("兴奋", "激动", "excited", "excitedly", "enthusiastic"),
+    "angry": ("生气", "愤怒", "发火", "怒", "angry", "angrily", "furious", "mad"),
+    "slow": ("慢", "缓慢", "slow", "slowly"),
+    "fast": ("快速", "快点", "快一点", "快", "fast", "quickly", "quick", "faster"),
+    "whisper": ("小声", "耳语", "悄悄", "轻声", "whisper", "whispering", "quietly", "softly"),
+    "loud": ("大声", "响亮", "loud", "loudly", "shout", "shouting"),
+    "cantonese": ("粤语", "广东话", "白话", "cantonese"),
+    "sichuanese": ("四川话", "川话", "四川方言", "sichuanese", "sichuan dialect", "sichuan"),
+    "english": ("英文", "英语", "english"),
+    "mandarin": ("普通话", "国语", "mandarin"),
+}
+
+# Words that carry no instruction of their own ("please say it in a ... voice").
+_FILLER = (
+    "请", "用", "以", "地", "的", "得", "说", "讲", "读", "念", "语气", "口气", "声音", "一点", "一些", "点",
+    "地说", "的语气", "来", "一下", "方言", "话", "和", "并且", "而且", "又", "很", "非常", "比较", "稍微",
+    "please", "say", "speak", "read", "it", "this", "in", "a", "an", "the", "with", "voice", "tone",
+    "and", "very", "more", "bit", "little", "manner", "way", "like", "style", "accent",
+)
+_SEPARATORS = re.compile(r"[\s,，。.!！?？;；、:：]+")
+
+
+@dataclass
+class Instruction:
+    """The styles understood in an instruction, and the parts that were not understood."""
+
+    styles: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _keywords_longest_first():
+    pairs = [(word, style) for style, words in STYLE_KEYWORDS.items() for word in words]
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+_KEYWORDS = _keywords_longest_first()
+_FILLER_SORTED = sorted(_FILLER, key=len, reverse=True)
+
+
+def parse_instruction(text):
+    """Match known style keywords; whatever else remains is reported as ignored."""
+    result = Instruction()
+    if not text:
+        return result
+    normalized = unicodedata.normalize("NFKC", text).lower()
+    for word, style in _KEYWORDS:
+        if word in normalized:
+            if style not in result.styles:
+                result.styles.append(style)
+            normalized = normalized.replace(word, " ")
+    for chunk in _SEPARATORS.split(normalized):
+        leftover = _strip_filler(chunk)
+        if leftover:
+            result.ignored.append(leftover)
+    return result
+
+
+def _strip_filler(chunk):
+    if re.fullmatch(r"[a-z' -]+", chunk):
+        words = [w for w in chunk.split() if w not in _FILLER]
+        return " ".join(words)
+    for word in _FILLER_SORTED:
+        chunk = chunk.replace(word, "")
+    return chunk.strip()

@@ -1,0 +1,43 @@
+"""Extensions created at module level and bound to the app in create_app."""
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+from flask import current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(directory=MIGRATIONS_DIR)
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL lets readers and one writer work together; busy_timeout waits instead of failing."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def init_redis(app):
+    """One connection pool per process, shared by every request and task."""
+    app.extensions["redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"], socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def get_redis():
+    """The current app's Redis client."""
+    return current_app.extensions["redis"]

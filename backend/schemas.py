@@ -1,0 +1,120 @@
+"""Request and response schemas: they validate input and describe the API in /openapi.json."""
+from apiflask import Schema
+from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
+from apiflask.validators import OneOf, Range
+
+from backend.services.audio import DEMUXERS, PCM_RATES
+
+
+class LoginIn(Schema):
+    code = String(required=True, metadata={"description": "the code from wx.login()"})
+
+
+class UserOut(Schema):
+    id = String()
+    balance = Integer()
+    held = Integer()
+    created_at = String()
+
+
+class LoginOut(Schema):
+    success = Boolean()
+    access_token = String()
+    token_type = String()
+    expires_in = Integer()
+    user = Nested(UserOut)
+
+
+class MeOut(Schema):
+    success = Boolean()
+    user = Nested(UserOut)
+
+
+class VoiceIn(Schema):
+    audio = String(required=True, metadata={"description": "base64 (or a multipart file part)"})
+    audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
+    sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
+    prompt_text = String(load_default=None, validate=lambda s: len(s) <= 500,
+                         metadata={"description": "what the recording says"})
+    name = String(load_default=None, validate=lambda s: len(s) <= 64)
+
+
+class Voice(Schema):
+    voice_id = String()
+    name = String()
+    duration = Float()
+    prompt_text = String(allow_none=True)
+    created_at = String()
+
+
+class VoiceOut(Schema):
+    success = Boolean()
+    voice = Nested(Voice)
+
+
+class VoiceListOut(Schema):
+    success = Boolean()
+    voices = List(Nested(Voice))
+
+
+class TtsIn(Schema):
+    text = String(required=True, metadata={"description": "1-200 characters by default"})
+    mode = String(load_default="zero_shot", validate=OneOf(["zero_shot", "instruct", "cross_lingual"]))
+    voice_id = String(load_default=None)
+    prompt_audio = String(metadata={"description": "base64 (or a multipart file part); instead of voice_id"})
+    prompt_audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
+    sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
+    prompt_text = String(load_default=None, validate=lambda s: len(s) <= 500)
+    instruct = String(load_default=None, validate=lambda s: len(s) <= 100,
+                      metadata={"description": "e.g. 用四川话说, 悲伤地说; required for mode=instruct"})
+    speed = Float(load_default=1.0, validate=Range(0.5, 2.0))
+    format = String(load_default="mp3", validate=OneOf(["mp3", "wav"]))
+
+
+class SeedTtsIn(Schema):
+    text = String(required=True)
+    prompt_audio = String(required=True)
+    mode = String(load_default="zero_shot")
+    instruct = String(load_default=None)
+
+
+class SeedTtsOut(Schema):
+    success = Boolean()
+    audio_url = String(allow_none=True)
+    task_id = String()
+    duration = Float(allow_none=True)
+    status = String()
+
+
+class WaitQuery(Schema):
+    wait = Float(load_default=0, validate=Range(0, 20))
+
+
+class TaskListQuery(Schema):
+    kind = String(load_default=None, validate=OneOf(["tts", "emoji", "swap"]))
+    limit = Integer(load_default=20, validate=Range(1, 100))
+    before = String(load_default=None)
+
+
+class TaskOut(Schema):
+    success = Boolean()
+    task_id = String()
+    kind = String()
+    status = String()
+    progress = Integer()
+    engine = String()
+    cached = Boolean()
+    cost = Integer()
+    created_at = String()
+    finished_at = String(allow_none=True)
+    result = Dict(allow_none=True)
+    error = Dict(allow_none=True)
+    audio_url = String()
+    duration = Float()
+    image_url = String()
+
+
+class TaskListOut(Schema):
+    success = Boolean()
+    tasks = List(Nested(TaskOut))
+    next = String(allow_none=True)

@@ -1,0 +1,86 @@
+"""Reference recordings: decode, check, store normalized (content-addressed); saved voices per user."""
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile
+import sqlalchemy as sa
+from flask import current_app
+
+from backend.errors import ApiError
+from backend.extensions import db
+from backend.models import Voice, isoformat
+from backend.services import audio, media
+
+
+@dataclass
+class Prompt:
+    """A stored reference recording: where it is, its digest and length."""
+
+    path: str
+    sha256: str
+    duration: float
+
+
+def store_prompt(data, declared_format, sample_rate, field):
+    """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256."""
+    config = current_app.config
+    decoded = audio.decode(data, declared_format, sample_rate, max_seconds=config["AUDIO_MAX_SECONDS"],
+                           timeout=config["FFMPEG_TIMEOUT"], field=field)
+    audio.check_duration(decoded, config["AUDIO_MIN_SECONDS"], config["AUDIO_MAX_SECONDS"], field)
+    if float(np.abs(decoded.samples).max()) < 1e-3:
+        raise ApiError("invalid_audio", "The recording is silent; check the microphone and record again.", field)
+    wav = audio.encode(decoded.samples, decoded.sample_rate, "wav").data
+    digest = hashlib.sha256(wav).hexdigest()
+    path = media.upload_path("prompts", digest, "wav")
+    media.write_atomic(path, wav)
+    return Prompt(path, digest, round(decoded.duration, 3))
+
+
+def load_prompt(path):
+    """The stored recording as float32 samples at 16 kHz."""
+    samples, rate = soundfile.read(media.absolute(path), dtype="float32")
+    return samples, rate
+
+
+def create(user, data, declared_format, sample_rate, prompt_text, name):
+    """Save a voice for the user."""
+    prompt = store_prompt(data, declared_format, sample_rate, "audio")
+    voice = Voice(user_id=user.id, name=(name or "我的声音").strip()[:64], prompt_text=(prompt_text or "").strip() or None,
+                  audio_sha256=prompt.sha256, duration=prompt.duration)
+    db.session.add(voice)
+    db.session.commit()
+    return voice
+
+
+def get_owned(user, voice_id):
+    """The user's voice, or 404 not_found."""
+    voice = db.session.get(Voice, voice_id) if voice_id else None
+    if voice is None or voice.user_id != user.id:
+        raise ApiError("not_found", f"No voice {voice_id!r}; create one with POST /api/v1/voices.", "voice_id")
+    return voice
+
+
+def prompt_of(voice):
+    """The stored recording behind a voice."""
+    return Prompt(media.upload_path("prompts", voice.audio_sha256, "wav"), voice.audio_sha256, voice.duration)
+
+
+def list_for(user):
+    """The user's voices, newest first."""
+    return db.session.scalars(
+        sa.select(Voice).where(Voice.user_id == user.id).order_by(Voice.created_at.desc())
+    ).all()
+
+
+def delete(user, voice_id):
+    """Delete a saved voice (results already made with it stay)."""
+    voice = get_owned(user, voice_id)
+    db.session.delete(voice)
+    db.session.commit()
+
+
+def present(voice):
+    """The voice object of the API."""
+    return {"voice_id": voice.id, "name": voice.name, "duration": voice.duration,
+            "prompt_text": voice.prompt_text, "created_at": isoformat(voice.created_at)}

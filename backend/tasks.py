@@ -1,0 +1,129 @@
+"""Celery tasks: run one job (at most once in effect), and sweep the jobs the database says are stuck."""
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from flask import current_app
+
+from backend import metrics
+from backend.errors import ApiError
+from backend.extensions import db, get_redis
+from backend.models import UNFINISHED, Job, utcnow
+from backend.services import jobs, media, tts
+
+RENDERERS = {"tts": tts.render}
+_LEASE = "vm:lease:"
+_RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_EXTEND_IF_OWNER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+)
+
+
+class Lease:
+    """A Redis key saying "a live worker holds this job", kept alive by a heartbeat thread."""
+
+    def __init__(self, job_id, seconds):
+        self.key = _LEASE + job_id
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._redis = get_redis()
+
+    def acquire(self):
+        if not self._redis.set(self.key, self.token, nx=True, ex=self.seconds):
+            return False
+        threading.Thread(target=self._beat, daemon=True).start()
+        return True
+
+    def _beat(self):
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self._redis.eval(_EXTEND_IF_OWNER, 1, self.key, self.token, self.seconds)
+            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                pass
+
+    def release(self):
+        self._stop.set()
+        try:
+            self._redis.eval(_RELEASE_IF_OWNER, 1, self.key, self.token)
+        except Exception:  # noqa: BLE001 - it expires on its own
+            pass
+
+
+def is_held(job_id):
+    """True when a live worker holds the job's lease."""
+    return bool(get_redis().exists(_LEASE + job_id))
+
+
+@shared_task(bind=True, name="voxmoji.run_job", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def run_job(self, job_id):
+    """Run a job; a redelivered or duplicate message finds it finished or held and does nothing twice."""
+    config = current_app.config
+    job = db.session.get(Job, job_id)
+    if job is None or job.finished or job.parent_id:
+        return
+    lease = Lease(job_id, config["JOB_LEASE_SECONDS"])
+    if not lease.acquire():
+        # Another process holds it, or a killed one did until its lease runs out: look again later.
+        raise self.retry(countdown=config["JOB_LEASE_SECONDS"])
+    try:
+        if job.attempts >= config["JOB_MAX_ATTEMPTS"]:
+            jobs.finish(job_id, "failed", error_code="engine_failed",
+                        error_message=f"Gave up after {job.attempts} attempts that did not finish.")
+            return
+        if not jobs.mark_running(job_id, f"{socket.gethostname()}:{os.getpid()}"):
+            return
+        metrics.job_transition(job.kind, "running")
+        db.session.refresh(job)
+        result = RENDERERS[job.kind](job, progress=lambda fraction: jobs.set_progress(job_id, 5 + 90 * fraction))
+        jobs.finish(job_id, "succeeded", **result)
+    except SoftTimeLimitExceeded:
+        db.session.rollback()
+        jobs.finish(job_id, "failed", error_code="engine_failed",
+                    error_message=f"The engine took longer than {config['JOB_SOFT_TIME_LIMIT']} s.")
+    except ApiError as error:
+        db.session.rollback()
+        jobs.finish(job_id, "failed", error_code=error.code, error_message=error.message)
+    except ValueError as error:  # an engine's check_inputs
+        db.session.rollback()
+        jobs.finish(job_id, "failed", error_code="invalid_request", error_message=str(error))
+    except Exception:
+        current_app.logger.exception("job %s failed", job_id)
+        db.session.rollback()
+        jobs.finish(job_id, "failed", error_code="engine_failed",
+                    error_message="The engine failed on this request; please retry.")
+    finally:
+        lease.release()
+
+
+@shared_task(name="voxmoji.sweep_jobs")
+def sweep_jobs():
+    """Re-enqueue unfinished jobs no worker holds, settle orphaned followers, clear partial files."""
+    config = current_app.config
+    now = utcnow()
+    requeue_before = now - timedelta(seconds=config["JOB_REQUEUE_AFTER"])
+    grace = now - timedelta(seconds=config["JOB_LEASE_SECONDS"] * 2)
+    candidates = db.session.scalars(
+        sa.select(Job).where(Job.status.in_(UNFINISHED), Job.parent_id.is_(None), Job.created_at < grace)
+    ).all()
+    requeued = 0
+    for job in candidates:
+        if is_held(job.id):
+            continue
+        waiting_too_long = job.status == "queued" and (job.enqueued_at is None or job.enqueued_at < requeue_before)
+        orphaned = job.status == "running"
+        if waiting_too_long or orphaned:
+            requeued += jobs.enqueue(job)
+    followers = db.session.scalars(
+        sa.select(Job.parent_id).where(Job.status.in_(UNFINISHED), Job.parent_id.is_not(None)).distinct()
+    ).all()
+    for leader_id in followers:
+        jobs.resolve_followers(leader_id)
+    removed = media.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
+    return {"requeued": requeued, "partials_removed": removed, "at": time.time()}

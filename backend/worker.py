@@ -1,0 +1,55 @@
+"""Celery entry point (`celery -A backend.worker worker`): engines pre-warmed, liveness advertised."""
+import json
+import os
+import socket
+import threading
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from backend import create_app
+from backend.api.health import WORKER_KEY
+from backend.engines import registry
+
+flask_app = create_app()
+celery = flask_app.extensions["celery"]
+_stop = threading.Event()
+HEARTBEAT_SECONDS = 5
+
+
+@worker_process_init.connect
+def _load_engines(**_):
+    """One engine instance per pool process, created before the first job arrives."""
+    with flask_app.app_context():
+        for kind in flask_app.extensions["engines"]:
+            registry.load(kind, flask_app.config)
+
+
+@worker_ready.connect
+def _advertise(sender, **_):
+    """Keep `vm:worker:<hostname>` alive in Redis while this worker runs (read by /readyz)."""
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
+    engines = {kind: name for kind, (name, _version) in flask_app.extensions["engines"].items() if kind in queues}
+    key = WORKER_KEY + sender.hostname
+    info = json.dumps({"hostname": sender.hostname, "host": socket.gethostname(), "pid": os.getpid(),
+                       "queues": queues, "engines": engines})
+    redis = flask_app.extensions["redis"]
+
+    def beat():
+        while True:
+            try:
+                redis.set(key, info, ex=HEARTBEAT_SECONDS * 3)
+            except Exception:  # noqa: BLE001 - retried on the next beat
+                pass
+            if _stop.wait(HEARTBEAT_SECONDS):
+                break
+        try:
+            redis.delete(key)
+        except Exception:  # noqa: BLE001
+            pass
+
+    threading.Thread(target=beat, daemon=True, name="voxmoji-heartbeat").start()
+
+
+@worker_shutdown.connect
+def _stop_advertising(**_):
+    _stop.set()

@@ -1,0 +1,4 @@
+"""WSGI entry point for gunicorn: `backend.wsgi:app`."""
+from backend import create_app
+
+app = create_app()
