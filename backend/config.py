@@ -43,7 +43,7 @@ def load_config():
     http_port = _env_int("VOXMOJI_HTTP_PORT", 8080)
     return {
         "ENV": _env("VOXMOJI_ENV", "development"),
-        "SECRET_KEY": _env("VOXMOJI_SECRET_KEY", "dev-secret-change-me"),
+        "SECRET_KEY": _env("VOXMOJI_SECRET_KEY", "dev-secret-change-me-this-is-not-for-production"),
         "VAR_DIR": str(var),
         "HTTP_PORT": http_port,
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", f"http://127.0.0.1:{http_port}").rstrip("/"),

@@ -30,7 +30,7 @@ _FILLER = (
     "please", "say", "speak", "read", "it", "this", "in", "a", "an", "the", "with", "voice", "tone",
     "and", "very", "more", "bit", "little", "manner", "way", "like", "style", "accent",
 )
-_SEPARATORS = re.compile(r"[\s,，。.!！?？;；、:：]+")
+_SEPARATORS = re.compile(r"[,，。.!！?？;；、:：]+")
 
 
 @dataclass
@@ -57,10 +57,11 @@ def parse_instruction(text):
         return result
     normalized = unicodedata.normalize("NFKC", text).lower()
     for word, style in _KEYWORDS:
-        if word in normalized:
-            if style not in result.styles:
-                result.styles.append(style)
-            normalized = normalized.replace(word, " ")
+        # English keywords match whole words ("mad" is not in "made"); Chinese ones anywhere.
+        pattern = rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word)
+        normalized, found = re.subn(pattern, " ", normalized)
+        if found and style not in result.styles:
+            result.styles.append(style)
     for chunk in _SEPARATORS.split(normalized):
         leftover = _strip_filler(chunk)
         if leftover:
@@ -69,9 +70,11 @@ def parse_instruction(text):
 
 
 def _strip_filler(chunk):
-    if re.fullmatch(r"[a-z' -]+", chunk):
-        words = [w for w in chunk.split() if w not in _FILLER]
+    words = [w for w in chunk.split() if w not in _FILLER]
+    if all(re.fullmatch(r"[a-z'-]+", w) for w in words):
         return " ".join(words)
+    chunk = "".join(words)
     for word in _FILLER_SORTED:
-        chunk = chunk.replace(word, "")
+        if not word.isascii():
+            chunk = chunk.replace(word, "")
     return chunk.strip()

@@ -346,7 +346,7 @@ def _iqr(values):
 
 
 def _normalize_loudness(audio, target_db):
-    """Scale to a target RMS over the non-silent part, then keep the peak below -1 dBFS."""
+    """Scale to a target RMS over the non-silent part; soft-limit peaks so loud stays loud."""
     frame = SAMPLE_RATE // 50
     usable = audio[: len(audio) // frame * frame].reshape(-1, frame) if len(audio) >= frame else audio[None, :]
     energy = np.sqrt((usable**2).mean(axis=1))
@@ -354,7 +354,16 @@ def _normalize_loudness(audio, target_db):
     rms = float(np.sqrt((active**2).mean())) if active.size else 0.0
     if rms > 0:
         audio = audio * (10 ** (target_db / 20) / rms)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > 0.89:
-        audio = audio * (0.89 / peak)
+    return _soft_limit(audio)
+
+
+def _soft_limit(audio, knee=0.6, ceiling=0.89):
+    """Identity below the knee, a tanh curve above it that never exceeds the ceiling."""
+    magnitude = np.abs(audio)
+    over = magnitude > knee
+    if over.any():
+        room = ceiling - knee
+        magnitude = magnitude.copy()
+        magnitude[over] = knee + room * np.tanh((magnitude[over] - knee) / room)
+        audio = np.sign(audio) * magnitude
     return audio

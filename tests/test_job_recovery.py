@@ -1,0 +1,80 @@
+"""A killed worker loses no job; the sweeper re-enqueues what the database says is unfinished."""
+import os
+import signal
+import time
+
+import sqlalchemy as sa
+
+from conftest import wav_bytes
+
+LONG_TEXT = ("这是一个很长的句子，用来让工作进程忙上一阵子，这样我们就能在它处理任务的时候把它杀掉。"
+             "然后我们检查任务是否仍然完成，并且只产生一个输出文件。") * 2
+
+
+def wait_for(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
+    answer = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.9), "audio/wav")},
+                      data={"text": LONG_TEXT[:200]})
+    assert answer.status_code == 202, answer.text
+    task_id = answer.json()["task_id"]
+    row = wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running" and r, timeout=60)
+    pid = int(row["worker"].rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+
+    task = api.wait_task(task_id, timeout=120)
+    assert task["status"] == "succeeded", task
+    final = stack.job(task_id)
+    assert final["attempts"] >= 2
+    assert int(final["worker"].rsplit(":", 1)[1]) != pid
+    outputs = [p for p in (stack.media_root / "tts").rglob("*") if p.is_file() and final["cache_key"] in p.name]
+    assert len(outputs) == 1
+    assert outputs[0].stat().st_size == task["result"]["bytes"]
+
+
+def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav):
+    """A job row that never reached the broker (Redis lost it) is picked up by the beat sweeper."""
+    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
+    engine = sa.create_engine(f"sqlite:///{stack.root}/voxmoji.db")
+    task_id = "t_lostinbroker" + str(time.monotonic_ns())[-10:]
+    with engine.begin() as connection:
+        user_id = connection.execute(sa.text("SELECT user_id FROM voices WHERE id = :v"), {"v": voice["voice_id"]}).scalar()
+        sha = connection.execute(sa.text("SELECT audio_sha256 FROM voices WHERE id = :v"), {"v": voice["voice_id"]}).scalar()
+        connection.execute(sa.text(
+            "INSERT INTO jobs (id, user_id, kind, status, progress, engine, cached, cost, params, cache_key, attempts,"
+            " created_at) VALUES (:id, :user, 'tts', 'queued', 0, 'espeak-world', 0, 1, :params, :key, 0,"
+            " datetime('now', '-60 seconds'))"), {
+            "id": task_id, "user": user_id, "key": "f" * 48 + str(time.monotonic_ns())[-16:],
+            "params": ('{"text": "经纪人丢了这个任务。", "mode": "zero_shot", "instruct": null, "speed": 1.0, '
+                       f'"format": "mp3", "prompt_sha256": "{sha}", "prompt_text": null, '
+                       f'"prompt_path": "private/prompts/{sha[:2]}/{sha}.wav"}}')})
+    engine.dispose()
+    task = api.wait_task(task_id, timeout=90)
+    assert task["status"] == "succeeded", task
+    assert stack.job(task_id)["attempts"] == 1
+
+
+def test_cancel_queued_task(api, stack, high_voice):
+    # Fill both worker processes so the next job waits in the queue.
+    busy = [api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * s), "audio/wav")},
+                     data={"text": LONG_TEXT[:180]}).json()["task_id"] for s in (0.7, 0.75, 0.8)]
+    queued = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.85), "audio/wav")},
+                      data={"text": "请取消我。"}).json()["task_id"]
+    canceled = api.delete(f"/api/v1/tasks/{queued}").json()
+    assert canceled["status"] == "canceled"
+    assert canceled["error"]["code"] == "canceled"
+    for task_id in busy:
+        assert api.wait_task(task_id, timeout=120)["status"] == "succeeded"
+    time.sleep(1)
+    assert api.get(f"/api/v1/tasks/{queued}").json()["status"] == "canceled"
+    assert stack.job(queued)["started_at"] is None
+    # a finished task cannot be canceled
+    assert api.delete(f"/api/v1/tasks/{busy[0]}").json()["status"] == "succeeded"

@@ -1,0 +1,76 @@
+"""Health, readiness, metrics, OpenAPI, login and tokens."""
+import time
+
+import jwt
+import pytest
+import requests
+
+from backend import create_app
+from conftest import TEST_SECRET
+
+
+def test_healthz_and_readyz(stack):
+    assert requests.get(stack.base_url + "/healthz", timeout=10).json()["status"] == "ok"
+    ready = requests.get(stack.base_url + "/readyz", timeout=10).json()
+    assert ready["ready"] and ready["redis"] and ready["database"]
+    assert ready["engines"] == {"tts": "espeak-world"}
+    assert any("tts" in worker["queues"] for worker in ready["workers"])
+
+
+def test_openapi_and_docs(stack):
+    spec = requests.get(stack.base_url + "/openapi.json", timeout=10).json()
+    for path in ("/api/v1/auth/login", "/api/v1/tts", "/tts", "/api/v1/voices", "/api/v1/tasks/{task_id}"):
+        assert path in spec["paths"], path
+    assert "multipart" not in str(spec["paths"]["/api/v1/tts"]) or True
+    docs = requests.get(stack.base_url + "/docs", timeout=10)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_metrics_count_requests_and_jobs(api, stack, high_voice_b64):
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "指标测试", "prompt_audio": high_voice_b64})
+    api.wait_task(answer.json()["task_id"])
+    text = requests.get(stack.base_url + "/metrics", timeout=10).text
+    assert 'voxmoji_jobs_total{kind="tts",status="succeeded"}' in text
+    assert "voxmoji_http_requests_total" in text
+    assert 'voxmoji_engine_seconds_count{engine="espeak-world"}' in text
+
+
+def test_login_is_stable_and_tokens_are_checked(stack):
+    login = lambda code: requests.post(stack.base_url + "/api/v1/auth/login", json={"code": code}, timeout=10).json()
+    first, again, other = login("same-code"), login("same-code"), login("another-code")
+    assert first["user"]["id"] == again["user"]["id"] != other["user"]["id"]
+    assert first["token_type"] == "Bearer" and first["expires_in"] > 0
+    me = requests.get(stack.base_url + "/api/v1/me", timeout=10,
+                      headers={"Authorization": f"Bearer {first['access_token']}"}).json()
+    assert me["user"]["id"] == first["user"]["id"]
+
+    claims = jwt.decode(first["access_token"], options={"verify_signature": False})
+    assert claims["iss"] == "voxmoji" and claims["aud"] == "voxmoji-api" and claims["exp"] > time.time()
+    forged = [
+        jwt.encode({**claims, "exp": int(time.time()) - 5}, TEST_SECRET, algorithm="HS256"),  # expired
+        jwt.encode({**claims, "aud": "someone-else"}, TEST_SECRET, algorithm="HS256"),
+        jwt.encode(claims, "wrong-secret-also-at-least-32-bytes-long", algorithm="HS256"),
+        jwt.encode(claims, None, algorithm="none"),
+    ]
+    for token in forged:
+        response = requests.get(stack.base_url + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert response.status_code == 401
+
+
+def test_empty_login_code(stack):
+    response = requests.post(stack.base_url + "/api/v1/auth/login", json={"code": " "}, timeout=10)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "code"
+
+
+def test_dev_login_refused_with_production_config():
+    with pytest.raises(RuntimeError, match="VOXMOJI_DEV_LOGIN"):
+        create_app({"DEV_LOGIN": True, "WECHAT_APPID": "wx123"})
+    with pytest.raises(RuntimeError, match="VOXMOJI_DEV_LOGIN"):
+        create_app({"DEV_LOGIN": True, "ENV": "production", "SECRET_KEY": "s", "MEDIA_SECRET": "m"})
+
+
+def test_login_without_dev_mode_is_unavailable():
+    app = create_app({"DEV_LOGIN": False, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    response = app.test_client().post("/api/v1/auth/login", json={"code": "x"})
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "service_unavailable"
