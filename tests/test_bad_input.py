@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import wav_bytes
+from support import wav_bytes
 
 
 def b64(data):

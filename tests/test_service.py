@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from backend import create_app
-from conftest import TEST_SECRET
+from support import TEST_SECRET
 
 
 def test_healthz_and_readyz(stack):

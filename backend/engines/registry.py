@@ -1,11 +1,34 @@
-"""Which engine serves each kind: `auto` picks the GPU engine when it can run, else the embedded one."""
-import importlib
-import threading
+"""Which engine serves each kind: `auto` picks the GPU engine when it can run, else the embedded one.
 
-# kind -> engines in order of preference for `auto`; values are "module:Class".
+The web tier reads this table to name the engine in cache keys without importing the
+engine's heavy modules; only workers import and build engines. Bump an engine's
+`version` here whenever its output for the same request changes, so cached results
+made by the old code are not served for the new.
+"""
+import importlib
+import shutil
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Where an engine class lives, its output version, and a cheap check that it can run here."""
+
+    target: str  # "module:Class"
+    version: str
+    available: Callable[[dict], bool]
+
+
+def _espeak_available(config):
+    return shutil.which("espeak-ng") is not None
+
+
+# kind -> engines in order of preference for `auto`
 ENGINES = {
     "tts": {
-        "espeak-world": "backend.engines.tts_espeak_world:EspeakWorldTTS",
+        "espeak-world": EngineSpec("backend.engines.tts_espeak_world:EspeakWorldTTS", "1", _espeak_available),
     },
 }
 
@@ -13,24 +36,21 @@ _loaded = {}
 _lock = threading.Lock()
 
 
-def engine_class(name):
-    """Import and return an engine class by its registered name."""
-    for engines in ENGINES.values():
-        if name in engines:
-            module, _, cls = engines[name].partition(":")
-            return getattr(importlib.import_module(module), cls)
-    raise ValueError(f"unknown engine {name!r}; known: {sorted(n for e in ENGINES.values() for n in e)}")
+def spec(kind, name):
+    """The registered spec of an engine, or ValueError naming the choices."""
+    if name not in ENGINES.get(kind, {}):
+        raise ValueError(f"{kind.upper()}_ENGINE={name!r} is not a {kind} engine; use one of {list(ENGINES.get(kind, {}))}")
+    return ENGINES[kind][name]
 
 
 def resolve(kind, config):
     """The engine name configuration selects for `kind` (checking, not loading, the engine)."""
     wanted = config.get(f"{kind.upper()}_ENGINE", "auto")
     if wanted != "auto":
-        if wanted not in ENGINES[kind]:
-            raise ValueError(f"{kind.upper()}_ENGINE={wanted!r} is not a {kind} engine; use one of {list(ENGINES[kind])}")
+        spec(kind, wanted)
         return wanted
-    for name in ENGINES[kind]:
-        if engine_class(name).is_available():
+    for name, candidate in ENGINES[kind].items():
+        if candidate.available(config):
             return name
     raise RuntimeError(f"no {kind} engine can run here; install espeak-ng (make install)")
 
@@ -38,7 +58,7 @@ def resolve(kind, config):
 def describe(kind, config):
     """`(name, version)` of the engine that serves `kind`; part of every cache key."""
     name = resolve(kind, config)
-    return name, engine_class(name).version
+    return name, spec(kind, name).version
 
 
 def load(kind, config):
@@ -46,5 +66,6 @@ def load(kind, config):
     with _lock:
         if kind not in _loaded:
             name = resolve(kind, config)
-            _loaded[kind] = engine_class(name).from_config(config)
+            module, _, cls = spec(kind, name).target.partition(":")
+            _loaded[kind] = getattr(importlib.import_module(module), cls).from_config(config)
         return _loaded[kind]

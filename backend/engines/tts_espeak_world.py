@@ -74,7 +74,7 @@ class EspeakWorldTTS:
     """espeak-ng synthesis converted toward a reference voice with the WORLD vocoder."""
 
     name = "espeak-world"
-    version = "1"
+    profile_version = "1"  # bump when analyze_reference changes
     output_sample_rate = SAMPLE_RATE
 
     def __init__(self, profile_dir=None, espeak_binary="espeak-ng", timeout=30.0):
@@ -88,15 +88,6 @@ class EspeakWorldTTS:
     def from_config(cls, config):
         """Build the engine from the app configuration."""
         return cls(profile_dir=config.get("VOICE_PROFILE_DIR"))
-
-    @classmethod
-    def is_available(cls):
-        """True when the espeak-ng binary can run."""
-        try:
-            subprocess.run(["espeak-ng", "--version"], capture_output=True, timeout=5, check=True)
-            return True
-        except (OSError, subprocess.SubprocessError):
-            return False
 
     def check_inputs(self, text, mode, prompt_audio, prompt_sample_rate, speed):
         """Raise ValueError naming the bad value."""
@@ -184,7 +175,7 @@ class EspeakWorldTTS:
         return profile
 
     def _profile_path(self, key):
-        return self.profile_dir / f"v{self.version}" / key[:2] / f"{key}.npz" if self.profile_dir else None
+        return self.profile_dir / f"v{self.profile_version}" / key[:2] / f"{key}.npz" if self.profile_dir else None
 
     def _load_profile(self, key):
         path = self._profile_path(key)

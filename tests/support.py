@@ -1,0 +1,209 @@
+"""Test support shared by the fixtures and the benchmarks: the real stack, an API client, generated voices."""
+import base64
+import io
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyworld
+import requests
+import soundfile
+from scipy.signal import resample_poly
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = ("redis", "web", "worker", "beat", "nginx")
+TEST_SECRET = "test-secret-key-at-least-32-bytes-long"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """A running VoxMoji stack started with the same commands as the Procfile."""
+
+    def __init__(self, root):
+        self.root = root
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "VOXMOJI_VAR_DIR": str(root),
+            "VOXMOJI_HTTP_PORT": str(self.port),
+            "VOXMOJI_HTTP_HOST": "127.0.0.1",
+            "PUBLIC_BASE_URL": self.base_url,
+            "VOXMOJI_DEV_LOGIN": "1",
+            "VOXMOJI_SECRET_KEY": TEST_SECRET,
+            "VOXMOJI_MEDIA_SECRET": "test-media-secret",
+            "VOXMOJI_SWEEP_INTERVAL": "2",
+            "VOXMOJI_JOB_LEASE_SECONDS": "3",
+            "VOXMOJI_JOB_REQUEUE_AFTER": "8",
+            "VOXMOJI_WEB_WORKERS": "2",
+            "VOXMOJI_WORKER_CONCURRENCY": "2",
+        }
+        self.env.pop("DATABASE_URL", None)
+        self.env.pop("REDIS_URL", None)
+        self.processes = {}
+        self.logs = {}
+
+    @property
+    def media_root(self):
+        return self.root / "media"
+
+    def run_python(self, *args):
+        subprocess.run([sys.executable, *args], cwd=REPO, env=self.env, check=True, timeout=120)
+
+    def start(self, service):
+        log = open(self.root / f"{service}.log", "ab")
+        self.logs[service] = log
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", "backend.stack", service], cwd=REPO, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def stop(self, service, sig=signal.SIGTERM):
+        process = self.processes.pop(service, None)
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def start_all(self):
+        """Prepare the state directory and start every service; returns when /readyz says ready."""
+        self.run_python("-m", "backend.stack", "prepare")
+        for service in SERVICES:
+            self.start(service)
+        self.wait_ready()
+
+    def stop_all(self):
+        for service in reversed(list(self.processes)):
+            self.stop(service)
+        for log in self.logs.values():
+            log.close()
+
+    def wait_ready(self, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {(self.root / f'{name}.log').read_text()[-3000:]}")
+            try:
+                if requests.get(self.base_url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("stack not ready: " + "".join(
+            (self.root / f"{s}.log").read_text()[-1500:] for s in SERVICES if (self.root / f"{s}.log").exists()))
+
+    def db(self):
+        """A read-only look at the stack's SQLite database."""
+        connection = sqlite3.connect(self.root / "voxmoji.db", timeout=15)
+        connection.row_factory = sqlite3.Row
+        return connection
+
+    def job(self, task_id):
+        with self.db() as connection:
+            return connection.execute("SELECT * FROM jobs WHERE id = ?", (task_id,)).fetchone()
+
+
+class Api:
+    """A logged-in client talking to the stack through Nginx."""
+
+    def __init__(self, base_url, code):
+        self.base_url = base_url
+        self.session = requests.Session()
+        response = self.session.post(base_url + "/api/v1/auth/login", json={"code": code}, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        self.user = body["user"]
+        self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
+
+    def post(self, path, **kwargs):
+        return self.session.post(self.base_url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.session.get(self.base_url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.session.delete(self.base_url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
+
+    def wait_task(self, task_id, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            task = self.get(f"/api/v1/tasks/{task_id}?wait=10").json()
+            if task["status"] in ("succeeded", "failed", "canceled"):
+                return task
+        raise AssertionError(f"task {task_id} did not finish in {timeout} s")
+
+
+# -- generated reference voices -------------------------------------------------
+
+def espeak_speech(text, voice="cmn-latn-pinyin", rate=16000):
+    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True).stdout
+    samples, source_rate = soundfile.read(io.BytesIO(wav), dtype="float64")
+    return resample_poly(samples, rate, source_rate)
+
+
+def reference_voice(median_f0, text="wo3 men5 jin1 tian1 qu4 gong1 yuan2 wan2, ran2 hou4 hui2 jia1 chi1 fan4 le5.",
+                    formant_shift=1.0):
+    """A speech recording with a chosen median pitch (espeak-ng re-pitched by WORLD), 16 kHz."""
+    x = espeak_speech(text)
+    f0, times = pyworld.dio(x, 16000, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, times, 16000)
+    sp = pyworld.cheaptrick(x, f0, times, 16000)
+    ap = pyworld.d4c(x, f0, times, 16000)
+    voiced = f0 > 0
+    log_f0 = np.log(f0[voiced])
+    f0[voiced] = np.exp(log_f0 - np.median(log_f0) + np.log(median_f0))
+    if formant_shift != 1.0:
+        bins = np.arange(sp.shape[1])
+        sp = np.ascontiguousarray(np.array([np.interp(bins / formant_shift, bins, frame) for frame in sp]))
+    y = pyworld.synthesize(f0, sp, ap, 16000, 5.0)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def wav_bytes(samples, rate=16000):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def median_f0(samples, rate=16000):
+    """Median F0 by Harvest (a different estimator from the engine's DIO)."""
+    x = np.asarray(samples, dtype=np.float64)
+    f0, _ = pyworld.harvest(x, rate, f0_floor=50, f0_ceil=700, frame_period=5.0)
+    return float(np.median(f0[f0 > 0]))
+
+
+def decode_file(data):
+    """Decode any audio bytes with ffmpeg to 16 kHz float samples (independent of the backend)."""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-ac", "1", "-ar", "16000", "-f", "f32le", "pipe:1"],
+                          input=data, capture_output=True, check=True)
+    return np.frombuffer(done.stdout, dtype="<f4")
+
+
+def ffprobe_duration(data, suffix=".mp3", tmp_path=None):
+    path = Path(tmp_path or "/tmp") / f"probe-{time.monotonic_ns()}{suffix}"
+    path.write_bytes(data)
+    try:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+        return float(out.strip())
+    finally:
+        path.unlink(missing_ok=True)
