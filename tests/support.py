@@ -71,6 +71,9 @@ class Stack:
 
     def stop(self, service, sig=signal.SIGTERM):
         process = self.processes.pop(service, None)
+        log = self.logs.pop(service, None)
+        if log is not None:
+            log.close()
         if process is None:
             return
         try:
@@ -93,8 +96,6 @@ class Stack:
     def stop_all(self):
         for service in reversed(list(self.processes)):
             self.stop(service)
-        for log in self.logs.values():
-            log.close()
 
     def wait_ready(self, timeout=90):
         deadline = time.monotonic() + timeout

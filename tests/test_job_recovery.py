@@ -78,3 +78,23 @@ def test_cancel_queued_task(api, stack, high_voice):
     assert stack.job(queued)["started_at"] is None
     # a finished task cannot be canceled
     assert api.delete(f"/api/v1/tasks/{busy[0]}").json()["status"] == "succeeded"
+
+
+def test_sigkill_of_the_whole_worker_then_restart(api, stack, low_voice):
+    """Main process and pool die together; after a restart the job finishes once."""
+    answer = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(low_voice * 0.9), "audio/wav")},
+                      data={"text": LONG_TEXT[:190]})
+    assert answer.status_code == 202, answer.text
+    task_id = answer.json()["task_id"]
+    wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running", timeout=60)
+    stack.stop("worker", signal.SIGKILL)
+    assert stack.job(task_id)["status"] == "running"
+    stack.start("worker")
+    try:
+        task = api.wait_task(task_id, timeout=120)
+        assert task["status"] == "succeeded", task
+        final = stack.job(task_id)
+        outputs = [p for p in (stack.media_root / "tts").rglob("*") if p.is_file() and final["cache_key"] in p.name]
+        assert len(outputs) == 1
+    finally:
+        stack.wait_ready()
