@@ -116,6 +116,9 @@ def test_another_users_task_and_voice_are_not_found(api, other_api, low_voice_wa
         assert error_of(response)["code"] == "not_found"
     assert other_api.get("/api/v1/tasks").json()["tasks"] == []
     assert api.wait_task(task["task_id"])["status"] == "succeeded"
+    assert api.delete(f"/api/v1/voices/{voice['voice_id']}").status_code == 204
+    assert api.get("/api/v1/voices").json()["voices"] == []
+    assert api.post("/api/v1/tts", json={"text": "已删除", "voice_id": voice["voice_id"]}).status_code == 404
 
 
 def test_unknown_route_and_method(api):
