@@ -26,9 +26,12 @@ def create_app(config=None):
     migrate.init_app(app, db)
     init_redis(app)
     celery_init_app(app)
-    app.extensions["engines"] = {"tts": registry.describe("tts", app.config)}
+    app.extensions["engines"] = {kind: registry.describe(kind, app.config) for kind in registry.ENGINES}
     register_error_handlers(app)
     register_blueprints(app)
     metrics.init_app(app)
     import backend.tasks  # noqa: F401 - registers the Celery tasks
+    from backend.cli import register_commands
+
+    register_commands(app)
     return app

@@ -4,7 +4,9 @@ from urllib.parse import parse_qs, urlparse
 from celery import Celery, Task
 from kombu import Queue
 
-KINDS = ("tts",)
+# Job kind -> the Celery queue whose workers have its engine.
+QUEUE_BY_KIND = {"tts": "tts", "emoji": "emoji", "swap": "emoji"}
+QUEUES = ("tts", "emoji")
 
 
 def broker_url(redis_url):
@@ -40,7 +42,7 @@ def celery_init_app(app):
         task_soft_time_limit=config["JOB_SOFT_TIME_LIMIT"],
         task_time_limit=hard,
         task_default_queue="default",
-        task_queues=[Queue("default")] + [Queue(kind) for kind in KINDS],
+        task_queues=[Queue("default")] + [Queue(name) for name in QUEUES],
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,

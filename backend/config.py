@@ -65,6 +65,16 @@ def load_config():
         "AUDIO_MIN_SECONDS": _env_float("VOXMOJI_AUDIO_MIN_SECONDS", 1.0),
         "AUDIO_MAX_SECONDS": _env_float("VOXMOJI_AUDIO_MAX_SECONDS", 30.0),
         "FFMPEG_TIMEOUT": _env_float("VOXMOJI_FFMPEG_TIMEOUT", 20.0),
+        # Image input and sticker output
+        "IMAGE_MAX_BYTES": _env_int("VOXMOJI_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
+        "IMAGE_MAX_PIXELS": _env_int("VOXMOJI_IMAGE_MAX_PIXELS", 40_000_000),
+        "CAPTION_MAX_CHARS": _env_int("VOXMOJI_CAPTION_MAX_CHARS", 40),
+        "GIF_MAX_BYTES": _env_int("VOXMOJI_GIF_MAX_BYTES", 500 * 1024),
+        "AI_LABEL": _env_bool("VOXMOJI_AI_LABEL", True),
+        "EMOJI_ENGINE": _env("VOXMOJI_EMOJI_ENGINE", "auto"),
+        "COST_STICKER": _env_int("VOXMOJI_COST_STICKER", 1),
+        "COST_ANIMATED_STICKER": _env_int("VOXMOJI_COST_ANIMATED_STICKER", 2),
+        "COST_SWAP": _env_int("VOXMOJI_COST_SWAP", 1),
         # Engines: "auto" or an engine name
         "TTS_ENGINE": _env("VOXMOJI_TTS_ENGINE", "auto"),
         "VOICE_PROFILE_DIR": _env("VOXMOJI_VOICE_PROFILE_DIR", str(var / "cache" / "voice-profiles")),

@@ -23,6 +23,7 @@ STATUS_BY_CODE = {
     "insufficient_tokens": 402,
     "rate_limited": 429,
     "idempotency_conflict": 422,
+    "engine_unavailable": 422,
     "engine_failed": 500,
     "internal_error": 500,
     "service_unavailable": 503,

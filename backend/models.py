@@ -75,6 +75,7 @@ class Job(db.Model):
     result_meta: Mapped[dict | None] = mapped_column(sa.JSON)
     error_code: Mapped[str | None] = mapped_column(sa.String(32))
     error_message: Mapped[str | None] = mapped_column(sa.String(500))
+    error_field: Mapped[str | None] = mapped_column(sa.String(64))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     worker: Mapped[str | None] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, index=True)

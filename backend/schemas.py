@@ -118,3 +118,45 @@ class TaskListOut(Schema):
     success = Boolean()
     tasks = List(Nested(TaskOut))
     next = String(allow_none=True)
+
+
+class EmojiIn(Schema):
+    image = String(metadata={"description": "base64 (or a multipart file part); or use template_id"})
+    template_id = String(load_default=None)
+    text = String(load_default="", metadata={"description": "caption and/or description, at most 40 characters"})
+    style = String(load_default=None, validate=OneOf(["cutout", "panda", "template", "comic", "sd"]),
+                   metadata={"description": "default: template with template_id, else cutout"})
+    expression = String(load_default="auto", validate=OneOf(["auto", "none", "smile", "laugh", "surprise", "angry", "sad"]))
+    animated = Boolean(load_default=False)
+    animation = String(load_default="bounce", validate=OneOf(["bounce", "shake", "zoom"]))
+    format = String(load_default=None, validate=OneOf(["png", "webp", "gif"]),
+                    metadata={"description": "default: png, or gif when animated"})
+    face_index = Integer(load_default=None, validate=Range(0, 9))
+
+
+class SwapIn(Schema):
+    source_image = String(required=True, metadata={"description": "the face (base64 or a multipart file part)"})
+    target_image = String(metadata={"description": "the photo to put it on; or use template_id"})
+    template_id = String(load_default=None)
+    blend = Float(load_default=1.0, validate=Range(0, 1))
+    mask_blur = Float(load_default=None, validate=Range(0, 64))
+    enhance_output = Boolean(load_default=False)
+    format = String(load_default="png", validate=OneOf(["png", "webp"]))
+    face_index = Integer(load_default=None, validate=Range(0, 9))
+
+
+class TemplateOut(Schema):
+    template_id = String()
+    name = String()
+    tags = List(String())
+    styles = List(String())
+    preview_url = String(allow_none=True)
+    caption_box = List(Float())
+    size = List(Integer())
+    face_anchors = Dict()
+    source = String()
+
+
+class TemplateListOut(Schema):
+    success = Boolean()
+    templates = List(Nested(TemplateOut))

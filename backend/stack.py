@@ -35,13 +35,14 @@ def settings():
         "WEB_WORKERS": int(os.environ.get("VOXMOJI_WEB_WORKERS", "2")),
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
-        "WORKER_QUEUES": os.environ.get("VOXMOJI_WORKER_QUEUES", "tts,default"),
+        "WORKER_QUEUES": os.environ.get("VOXMOJI_WORKER_QUEUES", "tts,emoji,default"),
     }
 
 
 def environment(s):
-    """Environment shared by every service (metrics directory for multiprocess mode)."""
-    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(s["METRICS_DIR"]), "PYTHONUNBUFFERED": "1"}
+    """Environment shared by every service (metrics directory for multiprocess mode, worker queues)."""
+    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(s["METRICS_DIR"]), "PYTHONUNBUFFERED": "1",
+            "VOXMOJI_WORKER_QUEUES": s["WORKER_QUEUES"]}
 
 
 def prepare(s, migrate=True):
@@ -57,9 +58,11 @@ def prepare(s, migrate=True):
         from flask_migrate import upgrade
 
         from backend import create_app
+        from backend.cli import render_template_previews
 
         with create_app().app_context():
             upgrade()
+            render_template_previews()
 
 
 def render_nginx(s):

@@ -15,9 +15,9 @@ from backend import metrics
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
-from backend.services import jobs, media, tts
+from backend.services import emoji, jobs, media, swap, tts
 
-RENDERERS = {"tts": tts.render}
+RENDERERS = {"tts": tts.render, "emoji": emoji.render, "swap": swap.render}
 _LEASE = "vm:lease:"
 _RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND_IF_OWNER = (
@@ -89,7 +89,7 @@ def run_job(self, job_id):
                     error_message=f"The engine took longer than {config['JOB_SOFT_TIME_LIMIT']} s.")
     except ApiError as error:
         db.session.rollback()
-        jobs.finish(job_id, "failed", error_code=error.code, error_message=error.message)
+        jobs.finish(job_id, "failed", error_code=error.code, error_message=error.message, error_field=error.field)
     except ValueError as error:  # an engine's check_inputs
         db.session.rollback()
         jobs.finish(job_id, "failed", error_code="invalid_request", error_message=str(error))

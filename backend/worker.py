@@ -8,6 +8,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from backend import create_app
 from backend.api.health import WORKER_KEY
+from backend.celery_app import QUEUE_BY_KIND, QUEUES
 from backend.engines import registry
 
 flask_app = create_app()
@@ -16,11 +17,17 @@ _stop = threading.Event()
 HEARTBEAT_SECONDS = 5
 
 
+def served_kinds():
+    """The job kinds whose queues this worker consumes (VOXMOJI_WORKER_QUEUES, set by the stack)."""
+    queues = set(os.environ.get("VOXMOJI_WORKER_QUEUES", ",".join(QUEUES)).split(","))
+    return [kind for kind in flask_app.extensions["engines"] if QUEUE_BY_KIND[kind] in queues]
+
+
 @worker_process_init.connect
 def _load_engines(**_):
-    """One engine instance per pool process, created before the first job arrives."""
+    """One engine instance per pool process, created (and warmed up) before the first job arrives."""
     with flask_app.app_context():
-        for kind in flask_app.extensions["engines"]:
+        for kind in served_kinds():
             registry.load(kind, flask_app.config)
 
 
@@ -28,7 +35,8 @@ def _load_engines(**_):
 def _advertise(sender, **_):
     """Keep `vm:worker:<hostname>` alive in Redis while this worker runs (read by /readyz)."""
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
-    engines = {kind: name for kind, (name, _version) in flask_app.extensions["engines"].items() if kind in queues}
+    engines = {kind: name for kind, (name, _version) in flask_app.extensions["engines"].items()
+               if QUEUE_BY_KIND[kind] in queues}
     key = WORKER_KEY + sender.hostname
     info = json.dumps({"hostname": sender.hostname, "host": socket.gethostname(), "pid": os.getpid(),
                        "queues": queues, "engines": engines})

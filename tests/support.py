@@ -208,3 +208,38 @@ def ffprobe_duration(data, suffix=".mp3", tmp_path=None):
         return float(out.strip())
     finally:
         path.unlink(missing_ok=True)
+
+
+# -- test photos (public domain, bundled in packages) ------------------------------------
+
+def astronaut_photo():
+    from skimage import data
+
+    return data.astronaut()
+
+
+def hopper_photo():
+    import matplotlib.cbook
+    from PIL import Image
+
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def landscape_photo(width=640, height=420):
+    """Sky, sun and hills: no face anywhere."""
+    y, x = np.mgrid[0:height, 0:width]
+    sky = np.stack([110 + 60 * y / height, 160 + 40 * y / height, 235 - 20 * y / height], axis=-1)
+    hills = y > height * 0.6 + 40 * np.sin(x / 70.0)
+    image = np.where(hills[..., None], np.array([60, 140, 70]), sky)
+    sun = (x - width * 0.8) ** 2 + (y - height * 0.2) ** 2 < 40**2
+    image[sun] = (250, 220, 90)
+    return image.astype(np.uint8)
+
+
+def encode_image(pixels, fmt="JPEG", **options):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()

@@ -2,18 +2,13 @@
 from apiflask import APIBlueprint
 from flask import current_app
 
+from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.errors import ApiError
 from backend.schemas import SeedTtsIn, SeedTtsOut, TaskOut, TtsIn, WaitQuery
 from backend.services import jobs, tts, uploads
 
 bp = APIBlueprint("tts", __name__, tag="Voice cloning")
-
-
-def task_response(job, wait):
-    """200 with the finished task, else 202 with the task to poll (after waiting up to `wait` s)."""
-    job = jobs.wait(job, wait)
-    return {"success": True, **jobs.present(job)}, 200 if job.finished else 202
 
 
 @bp.post("/api/v1/tts")
@@ -37,6 +32,7 @@ def seed_tts(_documented):
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
     job = tts.request_speech(token_auth.current_user, fields)
     job = jobs.wait(job, current_app.config["SEED_TTS_WAIT"])
+    jobs.raise_if_rejected(job)
     task = jobs.present(job)
     if job.status in ("failed", "canceled"):
         raise ApiError(job.error_code or "engine_failed", job.error_message or "The task failed.")

@@ -6,6 +6,7 @@ engine's heavy modules; only workers import and build engines. Bump an engine's
 made by the old code are not served for the new.
 """
 import importlib
+import importlib.util
 import shutil
 import threading
 from dataclasses import dataclass
@@ -25,10 +26,17 @@ def _espeak_available(config):
     return shutil.which("espeak-ng") is not None
 
 
+def _mediapipe_available(config):
+    return importlib.util.find_spec("mediapipe") is not None
+
+
 # kind -> engines in order of preference for `auto`
 ENGINES = {
     "tts": {
         "espeak-world": EngineSpec("backend.engines.tts_espeak_world:EspeakWorldTTS", "1", _espeak_available),
+    },
+    "emoji": {
+        "classic": EngineSpec("backend.engines.emoji_classic:ClassicStickerEngine", "1", _mediapipe_available),
     },
 }
 
@@ -52,7 +60,7 @@ def resolve(kind, config):
     for name, candidate in ENGINES[kind].items():
         if candidate.available(config):
             return name
-    raise RuntimeError(f"no {kind} engine can run here; install espeak-ng (make install)")
+    raise RuntimeError(f"no {kind} engine can run here; run `make install` (espeak-ng, mediapipe)")
 
 
 def describe(kind, config):

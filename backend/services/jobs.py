@@ -7,7 +7,8 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from backend import metrics
-from backend.errors import ApiError
+from backend.celery_app import QUEUE_BY_KIND
+from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
 from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
 from backend.services import cache, media
@@ -87,7 +88,7 @@ def enqueue(job):
     from backend.tasks import run_job
 
     try:
-        run_job.apply_async((job.id,), queue=job.kind)
+        run_job.apply_async((job.id,), queue=QUEUE_BY_KIND[job.kind])
     except Exception:  # noqa: BLE001 - the jobs table is the source of truth
         current_app.logger.warning("enqueue of %s failed; the sweeper will retry", job.id, exc_info=True)
         return False
@@ -114,9 +115,10 @@ def set_progress(job_id, percent):
     db.session.commit()
 
 
-def finish(job_id, status, *, error_code=None, error_message=None, **result):
+def finish(job_id, status, *, error_code=None, error_message=None, error_field=None, **result):
     """Move an unfinished job to a final status once; its followers share the outcome."""
-    values = dict(status=status, finished_at=utcnow(), error_code=error_code, error_message=error_message, **result)
+    values = dict(status=status, finished_at=utcnow(), error_code=error_code, error_message=error_message,
+                  error_field=error_field, **result)
     if status == "succeeded":
         values["progress"] = 100
     changed = db.session.execute(
@@ -148,7 +150,7 @@ def resolve_followers(leader_id):
         _promote(followers)
         return
     values = dict(status=leader.status, finished_at=utcnow(), error_code=leader.error_code,
-                  error_message=leader.error_message, engine=leader.engine,
+                  error_message=leader.error_message, error_field=leader.error_field, engine=leader.engine,
                   **{name: getattr(leader, name) for name in _RESULT_FIELDS})
     if leader.status == "succeeded":
         values["progress"] = 100
@@ -269,8 +271,15 @@ def present(job):
         else:
             task["image_url"] = url
     elif job.status in ("failed", "canceled"):
-        task["error"] = {"code": job.error_code or "engine_failed", "message": job.error_message or ""}
+        task["error"] = {"code": job.error_code or "engine_failed", "message": job.error_message or "",
+                         "field": job.error_field}
     return task
+
+
+def raise_if_rejected(job):
+    """A job that failed because of its input answers like bad input would: the 4xx error."""
+    if job.status == "failed" and job.error_code and STATUS_BY_CODE.get(job.error_code, 500) < 500:
+        raise ApiError(job.error_code, job.error_message or "The input was rejected.", job.error_field)
 
 
 def _from_timestamp(seconds):

@@ -1,0 +1,46 @@
+"""表情包 and face swap: create sticker jobs; list the meme templates."""
+from apiflask import APIBlueprint
+from flask import current_app
+
+from backend.api.common import task_response
+from backend.auth import token_auth
+from backend.engines import sticker_templates
+from backend.schemas import EmojiIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
+from backend.services import emoji, media, swap, uploads
+
+bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
+
+
+@bp.post("/emoji")
+@bp.auth_required(token_auth)
+@bp.input(WaitQuery, location="query", arg_name="query")
+@bp.input(EmojiIn, location="json", validation=False, arg_name="_documented")
+@bp.output(TaskOut, status_code=202)
+def create_emoji(query, _documented):
+    """A sticker from a photo (cutout, panda, template, comic) or a template, with a caption."""
+    fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
+    return task_response(emoji.request_sticker(token_auth.current_user, fields), query["wait"])
+
+
+@bp.post("/swap")
+@bp.auth_required(token_auth)
+@bp.input(WaitQuery, location="query", arg_name="query")
+@bp.input(SwapIn, location="json", validation=False, arg_name="_documented")
+@bp.output(TaskOut, status_code=202)
+def create_swap(query, _documented):
+    """Put the face of source_image onto target_image or a template."""
+    fields = uploads.body_fields(["source_image", "target_image"], current_app.config["IMAGE_MAX_BYTES"])
+    return task_response(swap.request_swap(token_auth.current_user, fields), query["wait"])
+
+
+@bp.get("/templates")
+@bp.auth_required(token_auth)
+@bp.output(TemplateListOut)
+def list_templates():
+    """The meme templates, with signed preview URLs."""
+    out = []
+    for template in sticker_templates.TEMPLATES.values():
+        path = sticker_templates.preview_path(template.id)
+        preview = media.sign_url(path)[0] if media.absolute(path).exists() else None
+        out.append({**template.describe(), "preview_url": preview})
+    return {"success": True, "templates": out}

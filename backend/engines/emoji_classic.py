@@ -1,0 +1,298 @@
+"""`classic`: the embedded sticker engine. MediaPipe finds the face; OpenCV cuts, warps and stylises it.
+
+Styles: `cutout` (die-cut head and shoulders), `comic` (flat cartoon die-cut), `panda`
+(熊猫头 with the face photocopied in) and `template` (the face warped onto a meme
+template's face). Face swap puts one photo's face onto another photo or a template.
+Captions, the "AI生成" label and animation are applied afterwards, by services.stickers.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from backend.engines import sticker_templates
+from backend.engines.face_analysis import FACE_OVAL, Face, FaceAnalyzer
+from backend.engines.face_warp import EXPRESSIONS, apply_expression, warp
+
+STYLES = ("cutout", "panda", "template", "comic")
+WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
+
+
+@dataclass
+class StickerOutput:
+    """An RGBA sticker before captioning, with what the engine decided."""
+
+    image: np.ndarray  # uint8 RGBA
+    expression: str
+    caption_box: tuple | None  # fractions of the image; None: put the caption under the sticker
+    face: Face | None  # the face in output coordinates (for decorations and checks)
+
+
+class NoFaceError(ValueError):
+    """The photo has no usable face."""
+
+
+class ClassicStickerEngine:
+    """Face-driven stickers on the CPU: no downloaded weights (MediaPipe ships its models)."""
+
+    name = "classic"
+
+    def __init__(self, analyzer=None):
+        self.analyzer = analyzer or FaceAnalyzer()
+
+    @classmethod
+    def from_config(cls, config):
+        """Build the engine (and its MediaPipe graphs) once per worker process."""
+        engine = cls()
+        engine.warm_up()
+        return engine
+
+    def warm_up(self):
+        """Run the graphs once so the first request does not pay their initialisation."""
+        blank = np.full((64, 64, 3), 127, np.uint8)
+        self.analyzer.faces(blank)
+        self.analyzer.person_mask(blank)
+
+    def check_inputs(self, style, expression, image, template):
+        """Raise ValueError naming the bad value."""
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if expression not in EXPRESSIONS:
+            raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
+        if image is None and template is None:
+            raise ValueError("give an image or a template")
+        if image is not None and (image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8):
+            raise ValueError(f"image must be uint8 RGB, got shape {getattr(image, 'shape', None)}")
+        if style == "template" and template is None:
+            raise ValueError("style 'template' needs a template")
+
+    def find_face(self, image, face_index=None, which="photo"):
+        """The largest face, or the `face_index`-th largest; NoFaceError if there is none."""
+        faces = self.analyzer.faces(image)
+        if not faces:
+            raise NoFaceError(f"no face found in the {which}")
+        index = face_index or 0
+        if index >= len(faces):
+            raise NoFaceError(f"face_index {index} asked, but the {which} has {len(faces)} face(s)")
+        return faces[index]
+
+    def generate(self, *, image=None, template=None, style="cutout", expression="none", face_index=None):
+        """One sticker (RGBA, not yet captioned)."""
+        self.check_inputs(style, expression, image, template)
+        if image is None:
+            return self._template_only(template, expression)
+        face = self.find_face(image, face_index)
+        image, face = apply_expression(image.copy(), face, expression)
+        if style in ("cutout", "comic"):
+            rgba, moved = self._die_cut(image, face, cartoon=style == "comic")
+            return StickerOutput(rgba, expression, None, moved)
+        template = template or sticker_templates.get("panda")
+        blend = "photocopy" if style == "panda" else template.blend
+        target = template.face()
+        composed = place_face(image, face, template.backdrop(), target, blend)
+        return StickerOutput(composed, expression, template.caption_box, target)
+
+    def swap(self, *, source, target=None, template=None, blend=1.0, mask_blur=None, enhance=False, face_index=None):
+        """The source photo's face on the target photo (or template); returns RGB(A) at the target's size."""
+        if not 0.0 <= blend <= 1.0:
+            raise ValueError(f"blend must be within 0-1, got {blend!r}")
+        face = self.find_face(source, face_index, "source photo")
+        if template is not None:
+            backdrop, target_face, mode = template.backdrop(), template.face(), template.blend
+        else:
+            backdrop = np.dstack([target, np.full(target.shape[:2], 255, np.uint8)])
+            target_face, mode = self.find_face(target, which="target photo"), "photo"
+        out = place_face(source, face, backdrop, target_face, mode, strength=blend, feather=mask_blur)
+        if enhance:
+            out = enhance_face(out, target_face)
+        return out
+
+    # -- styles --------------------------------------------------------------------
+
+    def _template_only(self, template, expression):
+        image = template.image()
+        face = template.face()
+        if template.eye_slot is None and expression != "none":  # photos can change expression; drawings cannot
+            rgb, face = apply_expression(np.ascontiguousarray(image[..., :3]), face, expression)
+            image = np.dstack([rgb, image[..., 3]])
+        else:
+            expression = "none" if template.eye_slot is not None else expression
+        return StickerOutput(image, expression, template.caption_box, face)
+
+    def _die_cut(self, image, face, cartoon):
+        """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
+        x0, y0, x1, y1 = face.box
+        width, height = x1 - x0, y1 - y0
+        cx = (x0 + x1) / 2
+        left, right = int(max(0, cx - 1.35 * width)), int(min(image.shape[1], cx + 1.35 * width))
+        top, bottom = int(max(0, y0 - 0.8 * height)), int(min(image.shape[0], y1 + 0.9 * height))
+        crop = image[top:bottom, left:right]
+        mask = self.analyzer.person_mask(crop)
+        # keep the person whose face this is: a soft ellipse over head and shoulders
+        yy, xx = np.mgrid[0:crop.shape[0], 0:crop.shape[1]].astype(np.float32)
+        fx, fy = cx - left, (y0 + y1) / 2 - top
+        head = ((xx - fx) / (1.0 * width)) ** 2 + ((yy - fy) / (1.05 * height)) ** 2 < 1.0
+        shoulders = (yy > fy + 0.35 * height) & (np.abs(xx - fx) < 1.35 * width)
+        mask = mask * (head | shoulders)
+        scale = WORK_SIZE / max(crop.shape[:2])
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+        styled = cartoonize(crop) if cartoon else stylize(crop)
+        alpha = _clean_mask(mask)
+        pad = 24
+        rgba = np.zeros((size[1] + 2 * pad, size[0] + 2 * pad, 4), np.uint8)
+        rgba[pad:-pad, pad:-pad, :3] = styled
+        rgba[pad:-pad, pad:-pad, 3] = alpha
+        from backend.services.stickers import add_outline
+
+        outlined = add_outline(rgba, 9)
+        moved = Face((face.landmarks - np.array([left, top])) * scale + pad)
+        return outlined, moved
+
+
+def _clean_mask(mask):
+    """A person mask without specks or holes, with a slightly soft edge (uint8 alpha)."""
+    hard = (mask > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(hard, connectivity=8)
+    if count > 1:
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        hard = (labels == largest).astype(np.uint8)
+    hard = cv2.morphologyEx(hard, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), 1.2)
+    return (soft * 255).clip(0, 255).astype(np.uint8)
+
+
+def stylize(rgb):
+    """Light, edge-preserving smoothing and a little extra colour: photo, but sticker-clean."""
+    smooth = cv2.bilateralFilter(rgb, 7, 40, 7)
+    hsv = cv2.cvtColor(smooth, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 1] *= 1.18
+    hsv[..., 2] = hsv[..., 2] * 1.04 + 4
+    return cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def cartoonize(rgb, colours=9):
+    """Flat colours (k-means palette over smoothed regions) with dark ink lines."""
+    small = cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    for _ in range(2):
+        small = cv2.bilateralFilter(small, 7, 60, 7)
+    pixels = small.reshape(-1, 3).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 8, 1.0)
+    cv2.setRNGSeed(1)
+    _, labels, centres = cv2.kmeans(pixels[:: max(1, len(pixels) // 6000)], colours, None, criteria, 1,
+                                    cv2.KMEANS_PP_CENTERS)
+    distances = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    flat = centres[np.argmin(distances, axis=1)].reshape(small.shape).astype(np.uint8)
+    flat = cv2.resize(flat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+    flat = cv2.medianBlur(flat, 5)
+    grey = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 5)
+    edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
+    edges = cv2.erode(255 - edges, np.ones((1, 1), np.uint8))
+    ink = cv2.GaussianBlur(edges, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+    return (flat * (1 - 0.85 * ink)).clip(0, 255).astype(np.uint8)
+
+
+# -- putting a face onto another image ----------------------------------------------------
+
+def face_mask(face, shape, shrink=0.06, feather=None):
+    """A soft mask of the face oval (slightly inside it), float 0-1."""
+    mask = np.zeros(shape[:2], np.uint8)
+    oval = face.landmarks[list(FACE_OVAL)]
+    centre = oval.mean(axis=0)
+    inner = centre + (oval - centre) * (1 - shrink)
+    cv2.fillConvexPoly(mask, np.round(inner).astype(np.int32), 255)
+    sigma = feather if feather is not None else max(1.5, face.eye_distance * 0.12)
+    if sigma > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    return mask.astype(np.float32) / 255.0
+
+
+def transfer_colour(source_rgb, target_rgb, source_mask, target_mask):
+    """Match the mean and spread of each LAB channel of the source face to the target face."""
+    source_lab = cv2.cvtColor(source_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    target_lab = cv2.cvtColor(target_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    s, t = source_mask > 0.5, target_mask > 0.5
+    if s.sum() < 20 or t.sum() < 20:
+        return source_rgb
+    out = source_lab.copy()
+    for channel in range(3):
+        s_mean, s_std = source_lab[..., channel][s].mean(), source_lab[..., channel][s].std() + 1e-3
+        t_mean, t_std = target_lab[..., channel][t].mean(), target_lab[..., channel][t].std() + 1e-3
+        ratio = np.clip(t_std / s_std, 0.6, 1.6)
+        out[..., channel] = (source_lab[..., channel] - s_mean) * ratio + t_mean
+    return cv2.cvtColor(out.clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def photocopy(rgb, region):
+    """The 熊猫头 look: grey, very high contrast, skin pushed to white, features kept dark.
+
+    Levels come from the pixels inside `region` (the face), not from the whole canvas.
+    """
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey).astype(np.float32)
+    inside = grey[region > 0.5]
+    low, high = np.percentile(inside if inside.size > 50 else grey, [2, 70])
+    normalized = np.clip((grey - low) / max(high - low, 1.0), 0, 1)
+    contrast = 1 / (1 + np.exp(-11 * (normalized - 0.5)))
+    out = (contrast * 255).clip(0, 255).astype(np.uint8)
+    out = cv2.GaussianBlur(out, (3, 3), 0)
+    return np.dstack([out] * 3)
+
+
+def sepia(rgb):
+    """An old-photo tone."""
+    matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32)
+    return (rgb.astype(np.float32) @ matrix.T * 0.92).clip(0, 255).astype(np.uint8)
+
+
+def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=None):
+    """Put `face` (on `image`) onto `target_face` (on the RGBA `backdrop`)."""
+    height, width = backdrop.shape[:2]
+    backdrop_rgb = np.ascontiguousarray(backdrop[..., :3])
+    if mode == "photocopy":
+        # 熊猫头: aligned on the eyes and mouth (a similarity transform), photocopied, darkened in.
+        source = np.stack([face.left_eye, face.right_eye, face.mouth])
+        target = np.stack([target_face.left_eye, target_face.right_eye, target_face.mouth])
+        matrix, _ = cv2.estimateAffinePartial2D(source, target)
+        aligned = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+        mask = _panda_mask(target_face, (height, width))
+        grey = photocopy(aligned, mask).astype(np.float32)
+        darkened = np.minimum(backdrop_rgb.astype(np.float32), grey)
+        rgb = backdrop_rgb * (1 - mask[..., None]) + darkened * mask[..., None]
+    else:
+        triangles = Delaunay(target_face.landmarks).simplices
+        warped, covered = warp(image, face.landmarks, target_face.landmarks, (height, width), triangles)
+        mask = face_mask(target_face, (height, width), feather=feather) * covered
+        if mode == "sepia":
+            warped = sepia(warped)
+            mask = face_mask(target_face, (height, width), shrink=-0.02, feather=feather) * covered
+        else:
+            warped = transfer_colour(warped, backdrop_rgb, mask, mask)
+        mask = mask * strength
+        rgb = backdrop_rgb * (1 - mask[..., None]) + warped.astype(np.float32) * mask[..., None]
+    return np.dstack([rgb.clip(0, 255).astype(np.uint8), backdrop[..., 3]])
+
+
+def _panda_mask(target_face, shape):
+    """Eyes, brows, nose and mouth: an ellipse from the brows to below the mouth, feathered."""
+    mask = np.zeros(shape, np.uint8)
+    eyes = (target_face.left_eye + target_face.right_eye) / 2
+    mouth = target_face.mouth
+    centre = (eyes + mouth) / 2 + (mouth - eyes) * 0.05
+    axes = (int(target_face.eye_distance * 0.95), int(np.linalg.norm(mouth - eyes) * 1.05))
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 255, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), target_face.eye_distance * 0.12)
+    return mask.astype(np.float32) / 255.0
+
+
+def enhance_face(rgba, face):
+    """A light denoise and sharpen over the face (FaceFusion's `enhance_output`, without a model)."""
+    rgb = np.ascontiguousarray(rgba[..., :3])
+    smooth = cv2.bilateralFilter(rgb, 5, 25, 5)
+    blurred = cv2.GaussianBlur(smooth, (0, 0), 1.2)
+    sharp = cv2.addWeighted(smooth, 1.6, blurred, -0.6, 0)
+    mask = face_mask(face, rgb.shape, shrink=-0.05)[..., None]
+    out = rgb * (1 - mask) + sharp * mask
+    return np.dstack([out.clip(0, 255).astype(np.uint8), rgba[..., 3]])

@@ -1,0 +1,92 @@
+"""Untrusted images in: an allow-list of formats, a pixel budget, EXIF orientation, downscale, re-encode."""
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from flask import current_app
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from backend.errors import ApiError
+from backend.services import media
+
+ALLOWED = {"JPEG", "PNG", "WEBP", "GIF"}
+MAX_SIDE = 1280
+_NOT_IMAGES = {
+    b"<svg": "an SVG drawing",
+    b"<?xml": "an XML/SVG document",
+    b"%PDF": "a PDF document",
+    b"RIFF": None,  # WebP is RIFF....WEBP; any other RIFF is refused below
+}
+
+
+@dataclass
+class StoredImage:
+    """A normalized upload: RGB pixels, and where its PNG re-encoding is kept."""
+
+    pixels: np.ndarray  # uint8 RGB
+    path: str
+    sha256: str
+
+
+def decode(data, field, max_pixels=None):
+    """Decode to RGB (EXIF-rotated, <= 1280 px), refusing non-images, bombs and truncated files."""
+    max_pixels = max_pixels or current_app.config["IMAGE_MAX_PIXELS"]
+    head = data[:64].lstrip().lower()
+    for magic, what in _NOT_IMAGES.items():
+        if head.startswith(magic.lower()) and (what or data[8:12] != b"WEBP"):
+            raise ApiError("unsupported_media", f"This file is {what or 'not a WebP image'}; send a JPEG, PNG, WebP or GIF.",
+                           field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED))
+            if image.width * image.height > max_pixels:
+                raise ApiError("payload_too_large", f"The image has {image.width}x{image.height} pixels; the limit is "
+                               f"{max_pixels // 1_000_000} megapixels.", field)
+            image.seek(0)  # GIF: the first frame
+            if image.format == "JPEG":
+                image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at reduced scale: less memory, faster
+            image.load()
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError("payload_too_large", "The image has too many pixels; send a photo under "
+                       f"{max_pixels // 1_000_000} megapixels.", field)
+    except UnidentifiedImageError:
+        raise ApiError("unsupported_media", "Not a supported image; send a JPEG, PNG, WebP or GIF.", field)
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise ApiError("invalid_image", f"The image could not be read ({type(error).__name__}); it may be truncated.",
+                       field)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "P") and "A" in image.convert("RGBA").getbands():
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = image.convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def store(pixels):
+    """Re-encode as PNG under the private uploads, named by the SHA-256 of that PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False, compress_level=3)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    path = media.upload_path("images", digest, "png")
+    media.write_atomic(path, data)
+    return StoredImage(pixels, path, digest)
+
+
+def load(path):
+    """A stored upload as RGB pixels."""
+    with Image.open(media.absolute(path)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def receive(data, field):
+    """decode + store: the one way an uploaded image enters the system."""
+    return store(decode(data, field))

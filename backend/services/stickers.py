@@ -1,0 +1,249 @@
+"""Sticker post-processing shared by every emoji engine: outline, caption, "AI生成" label, animation, encoding."""
+import io
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_PATH = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+FONT_FAMILY = "Noto Sans CJK SC"
+STATIC_SIZE = 512
+ANIMATED_SIZE = 240  # WeChat custom stickers
+ANIMATIONS = ("bounce", "shake", "zoom")
+FORMATS = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+# Pictographs, dingbats, variation selectors and joiners: the CJK font has no glyphs for them.
+_EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0E\uFE0F\u200D\u20E3\U000E0020-\U000E007F]")
+
+
+@dataclass
+class EncodedSticker:
+    """Encoded bytes plus what the task reports about them."""
+
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    frames: int
+
+
+@lru_cache(maxsize=64)
+def font(size):
+    """Noto Sans CJK SC Bold at `size` px (the .ttc holds several faces; pick SC by name)."""
+    for index in range(10):
+        face = ImageFont.truetype(FONT_PATH, size, index=index)
+        if face.getname()[0] == FONT_FAMILY:
+            return face
+    return ImageFont.truetype(FONT_PATH, size)
+
+
+def caption_text(text):
+    """What will be drawn: NFKC, emoji dropped, whitespace collapsed."""
+    text = _EMOJI.sub("", unicodedata.normalize("NFKC", text or ""))
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _lines_for(text, width, draw, size):
+    face = font(size)
+    if draw.textlength(text, font=face) <= width:
+        return [text]
+    # two lines, split where the halves are most even
+    best = None
+    for cut in range(1, len(text)):
+        a, b = text[:cut].strip(), text[cut:].strip()
+        longest = max(draw.textlength(a, font=face), draw.textlength(b, font=face))
+        if best is None or longest < best[0]:
+            best = (longest, [a, b])
+    return best[1] if best and best[0] <= width else None
+
+
+def add_outline(rgba, width_px, colour=(255, 255, 255)):
+    """The die-cut look: a solid border around the opaque shape, over a soft drop shadow."""
+    radius = max(1, int(width_px))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown = cv2.dilate((rgba[..., 3] > 40).astype(np.uint8) * 255, kernel)
+    grown = cv2.GaussianBlur(grown, (3, 3), 0).astype(np.float32)
+    offset = radius // 2 + 1
+    shadow = cv2.GaussianBlur(np.roll(grown, (offset, offset), axis=(0, 1)), (0, 0), radius * 0.6)
+    border = np.zeros(rgba.shape, dtype=np.float32)
+    border[..., :3] = colour
+    border[..., 3] = grown
+    shade = np.zeros(rgba.shape, dtype=np.float32)
+    shade[..., 3] = shadow * 0.35
+    return over(rgba.astype(np.float32), over(border, shade)).clip(0, 255).astype(np.uint8)
+
+
+def over(top, bottom):
+    """Porter-Duff `top over bottom` on float RGBA (0-255)."""
+    top_alpha, bottom_alpha = top[..., 3:] / 255.0, bottom[..., 3:] / 255.0
+    alpha = top_alpha + bottom_alpha * (1 - top_alpha)
+    rgb = (top[..., :3] * top_alpha + bottom[..., :3] * bottom_alpha * (1 - top_alpha)) / np.maximum(alpha, 1e-6)
+    return np.concatenate([rgb, alpha * 255.0], axis=2)
+
+
+def draw_caption(image: Image.Image, text, box=None):
+    """Bold CJK caption with a black stroke, fitted to the box width, one or two lines."""
+    text = caption_text(text)
+    if not text:
+        return image
+    width, height = image.size
+    x0, y0, x1, y1 = box or (int(width * 0.04), int(height * 0.76), int(width * 0.96), int(height * 0.97))
+    draw = ImageDraw.Draw(image)
+    size, lines = int((y1 - y0) * 0.8), None
+    while size >= 10:
+        lines = _lines_for(text, x1 - x0, draw, size)
+        if lines and size * 1.15 * len(lines) <= (y1 - y0):
+            break
+        size -= 2
+    if not lines:
+        lines = [text]
+    face = font(size)
+    stroke = max(2, size // 9)
+    line_height = size * 1.15
+    top = y0 + ((y1 - y0) - line_height * len(lines)) / 2
+    for number, line in enumerate(lines):
+        line_width = draw.textlength(line, font=face)
+        draw.text(((x0 + x1 - line_width) / 2, top + number * line_height), line, font=face, fill=(255, 255, 255, 255),
+                  stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+    return image
+
+
+def draw_ai_label(image: Image.Image):
+    """A small, visible "AI生成" in the top-right corner (synthetic media must be labelled); the
+    bottom belongs to the caption."""
+    width, height = image.size
+    size = max(10, width // 24)
+    face = font(size)
+    draw = ImageDraw.Draw(image)
+    label = "AI生成"
+    text_width = draw.textlength(label, font=face)
+    x, y = width - text_width - size * 0.5, size * 0.4
+    draw.rounded_rectangle((x - size * 0.3, y - size * 0.05, x + text_width + size * 0.3, y + size * 1.25),
+                           radius=size // 3, fill=(0, 0, 0, 110))
+    draw.text((x, y), label, font=face, fill=(255, 255, 255, 235))
+    return image
+
+
+def finish_frame(rgba, caption, ai_label, size, caption_box=None):
+    """Fit a sticker into a square canvas, then caption and label it."""
+    image = Image.fromarray(rgba, "RGBA")
+    image = fit_square(image, size, bottom_room=0.2 if caption and not caption_box else 0.0)
+    if caption:
+        box = None
+        if caption_box:
+            box = tuple(int(v * size) for v in caption_box)
+        draw_caption(image, caption, box)
+    if ai_label:
+        draw_ai_label(image)
+    return image
+
+
+def fit_square(image: Image.Image, size, bottom_room=0.0):
+    """Scale into size x size, centred, leaving `bottom_room` of the height free for a caption."""
+    canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    available = (size, int(size * (1 - bottom_room)))
+    scale = min(available[0] / image.width, available[1] / image.height)
+    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                           Image.Resampling.LANCZOS)
+    canvas.alpha_composite(resized, ((size - resized.width) // 2, (available[1] - resized.height) // 2))
+    return canvas
+
+
+def animate(image: Image.Image, animation, frames=10):
+    """`frames` RGBA frames of a looping bounce, shake or zoom of the (already captioned) sticker."""
+    if animation not in ANIMATIONS:
+        raise ValueError(f"animation must be one of {ANIMATIONS}, got {animation!r}")
+    size = image.width
+    out = []
+    for number in range(frames):
+        phase = 2 * math.pi * number / frames
+        canvas = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        if animation == "bounce":
+            lift = abs(math.sin(phase)) * size * 0.08
+            squash = 0.06 * max(0.0, math.cos(phase)) ** 4  # squashed when it lands
+            scaled = image.resize((round(size * 0.92 * (1 + squash)), round(size * 0.92 * (1 - squash))),
+                                  Image.Resampling.BILINEAR)
+            canvas.alpha_composite(scaled, ((size - scaled.width) // 2, int(size - scaled.height - lift)))
+        elif animation == "shake":
+            angle = 8 * math.sin(phase)
+            shifted = image.rotate(angle, resample=Image.Resampling.BICUBIC, center=(size / 2, size * 0.8))
+            canvas.alpha_composite(shifted, (int(size * 0.02 * math.sin(2 * phase)), 0))
+        else:
+            scale = 0.9 + 0.1 * (1 + math.sin(phase)) / 2 + 0.02
+            scaled = image.resize((round(size * scale),) * 2, Image.Resampling.BILINEAR)
+            offset = (size - scaled.width) // 2
+            if offset >= 0:
+                canvas.alpha_composite(scaled, (offset, offset))
+            else:
+                canvas.alpha_composite(scaled.crop((-offset, -offset, -offset + size, -offset + size)))
+        out.append(canvas)
+    return out
+
+
+def encode_static(image: Image.Image, fmt):
+    """PNG or WebP (keeps transparency); a static GIF is a one-frame animation."""
+    if fmt == "gif":
+        return encode_animated([image], fmt, max_bytes=None)
+    buffer = io.BytesIO()
+    if fmt == "png":
+        image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    elif fmt == "webp":
+        image.save(buffer, format="WEBP", quality=90, method=4)
+    else:
+        raise ValueError(f"format must be one of {tuple(FORMATS)}, got {fmt!r}")
+    return EncodedSticker(buffer.getvalue(), FORMATS[fmt], image.width, image.height, 1)
+
+
+def encode_animated(frames, fmt, max_bytes, duration_ms=80):
+    """Animated GIF (one shared palette, transparency kept) or WebP; GIFs shrink to fit max_bytes."""
+    if fmt == "webp":
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
+                       quality=80, method=4)
+        return EncodedSticker(buffer.getvalue(), FORMATS["webp"], frames[0].width, frames[0].height, len(frames))
+    if fmt != "gif":
+        raise ValueError(f"animated stickers are gif or webp, got {fmt!r}")
+    attempts = [(255, frames), (128, frames), (64, frames), (64, frames[::2] if len(frames) >= 16 else frames),
+                (32, frames), (16, frames)]
+    data = None
+    for colours, chosen in attempts:
+        data = _gif(chosen, colours, duration_ms * len(frames) // len(chosen))
+        if max_bytes is None or len(data) <= max_bytes:
+            break
+    return EncodedSticker(data, FORMATS["gif"], frames[0].width, frames[0].height, len(chosen))
+
+
+def _gif(frames, colours, duration_ms):
+    # One palette for all frames (no flicker), index `colours` reserved for transparency.
+    strip = Image.new("RGB", (frames[0].width, frames[0].height * len(frames)))
+    for number, frame in enumerate(frames):
+        strip.paste(_flatten_for_palette(frame), (0, number * frame.height))
+    palette_image = strip.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    palette = palette_image.getpalette()[: colours * 3]
+    palette += [0, 0, 0] * (256 - colours)
+    reference = Image.new("P", (1, 1))
+    reference.putpalette(palette)
+    indexed = []
+    for frame in frames:
+        quantized = frame.convert("RGB").quantize(palette=reference, dither=Image.Dither.NONE)
+        pixels = np.array(quantized)
+        pixels[np.array(frame)[..., 3] < 128] = colours
+        paletted = Image.fromarray(pixels, "P")
+        paletted.putpalette(palette)
+        indexed.append(paletted)
+    buffer = io.BytesIO()
+    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=duration_ms, loop=0,
+                    transparency=colours, disposal=2, optimize=False)
+    return buffer.getvalue()
+
+
+def _flatten_for_palette(frame):
+    rgba = np.array(frame)
+    rgb = rgba[..., :3].copy()
+    rgb[rgba[..., 3] < 128] = rgb[rgba[..., 3] >= 128].mean(axis=0) if (rgba[..., 3] >= 128).any() else 0
+    return Image.fromarray(rgb)
