@@ -86,6 +86,18 @@ def over(top, bottom):
     return np.concatenate([rgb, alpha * 255.0], axis=2)
 
 
+def fit_caption(text, width, height):
+    """The largest font size (and its one or two lines) at which `text` fits in width x height."""
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    size = int(height * 0.8)
+    while size > 10:
+        lines = _lines_for(text, width, draw, size)
+        if lines and size * 1.15 * len(lines) <= height:
+            return size, lines
+        size -= 2
+    return 10, _lines_for(text, width, draw, 10) or [text]
+
+
 def draw_caption(image: Image.Image, text, box=None):
     """Bold CJK caption with a black stroke, fitted to the box width, one or two lines."""
     text = caption_text(text)
@@ -93,15 +105,8 @@ def draw_caption(image: Image.Image, text, box=None):
         return image
     width, height = image.size
     x0, y0, x1, y1 = box or (int(width * 0.04), int(height * 0.76), int(width * 0.96), int(height * 0.97))
+    size, lines = fit_caption(text, x1 - x0, y1 - y0)
     draw = ImageDraw.Draw(image)
-    size, lines = int((y1 - y0) * 0.8), None
-    while size >= 10:
-        lines = _lines_for(text, x1 - x0, draw, size)
-        if lines and size * 1.15 * len(lines) <= (y1 - y0):
-            break
-        size -= 2
-    if not lines:
-        lines = [text]
     face = font(size)
     stroke = max(2, size // 9)
     line_height = size * 1.15
@@ -116,16 +121,18 @@ def draw_caption(image: Image.Image, text, box=None):
 def draw_ai_label(image: Image.Image):
     """A small, visible "AI生成" in the top-right corner (synthetic media must be labelled); the
     bottom belongs to the caption."""
-    width, height = image.size
-    size = max(10, width // 24)
+    width, _ = image.size
+    size = max(12, width // 22)
     face = font(size)
-    draw = ImageDraw.Draw(image)
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
     label = "AI生成"
     text_width = draw.textlength(label, font=face)
     x, y = width - text_width - size * 0.5, size * 0.4
     draw.rounded_rectangle((x - size * 0.3, y - size * 0.05, x + text_width + size * 0.3, y + size * 1.25),
-                           radius=size // 3, fill=(0, 0, 0, 110))
-    draw.text((x, y), label, font=face, fill=(255, 255, 255, 235))
+                           radius=size // 3, fill=(0, 0, 0, 170))  # opaque enough to survive GIF's 1-bit alpha
+    draw.text((x, y), label, font=face, fill=(255, 255, 255, 240))
+    image.alpha_composite(overlay)
     return image
 
 
@@ -154,7 +161,7 @@ def fit_square(image: Image.Image, size, bottom_room=0.0):
     return canvas
 
 
-def animate(image: Image.Image, animation, frames=10):
+def animate(image: Image.Image, animation, frames=12):
     """`frames` RGBA frames of a looping bounce, shake or zoom of the (already captioned) sticker."""
     if animation not in ANIMATIONS:
         raise ValueError(f"animation must be one of {ANIMATIONS}, got {animation!r}")
@@ -164,7 +171,7 @@ def animate(image: Image.Image, animation, frames=10):
         phase = 2 * math.pi * number / frames
         canvas = Image.new("RGBA", image.size, (0, 0, 0, 0))
         if animation == "bounce":
-            lift = abs(math.sin(phase)) * size * 0.08
+            lift = (1 - math.cos(phase)) / 2 * size * 0.08  # no two neighbouring frames alike
             squash = 0.06 * max(0.0, math.cos(phase)) ** 4  # squashed when it lands
             scaled = image.resize((round(size * 0.92 * (1 + squash)), round(size * 0.92 * (1 - squash))),
                                   Image.Resampling.BILINEAR)
