@@ -17,6 +17,7 @@ test: install
 
 bench: install
 	$(PY) bench/tts_engine.py
+	$(PY) bench/sticker_engine.py
 
 install: system-deps $(VENV)/.installed
 

@@ -1,0 +1,120 @@
+"""Benchmark of the classic sticker engine, plus the memory of a real sticker worker.
+
+Prints the median milliseconds per sticker for each style, static (PNG) and animated
+(GIF), on one core with the engine warm, for the whole pipeline a worker runs (face
+analysis, style, expression, decorations, caption, label, animation, encoding). Saves
+one static and one animated sample per style to bench/out/ for looking at. Then starts
+a real stack, makes 50 stickers through the API and prints the RSS of the worker's pool
+processes after 25 and after 50 (peak and current). Targets: <= 250 ms static,
+<= 600 ms animated, <= 600 MB peak, no growth from 25 to 50. Never fails on time.
+"""
+import base64
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from backend.engines import sticker_templates  # noqa: E402
+from backend.engines.emoji_classic import ClassicStickerEngine  # noqa: E402
+from backend.engines.sticker_decorations import decorate  # noqa: E402
+from backend.services import stickers  # noqa: E402
+from support import Api, Stack, encode_image, hopper_photo  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+RUNS = 9
+CASES = [("cutout", None, "smile"), ("comic", None, "laugh"), ("panda", "panda", "surprise"),
+         ("template", "astronaut", "none"), ("template", "wanted", "angry")]
+
+
+def one_sticker(engine, photo, style, template_id, expression, animated):
+    template = sticker_templates.get(template_id) if template_id else None
+    out = engine.generate(image=photo, template=template, style=style, expression=expression)
+    decorate(out.image, out.face, out.expression)
+    size = stickers.ANIMATED_SIZE if animated else stickers.STATIC_SIZE
+    frame = stickers.finish_frame(out.image, "开心大笑就完事了", True, size, out.caption_box)
+    if animated:
+        return stickers.encode_animated(stickers.animate(frame, "bounce"), "gif", 500 * 1024)
+    return stickers.encode_static(frame, "png")
+
+
+def engine_timings():
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import cv2
+
+    cv2.setNumThreads(1)
+    engine = ClassicStickerEngine()
+    engine.warm_up()
+    photo = hopper_photo()
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"classic engine, one core, warm, median of {RUNS} (whole worker pipeline)")
+    for style, template_id, expression in CASES:
+        label = f"{style}" + (f"/{template_id}" if style == "template" else "")
+        row = []
+        for animated in (False, True):
+            encoded = one_sticker(engine, photo, style, template_id, expression, animated)  # warm this path
+            times = []
+            for _ in range(RUNS):
+                started = time.perf_counter()
+                one_sticker(engine, photo, style, template_id, expression, animated)
+                times.append(time.perf_counter() - started)
+            name = f"{label.replace('/', '-')}-{'animated.gif' if animated else 'static.png'}"
+            (OUT / name).write_bytes(encoded.data)
+            row.append(f"{'animated gif' if animated else 'static png  '} {statistics.median(times) * 1000:6.1f} ms "
+                       f"({len(encoded.data) // 1024} KB, {encoded.frames} frame{'s' if encoded.frames > 1 else ''})")
+        print(f"  {label:<18} " + "   ".join(row))
+    print(f"  samples in {OUT}")
+
+
+def rss_mb(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pool_processes(pid):
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
+def worker_memory(count=50):
+    with tempfile.TemporaryDirectory() as root:
+        os.chmod(root, 0o755)
+        stack = Stack(Path(root))
+        try:
+            stack.start_all()
+            api = Api(stack.base_url, "bench-stickers")
+            photo = base64.b64encode(encode_image(hopper_photo())).decode()
+            readings = {}
+            for number in range(1, count + 1):
+                style, template_id, _ = CASES[number % len(CASES)]
+                body = {"image": photo, "style": style, "text": f"第{number}张", "animated": number % 3 == 0}
+                if template_id:
+                    body["template_id"] = template_id
+                task = api.wait_task(api.post("/api/v1/emoji", json=body).json()["task_id"])
+                assert task["status"] == "succeeded", task
+                if number in (25, count):
+                    pool = pool_processes(stack.processes["worker"].pid)
+                    readings[number] = {pid: (rss_mb(pid, "VmRSS"), rss_mb(pid, "VmHWM")) for pid in pool}
+            print(f"sticker worker pool processes, {count} stickers through the stack (RSS now / peak)")
+            for pid in readings[count]:
+                at25 = readings[25].get(pid, (0, 0))
+                at50 = readings[count][pid]
+                print(f"  pid {pid:<7} after 25: {at25[0]:6.1f} / {at25[1]:6.1f} MB   after {count}: "
+                      f"{at50[0]:6.1f} / {at50[1]:6.1f} MB   growth {at50[0] - at25[0]:+.1f} MB")
+        finally:
+            stack.stop_all()
+
+
+if __name__ == "__main__":
+    if "--memory-only" not in sys.argv:
+        engine_timings()
+    if "--timings-only" not in sys.argv:
+        worker_memory()
