@@ -13,7 +13,7 @@ def test_healthz_and_readyz(stack):
     assert requests.get(stack.base_url + "/healthz", timeout=10).json()["status"] == "ok"
     ready = requests.get(stack.base_url + "/readyz", timeout=10).json()
     assert ready["ready"] and ready["redis"] and ready["database"]
-    assert ready["engines"] == {"tts": "espeak-world"}
+    assert ready["engines"] == {"tts": "espeak-world", "emoji": "classic"}
     assert any("tts" in worker["queues"] for worker in ready["workers"])
 
 

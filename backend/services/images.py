@@ -55,6 +55,8 @@ def decode(data, field, max_pixels=None):
         raise ApiError("payload_too_large", "The image has too many pixels; send a photo under "
                        f"{max_pixels // 1_000_000} megapixels.", field)
     except UnidentifiedImageError:
+        if _looks_allowed(data):  # the right signature, but the file behind it is broken
+            raise ApiError("invalid_image", "The image could not be read; it may be damaged or truncated.", field)
         raise ApiError("unsupported_media", "Not a supported image; send a JPEG, PNG, WebP or GIF.", field)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ApiError("invalid_image", f"The image could not be read ({type(error).__name__}); it may be truncated.",
@@ -68,6 +70,11 @@ def decode(data, field, max_pixels=None):
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     return np.asarray(image)
+
+
+def _looks_allowed(data):
+    return (data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n" or data[:4] == b"GIF8"
+            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
 
 
 def store(pixels):
