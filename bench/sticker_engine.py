@@ -23,7 +23,7 @@ from backend.engines import sticker_templates  # noqa: E402
 from backend.engines.emoji_classic import ClassicStickerEngine  # noqa: E402
 from backend.engines.sticker_decorations import decorate  # noqa: E402
 from backend.services import stickers  # noqa: E402
-from support import Api, Stack, encode_image, hopper_photo  # noqa: E402
+from support import Api, Stack, child_pids, encode_image, hopper_photo, rss_mb  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RUNS = 9
@@ -70,20 +70,6 @@ def engine_timings():
     print(f"  samples in {OUT}")
 
 
-def rss_mb(pid, field):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def pool_processes(pid):
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
-    return children
-
-
 def worker_memory(count=50):
     with tempfile.TemporaryDirectory() as root:
         os.chmod(root, 0o755)
@@ -101,7 +87,7 @@ def worker_memory(count=50):
                 task = api.wait_task(api.post("/api/v1/emoji", json=body).json()["task_id"])
                 assert task["status"] == "succeeded", task
                 if number in (25, count):
-                    pool = pool_processes(stack.processes["worker"].pid)
+                    pool = child_pids(stack.processes["worker"].pid)
                     readings[number] = {pid: (rss_mb(pid, "VmRSS"), rss_mb(pid, "VmHWM")) for pid in pool}
             print(f"sticker worker pool processes, {count} stickers through the stack (RSS now / peak)")
             for pid in readings[count]:

@@ -18,7 +18,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 
 from backend.engines.tts_espeak_world import EspeakWorldTTS  # noqa: E402
 from backend.services import audio  # noqa: E402
-from support import Api, Stack, reference_voice, wav_bytes  # noqa: E402
+from support import Api, Stack, child_pids, reference_voice, rss_mb, wav_bytes  # noqa: E402
 
 SENTENCE = "今天天气真好，我们一起去公园散步吧。"
 RUNS = 10
@@ -53,31 +53,6 @@ def engine_rtf():
         print(f"  {part:<22} {value * 1000:7.1f} ms   RTF {value / audio_seconds:.4f}")
 
 
-def peak_rss_kb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def children(pid):
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def descendants(pid):
-    out = []
-    for child in children(pid):
-        out += [child] + descendants(child)
-    return out
-
-
-def process_name(pid):
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-
-
 def stack_memory():
     with tempfile.TemporaryDirectory() as root:
         os.chmod(root, 0o755)
@@ -90,17 +65,15 @@ def stack_memory():
                 answer = api.post("/api/v1/tts", json={"text": f"第{index + 1}句：{SENTENCE}", "prompt_audio": reference})
                 task = api.wait_task(answer.json()["task_id"])
                 assert task["status"] == "succeeded", task
-            worker_pids = descendants(stack.processes["worker"].pid)
-            web_pids = descendants(stack.processes["web"].pid)
-            pool = [p for p in worker_pids if "celery" in process_name(p)]
-            gunicorn_workers = [p for p in web_pids if "gunicorn" in process_name(p)]
+            pool = child_pids(stack.processes["worker"].pid)
+            gunicorn_workers = child_pids(stack.processes["web"].pid)
             print("peak RSS after 20 TTS requests through the stack")
             main = stack.processes["worker"].pid
-            print(f"  celery main     {main:<7} {peak_rss_kb(main) / 1024:7.1f} MB  (supervisor, runs no engine)")
+            print(f"  celery main     {main:<7} {rss_mb(main):7.1f} MB  (supervisor, runs no engine)")
             for pid in pool:
-                print(f"  voice worker    {pid:<7} {peak_rss_kb(pid) / 1024:7.1f} MB  (pool process with the engine)")
+                print(f"  voice worker    {pid:<7} {rss_mb(pid):7.1f} MB  (pool process with the engine)")
             for pid in gunicorn_workers:
-                print(f"  gunicorn worker {pid:<7} {peak_rss_kb(pid) / 1024:7.1f} MB")
+                print(f"  gunicorn worker {pid:<7} {rss_mb(pid):7.1f} MB")
         finally:
             stack.stop_all()
 

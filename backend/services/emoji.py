@@ -11,7 +11,7 @@ from backend.engines.expression_words import expression_for
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.schemas import EmojiIn
-from backend.services import cache, images, jobs, media, stickers, uploads
+from backend.services import cache, images, jobs, stickers, uploads
 
 
 def request_sticker(user, fields):
@@ -92,11 +92,6 @@ def render(job, progress):
     else:
         encoded = stickers.encode_static(frame, params["format"])
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
-    path = media.result_path("emoji", job.cache_key, params["format"])
-    media.write_atomic(path, encoded.data)
-    return {
-        "engine": engine.name, "result_path": path, "result_mime": encoded.mime, "result_bytes": len(encoded.data),
-        "result_width": encoded.width, "result_height": encoded.height,
-        "result_meta": {"style": params["style"], "expression": out.expression, "frames": encoded.frames,
-                        "template_id": params["template_id"], "ai_label": params["ai_label"]},
-    }
+    return stickers.store_result(job, encoded, engine.name, {
+        "style": params["style"], "expression": out.expression, "frames": encoded.frames,
+        "template_id": params["template_id"], "ai_label": params["ai_label"]})

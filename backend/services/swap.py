@@ -9,7 +9,7 @@ from backend.engines import registry, sticker_templates
 from backend.engines.emoji_classic import NoFaceError
 from backend.errors import ApiError
 from backend.schemas import SwapIn
-from backend.services import cache, images, jobs, media, stickers, uploads
+from backend.services import cache, images, jobs, stickers, uploads
 from backend.services.emoji import template_or_404
 
 
@@ -59,10 +59,5 @@ def render(job, progress):
         stickers.draw_ai_label(image)
     encoded = stickers.encode_static(image, params["format"])
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
-    path = media.result_path("swap", job.cache_key, params["format"])
-    media.write_atomic(path, encoded.data)
-    return {
-        "engine": engine.name, "result_path": path, "result_mime": encoded.mime, "result_bytes": len(encoded.data),
-        "result_width": encoded.width, "result_height": encoded.height,
-        "result_meta": {"template_id": params["template_id"], "ai_label": params["ai_label"]},
-    }
+    return stickers.store_result(job, encoded, engine.name,
+                                 {"template_id": params["template_id"], "ai_label": params["ai_label"]})
