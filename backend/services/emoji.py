@@ -6,12 +6,10 @@ from flask import current_app
 
 from backend import metrics
 from backend.engines import registry, sticker_templates
-from backend.engines.emoji_classic import NoFaceError
 from backend.engines.expression_words import expression_for
-from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.schemas import EmojiIn
-from backend.services import cache, images, jobs, stickers, uploads
+from backend.services import cache, images, jobs, uploads
 
 
 def request_sticker(user, fields):
@@ -71,6 +69,11 @@ def template_or_404(template_id):
 
 def render(job, progress):
     """Worker side: generate, decorate, caption, animate, encode and store a sticker."""
+    # Worker-only modules (OpenCV, MediaPipe): imported here so the web tier never loads them.
+    from backend.engines.emoji_classic import NoFaceError
+    from backend.engines.sticker_decorations import decorate
+    from backend.services import stickers
+
     params = job.params
     config = current_app.config
     engine = registry.load("emoji", config)

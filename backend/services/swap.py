@@ -6,10 +6,9 @@ from PIL import Image
 
 from backend import metrics
 from backend.engines import registry, sticker_templates
-from backend.engines.emoji_classic import NoFaceError
 from backend.errors import ApiError
 from backend.schemas import SwapIn
-from backend.services import cache, images, jobs, stickers, uploads
+from backend.services import cache, images, jobs, uploads
 from backend.services.emoji import template_or_404
 
 
@@ -40,6 +39,10 @@ def request_swap(user, fields):
 
 def render(job, progress):
     """Worker side: swap the face, label, encode and store."""
+    # Worker-only modules (OpenCV, MediaPipe): imported here so the web tier never loads them.
+    from backend.engines.emoji_classic import NoFaceError
+    from backend.services import stickers
+
     params = job.params
     engine = registry.load("emoji", current_app.config)
     source = images.load(params["source_path"])
