@@ -2,7 +2,7 @@
 from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import metrics
+from backend import metrics, ratelimit
 from backend.api import register_blueprints
 from backend.celery_app import celery_init_app
 from backend.config import check_config, load_config
@@ -25,6 +25,7 @@ def create_app(config=None):
     db.init_app(app)
     migrate.init_app(app, db)
     init_redis(app)
+    ratelimit.init_app(app)
     celery_init_app(app)
     app.extensions["engines"] = {kind: registry.describe(kind, app.config) for kind in registry.ENGINES}
     register_error_handlers(app)

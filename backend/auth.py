@@ -11,6 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from backend.errors import ApiError, error_response
 from backend.extensions import db
 from backend.models import User
+from backend.services import ledger
+from backend.services.transactions import write_transaction
+from backend.services.wechat import WeChatClient
 
 token_auth = HTTPTokenAuth(scheme="Bearer", description="access_token from POST /api/v1/auth/login")
 
@@ -46,26 +49,43 @@ def auth_error(error):
 
 
 def login(code):
-    """Exchange a wx.login code for a user. Dev mode maps any code to a stable openid."""
+    """Exchange a wx.login code for a user: WeChat's jscode2session, or dev mode's stable fake openid."""
     if not code or not code.strip():
         raise ApiError("invalid_request", "code is required (from wx.login()).", "code")
-    if not current_app.config["DEV_LOGIN"]:
-        raise ApiError("service_unavailable", "WeChat login is not configured on this server; "
-                       "the operator must set WECHAT_APPID/WECHAT_SECRET (or VOXMOJI_DEV_LOGIN=1 for development).")
-    openid = "dev_" + hashlib.sha256(code.strip().encode()).hexdigest()[:24]
-    return user_for_openid(openid)
+    config = current_app.config
+    if config["WECHAT_APPID"]:
+        session = WeChatClient.from_config(config).code2session(code.strip())
+        openid, unionid = session.openid, session.unionid
+    elif config["DEV_LOGIN"]:
+        openid, unionid = "dev_" + hashlib.sha256(code.strip().encode()).hexdigest()[:24], None
+    else:
+        raise ApiError("service_unavailable", "Login is not configured on this server; the operator must set "
+                       "WECHAT_APPID and WECHAT_SECRET (or VOXMOJI_DEV_LOGIN=1 for development).")
+    user = user_for_openid(openid, unionid)
+    if user.blocked:
+        raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
+    with write_transaction():
+        ledger.daily_allowance(user.id)
+    db.session.refresh(user)
+    return user
 
 
-def user_for_openid(openid):
-    """Find or create the user with this openid (safe against two first logins at once)."""
+def user_for_openid(openid, unionid=None):
+    """Find or create the user with this openid; a new user gets the signup grant in the same transaction."""
     user = db.session.scalars(sa.select(User).where(User.openid == openid)).first()
     if user is not None:
+        if unionid and user.unionid != unionid:
+            with write_transaction():
+                db.session.execute(sa.update(User).where(User.id == user.id).values(unionid=unionid))
+            db.session.refresh(user)
         return user
-    user = User(openid=openid)
-    db.session.add(user)
     try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        user = db.session.scalars(sa.select(User).where(User.openid == openid)).one()
+        with write_transaction():
+            user = User(openid=openid, unionid=unionid, balance=0, held=0)
+            db.session.add(user)
+            db.session.flush()
+            ledger.signup_grant(user.id)
+    except IntegrityError:  # two first logins at once: the other one created it
+        return db.session.scalars(sa.select(User).where(User.openid == openid)).one()
+    db.session.refresh(user)
     return user

@@ -32,6 +32,49 @@ def detect_template_faces_command():
     click.echo(f"wrote {sticker_templates.FACES_FILE}")
 
 
+@click.command("create-api-key")
+@click.option("--name", required=True, help="who or what uses the key (shown in the audit log)")
+@click.option("--scope", default="recharge", show_default=True, help="comma-separated scopes")
+def create_api_key_command(name, scope):
+    """Create an admin API key; the key is printed once, alone on the last line, and stored only as a hash."""
+    from backend.services import api_keys
+
+    record, key = api_keys.create(name, scope)
+    click.echo(f"created API key {record.name!r} (scope {record.scope}); store it now, it is not shown again:")
+    click.echo(key)
+
+
+@click.command("recharge")
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV: one user (openid or user id) per line, optionally a second column with the amount")
+@click.option("--amount", type=int, help="amount for lines without their own")
+@click.option("--reason", required=True, help="why (kept in the audit log)")
+@click.option("--batch-id", default=None, help="reuse to resume an interrupted batch (lines apply once per batch)")
+def recharge_command(path, amount, reason, batch_id):
+    """Recharge users from a CSV file with the same service as POST /api/v1/admin/recharges."""
+    import csv
+    import getpass
+
+    from backend.errors import ApiError
+    from backend.models import new_id
+    from backend.services import recharges
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if row and row[0].strip() and not row[0].startswith("#")]
+    items = [{"user": row[0].strip(), "amount": int(row[1]) if len(row) > 1 and row[1].strip() else amount}
+             for row in rows]
+    try:
+        batch = recharges.parse({"items": items, "reason": reason})
+    except ApiError as error:
+        raise click.ClickException(error.message)
+    result = recharges.apply(batch, batch_id or new_id("b"), actor=f"cli:{getpass.getuser()}")
+    for line in result["failed_users"]:
+        click.echo(f"failed  {line['user']}: {line['reason']}", err=True)
+    click.echo(f"batch {result['batch_id']}: {len(result['succeeded'])} applied, {len(result['failed_users'])} failed")
+
+
 def register_commands(app):
-    """Attach the command groups to the app."""
+    """Attach the commands to the app."""
     app.cli.add_command(stickers_cli)
+    app.cli.add_command(create_api_key_command)
+    app.cli.add_command(recharge_command)

@@ -59,6 +59,20 @@ def load_config():
         "JWT_TTL": _env_int("VOXMOJI_JWT_TTL", 7 * 24 * 3600),
         "DEV_LOGIN": _env_bool("VOXMOJI_DEV_LOGIN", False),
         "WECHAT_APPID": _env("WECHAT_APPID", ""),
+        "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
+        "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+        "WECHAT_TIMEOUT": _env_float("WECHAT_TIMEOUT", 5.0),
+        "PROXY_HOPS": _env_int("VOXMOJI_PROXY_HOPS", 1),
+        # Tokens
+        "SIGNUP_GRANT": _env_int("VOXMOJI_SIGNUP_GRANT", 20),
+        "DAILY_FREE_TOKENS": _env_int("VOXMOJI_DAILY_FREE_TOKENS", 0),
+        "RECHARGE_MAX_AMOUNT": _env_int("VOXMOJI_RECHARGE_MAX_AMOUNT", 100000),
+        "RECHARGE_MAX_LINES": _env_int("VOXMOJI_RECHARGE_MAX_LINES", 1000),
+        "IDEMPOTENCY_TTL": _env_int("VOXMOJI_IDEMPOTENCY_TTL", 48 * 3600),
+        # Rate limits, in Flask-Limiter's notation
+        "LIMIT_JOBS": _env("VOXMOJI_RATELIMIT_JOBS", "30/minute;1000/day"),
+        "LIMIT_JOBS_PER_IP": _env("VOXMOJI_RATELIMIT_JOBS_PER_IP", "120/minute"),
+        "LIMIT_LOGIN": _env("VOXMOJI_RATELIMIT_LOGIN", "20/minute"),
         # Voice input limits
         "TEXT_MAX_CHARS": _env_int("VOXMOJI_TEXT_MAX_CHARS", 200),
         "AUDIO_MAX_BYTES": _env_int("VOXMOJI_AUDIO_MAX_BYTES", 10 * 1024 * 1024),
@@ -88,8 +102,9 @@ def load_config():
         "WAIT_MAX_SECONDS": 20,
         "SEED_TTS_WAIT": _env_int("VOXMOJI_SEED_TTS_WAIT", 60),
         "CACHE_TTL": _env_int("VOXMOJI_CACHE_TTL", 7 * 24 * 3600),
-        # Costs (tokens); the ledger that charges them arrives with accounts.
+        # Costs (tokens per job; cache hits cost 0)
         "COST_TTS_PER_CHARS": _env_int("VOXMOJI_COST_TTS_PER_CHARS", 50),
+        "COST_SD_STICKER": _env_int("VOXMOJI_COST_SD_STICKER", 2),
     }
 
 
@@ -101,6 +116,8 @@ def check_config(config):
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
             "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
         )
+    if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
+        raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
     if config["ENV"] == "production":
         for key in ("SECRET_KEY", "MEDIA_SECRET"):
             if "change-me" in config[key]:

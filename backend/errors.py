@@ -23,6 +23,8 @@ STATUS_BY_CODE = {
     "insufficient_tokens": 402,
     "rate_limited": 429,
     "idempotency_conflict": 422,
+    "idempotency_in_progress": 409,
+    "wechat_unavailable": 503,
     "engine_unavailable": 422,
     "engine_failed": 500,
     "internal_error": 500,

@@ -27,13 +27,97 @@ def isoformat(moment):
 
 
 class User(db.Model):
-    """A mini-program user, keyed by WeChat openid."""
+    """A mini-program user, keyed by WeChat openid. balance and held change only with a ledger row."""
 
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=lambda: new_id("u"))
     openid: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     balance: Mapped[int] = mapped_column(sa.Integer, default=0)
     held: Mapped[int] = mapped_column(sa.Integer, default=0)
+    blocked: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("held >= 0", name="ck_users_held_nonnegative"),
+        sa.CheckConstraint("balance - held >= 0", name="ck_users_available_nonnegative"),
+    )
+
+    @property
+    def available(self):
+        return self.balance - self.held
+
+
+class LedgerEntry(db.Model):
+    """Append-only record of every change to a user's balance (delta) or holds (held_delta)."""
+
+    __tablename__ = "ledger_entries"
+    KINDS = ("grant", "recharge", "hold", "capture", "release", "adjust")
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    delta: Mapped[int] = mapped_column(sa.Integer)
+    held_delta: Mapped[int] = mapped_column(sa.Integer, default=0)
+    balance_after: Mapped[int] = mapped_column(sa.Integer)
+    held_after: Mapped[int] = mapped_column(sa.Integer)
+    job_id: Mapped[str | None] = mapped_column(sa.String(32))
+    batch_id: Mapped[str | None] = mapped_column(sa.String(64))
+    note: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+    __table_args__ = (
+        # A job is held, captured and released at most once each; a batch credits a user once.
+        sa.Index("uq_ledger_job_kind", "job_id", "kind", unique=True,
+                 sqlite_where=sa.text("job_id IS NOT NULL"), postgresql_where=sa.text("job_id IS NOT NULL")),
+        sa.Index("uq_ledger_user_batch", "user_id", "batch_id", unique=True,
+                 sqlite_where=sa.text("batch_id IS NOT NULL"), postgresql_where=sa.text("batch_id IS NOT NULL")),
+        sa.Index("ix_ledger_user_id", "user_id", "id"),
+        sa.CheckConstraint("kind IN ('grant', 'recharge', 'hold', 'capture', 'release', 'adjust')",
+                           name="ck_ledger_kind"),
+    )
+
+
+class ApiKey(db.Model):
+    """An operator's key for the admin API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scope: Mapped[str] = mapped_column(sa.String(64), default="recharge")
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+
+
+class IdempotencyRecord(db.Model):
+    """A request made with an Idempotency-Key, and (once done) the exact response it got."""
+
+    __tablename__ = "idempotency_keys"
+    api_key_id: Mapped[int] = mapped_column(sa.ForeignKey("api_keys.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    batch_id: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16), default="in_flight")  # in_flight | done
+    response_status: Mapped[int | None] = mapped_column(sa.Integer)
+    response_body: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, index=True)
+    locked_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class AuditRecord(db.Model):
+    """Append-only: who changed money, why, and each line's balance before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    batch_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    details: Mapped[dict] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
@@ -62,6 +146,8 @@ class Job(db.Model):
     engine: Mapped[str] = mapped_column(sa.String(32))
     cached: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     cost: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # none -> held -> captured | released: the job's charge moves once, guarded by conditional updates.
+    charge: Mapped[str] = mapped_column(sa.String(16), default="none", server_default="none")
     params: Mapped[dict] = mapped_column(sa.JSON)
     cache_key: Mapped[str] = mapped_column(sa.String(64), index=True)
     # A job that joined an identical job in flight follows it and shares its result.

@@ -160,3 +160,33 @@ class TemplateOut(Schema):
 class TemplateListOut(Schema):
     success = Boolean()
     templates = List(Nested(TemplateOut))
+
+
+class RechargeItem(Schema):
+    user = String(required=True, metadata={"description": "openid or user id"})
+    amount = Integer(required=True)
+
+
+class RechargeIn(Schema):
+    items = List(Nested(RechargeItem), metadata={"description": "or: users + amount"})
+    users = List(String())
+    amount = Integer()
+    reason = String(required=True)
+
+
+class RechargeOut(Schema):
+    success = Boolean()
+    batch_id = String()
+    succeeded = List(Dict())
+    failed_users = List(Dict())
+
+
+class LedgerQuery(Schema):
+    limit = Integer(load_default=20, validate=Range(1, 100))
+    before = Integer(load_default=None)
+
+
+class LedgerOut(Schema):
+    success = Boolean()
+    entries = List(Dict())
+    next = Integer(allow_none=True)

@@ -15,7 +15,7 @@ from backend import metrics
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
-from backend.services import emoji, jobs, media, swap, tts
+from backend.services import emoji, jobs, media, recharges, swap, tts
 
 RENDERERS = {"tts": tts.render, "emoji": emoji.render, "swap": swap.render}
 _LEASE = "vm:lease:"
@@ -125,5 +125,20 @@ def sweep_jobs():
     ).all()
     for leader_id in followers:
         jobs.resolve_followers(leader_id)
+    expired = expire_holds()
     removed = media.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
-    return {"requeued": requeued, "partials_removed": removed, "at": time.time()}
+    forgotten = recharges.forget_old_idempotency_keys()
+    return {"requeued": requeued, "holds_expired": expired, "partials_removed": removed,
+            "idempotency_keys_removed": forgotten, "at": time.time()}
+
+
+def expire_holds():
+    """Fail jobs that have held tokens for more than twice the hard time limit; their tokens go back."""
+    cutoff = utcnow() - timedelta(seconds=2 * current_app.config["JOB_HARD_TIME_LIMIT"])
+    stuck = db.session.scalars(
+        sa.select(Job.id).where(Job.charge == "held", Job.status.in_(UNFINISHED), Job.created_at < cutoff)
+    ).all()
+    for job_id in stuck:
+        jobs.finish(job_id, "failed", error_code="engine_failed",
+                    error_message="The job took too long and was stopped; its tokens were returned.")
+    return len(stuck)

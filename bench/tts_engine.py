@@ -56,7 +56,7 @@ def engine_rtf():
 def stack_memory():
     with tempfile.TemporaryDirectory() as root:
         os.chmod(root, 0o755)
-        stack = Stack(Path(root))
+        stack = Stack(Path(root), VOXMOJI_SIGNUP_GRANT="10000")
         try:
             stack.start_all()
             api = Api(stack.base_url, "bench-user")

@@ -30,7 +30,7 @@ def free_port():
 class Stack:
     """A running VoxMoji stack started with the same commands as the Procfile."""
 
-    def __init__(self, root):
+    def __init__(self, root, **env):
         self.root = root
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -48,6 +48,11 @@ class Stack:
             "VOXMOJI_JOB_REQUEUE_AFTER": "8",
             "VOXMOJI_WEB_WORKERS": "2",
             "VOXMOJI_WORKER_CONCURRENCY": "2",
+            "VOXMOJI_SIGNUP_GRANT": "37",
+            "VOXMOJI_RATELIMIT_LOGIN": "100000/minute",
+            "VOXMOJI_RATELIMIT_JOBS": "100000/minute",
+            "VOXMOJI_RATELIMIT_JOBS_PER_IP": "100000/minute",
+            **env,
         }
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)

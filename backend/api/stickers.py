@@ -4,6 +4,7 @@ from flask import current_app
 
 from backend.api.common import task_response
 from backend.auth import token_auth
+from backend.ratelimit import job_limit
 from backend.engines import sticker_templates
 from backend.schemas import EmojiIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
 from backend.services import emoji, media, swap, uploads
@@ -13,6 +14,7 @@ bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
 @bp.post("/emoji")
 @bp.auth_required(token_auth)
+@job_limit
 @bp.input(WaitQuery, location="query", arg_name="query")
 @bp.input(EmojiIn, location="json", validation=False, arg_name="_documented")
 @bp.output(TaskOut, status_code=202)
@@ -24,6 +26,7 @@ def create_emoji(query, _documented):
 
 @bp.post("/swap")
 @bp.auth_required(token_auth)
+@job_limit
 @bp.input(WaitQuery, location="query", arg_name="query")
 @bp.input(SwapIn, location="json", validation=False, arg_name="_documented")
 @bp.output(TaskOut, status_code=202)

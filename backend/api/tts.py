@@ -4,6 +4,7 @@ from flask import current_app
 
 from backend.api.common import task_response
 from backend.auth import token_auth
+from backend.ratelimit import job_limit
 from backend.errors import ApiError
 from backend.schemas import SeedTtsIn, SeedTtsOut, TaskOut, TtsIn, WaitQuery
 from backend.services import jobs, tts, uploads
@@ -13,6 +14,7 @@ bp = APIBlueprint("tts", __name__, tag="Voice cloning")
 
 @bp.post("/api/v1/tts")
 @bp.auth_required(token_auth)
+@job_limit
 @bp.input(WaitQuery, location="query", arg_name="query")
 @bp.input(TtsIn, location="json", validation=False, arg_name="_documented")
 @bp.output(TaskOut, status_code=202)
@@ -25,6 +27,7 @@ def create_tts(query, _documented):
 
 @bp.post("/tts")
 @bp.auth_required(token_auth)
+@job_limit
 @bp.input(SeedTtsIn, location="json", validation=False, arg_name="_documented")
 @bp.output(SeedTtsOut)
 def seed_tts(_documented):

@@ -11,7 +11,8 @@ from backend.celery_app import QUEUE_BY_KIND
 from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
 from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
-from backend.services import cache, media
+from backend.services import cache, ledger, media
+from backend.services.transactions import write_transaction
 
 _RESULT_FIELDS = ("result_path", "result_mime", "result_bytes", "result_duration",
                   "result_width", "result_height", "result_meta")
@@ -19,23 +20,25 @@ _DONE_CHANNEL = "vm:job-done:"
 
 
 def submit(user, kind, params, fingerprint, engine, cost, _attempt=0):
-    """Answer from the cache, join an identical job in flight, or create and enqueue a new one."""
+    """Answer from the cache, join an identical job in flight, or hold the cost and enqueue a new job."""
     finished = _cached_job(fingerprint)
     if finished is not None:
         job = Job(user_id=user.id, kind=kind, engine=finished.engine, params=params, cache_key=fingerprint,
                   cached=True, cost=0, status="succeeded", progress=100, finished_at=utcnow(),
                   **{name: getattr(finished, name) for name in _RESULT_FIELDS})
-        db.session.add(job)
-        db.session.commit()
+        with write_transaction():
+            db.session.add(job)
         metrics.job_transition(kind, "cached")
         return job
 
-    leader = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint, cost=cost)
-    db.session.add(leader)
     try:
-        db.session.commit()
+        with write_transaction():
+            leader = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint, cost=cost,
+                         charge="held" if cost > 0 else "none")
+            db.session.add(leader)
+            db.session.flush()  # an identical job in flight fails here, before anything is held
+            ledger.hold(user.id, leader.id, cost)
     except IntegrityError:
-        db.session.rollback()
         joined = _join(user, kind, params, fingerprint)
         if joined is None and _attempt < 3:  # the job in flight finished meanwhile: look again
             return submit(user, kind, params, fingerprint, engine, cost, _attempt + 1)
@@ -75,8 +78,8 @@ def _join(user, kind, params, fingerprint):
         return leader
     follower = Job(user_id=user.id, kind=kind, engine=leader.engine, params=params, cache_key=fingerprint,
                    cached=True, cost=0, parent_id=leader.id)
-    db.session.add(follower)
-    db.session.commit()
+    with write_transaction():
+        db.session.add(follower)
     metrics.job_transition(kind, "joined")
     resolve_followers(leader.id)  # in case the leader finished while we were joining
     db.session.refresh(follower)
@@ -92,39 +95,42 @@ def enqueue(job):
     except Exception:  # noqa: BLE001 - the jobs table is the source of truth
         current_app.logger.warning("enqueue of %s failed; the sweeper will retry", job.id, exc_info=True)
         return False
-    db.session.execute(sa.update(Job).where(Job.id == job.id).values(enqueued_at=utcnow()))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(sa.update(Job).where(Job.id == job.id).values(enqueued_at=utcnow()))
     return True
 
 
 def mark_running(job_id, worker):
     """queued -> running; False if the job is finished (or canceled) already."""
-    changed = db.session.execute(
-        sa.update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED))
-        .values(status="running", started_at=utcnow(), worker=worker, attempts=Job.attempts + 1, progress=5)
-    ).rowcount
-    db.session.commit()
+    with write_transaction():
+        changed = db.session.execute(
+            sa.update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED))
+            .values(status="running", started_at=utcnow(), worker=worker, attempts=Job.attempts + 1, progress=5)
+        ).rowcount
     return bool(changed)
 
 
 def set_progress(job_id, percent):
     """Record progress of a running job (0-100)."""
-    db.session.execute(
-        sa.update(Job).where(Job.id == job_id, Job.status == "running").values(progress=int(percent))
-    )
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(
+            sa.update(Job).where(Job.id == job_id, Job.status == "running").values(progress=int(percent))
+        )
 
 
 def finish(job_id, status, *, error_code=None, error_message=None, error_field=None, **result):
-    """Move an unfinished job to a final status once; its followers share the outcome."""
+    """Move an unfinished job to a final status once, capturing or releasing its hold in the same
+    transaction; its followers share the outcome."""
     values = dict(status=status, finished_at=utcnow(), error_code=error_code, error_message=error_message,
                   error_field=error_field, **result)
     if status == "succeeded":
         values["progress"] = 100
-    changed = db.session.execute(
-        sa.update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).values(**values)
-    ).rowcount
-    db.session.commit()
+    with write_transaction():
+        changed = db.session.execute(
+            sa.update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).values(**values)
+        ).rowcount
+        if changed:
+            ledger.settle(job_id, "capture" if status == "succeeded" else "release")
     if not changed:
         return False
     job = db.session.get(Job, job_id)
@@ -155,8 +161,8 @@ def resolve_followers(leader_id):
     if leader.status == "succeeded":
         values["progress"] = 100
     ids = [f.id for f in followers]
-    db.session.execute(sa.update(Job).where(Job.id.in_(ids), Job.status.in_(UNFINISHED)).values(**values))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(sa.update(Job).where(Job.id.in_(ids), Job.status.in_(UNFINISHED)).values(**values))
     for follower_id in ids:
         _announce(follower_id)
 
@@ -164,20 +170,24 @@ def resolve_followers(leader_id):
 def _promote(followers):
     # The owner of the job everyone joined canceled it; the others still want the result.
     new_leader, rest = followers[0], followers[1:]
-    db.session.execute(sa.update(Job).where(Job.id == new_leader.id).values(parent_id=None, cached=False))
-    if rest:
-        db.session.execute(sa.update(Job).where(Job.id.in_([f.id for f in rest])).values(parent_id=new_leader.id))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(sa.update(Job).where(Job.id == new_leader.id).values(parent_id=None, cached=False))
+        if rest:
+            db.session.execute(sa.update(Job).where(Job.id.in_([f.id for f in rest])).values(parent_id=new_leader.id))
     enqueue(new_leader)
 
 
 def cancel(job):
-    """Cancel a job that has not started; a running or finished job is returned unchanged."""
-    changed = db.session.execute(
-        sa.update(Job).where(Job.id == job.id, Job.status == "queued")
-        .values(status="canceled", finished_at=utcnow(), error_code="canceled", error_message="Canceled by the user.")
-    ).rowcount
-    db.session.commit()
+    """Cancel a job that has not started (its tokens are released); a started or finished job is returned
+    unchanged."""
+    with write_transaction():
+        changed = db.session.execute(
+            sa.update(Job).where(Job.id == job.id, Job.status == "queued")
+            .values(status="canceled", finished_at=utcnow(), error_code="canceled",
+                    error_message="Canceled by the user.")
+        ).rowcount
+        if changed:
+            ledger.settle(job.id, "release")
     if changed:
         metrics.job_transition(job.kind, "canceled")
         resolve_followers(job.id)

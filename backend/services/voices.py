@@ -11,6 +11,7 @@ from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Voice, isoformat
 from backend.services import audio, media
+from backend.services.transactions import write_transaction
 
 
 @dataclass
@@ -48,8 +49,8 @@ def create(user, data, declared_format, sample_rate, prompt_text, name):
     prompt = store_prompt(data, declared_format, sample_rate, "audio")
     voice = Voice(user_id=user.id, name=(name or "我的声音").strip()[:64], prompt_text=(prompt_text or "").strip() or None,
                   audio_sha256=prompt.sha256, duration=prompt.duration)
-    db.session.add(voice)
-    db.session.commit()
+    with write_transaction():
+        db.session.add(voice)
     return voice
 
 
@@ -75,9 +76,8 @@ def list_for(user):
 
 def delete(user, voice_id):
     """Delete a saved voice (results already made with it stay)."""
-    voice = get_owned(user, voice_id)
-    db.session.delete(voice)
-    db.session.commit()
+    with write_transaction():
+        db.session.delete(get_owned(user, voice_id))
 
 
 def present(voice):

@@ -1,0 +1,43 @@
+"""Admin API keys: shown once at creation, stored as SHA-256, checked by the admin Bearer guard."""
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from apiflask import HTTPTokenAuth
+
+from backend.errors import error_response
+from backend.extensions import db
+from backend.models import ApiKey
+from backend.services.transactions import write_transaction
+
+admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)")
+
+
+def _digest(key):
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(name, scope="recharge"):
+    """Create a key; returns (record, the key itself, which is not stored anywhere)."""
+    key = "vmk_" + secrets.token_urlsafe(32)
+    with write_transaction():
+        record = ApiKey(name=name, scope=scope, key_hash=_digest(key), prefix=key[:10])
+        db.session.add(record)
+    return record, key
+
+
+@admin_auth.verify_token
+def verify(key):
+    """The unrevoked ApiKey for a Bearer key, else None (answered 401)."""
+    if not key or not key.startswith("vmk_"):
+        return None
+    return db.session.scalars(
+        sa.select(ApiKey).where(ApiKey.key_hash == _digest(key), ApiKey.revoked_at.is_(None))
+    ).first()
+
+
+@admin_auth.error_processor
+def admin_auth_error(error):
+    """401 in the API's error shape."""
+    return error_response(401, "unauthorized", "Send an admin API key: Authorization: Bearer vmk_... "
+                          "(create one with `flask --app backend create-api-key --name NAME`).")

@@ -1,0 +1,118 @@
+"""The token ledger: every change of a user's balance or holds is one conditional UPDATE plus one ledger row.
+
+Invariants (kept by the database, not by hope):
+- users.balance = Σ ledger_entries.delta and users.held = Σ ledger_entries.held_delta;
+- balance - held >= 0 and held >= 0 (CHECK constraints);
+- a job is held, captured and released at most once each (unique (job_id, kind) and the
+  job's `charge` column moving none -> held -> captured | released by conditional updates);
+- a batch credits a user at most once (unique (user_id, batch_id)).
+The callers own the transaction (services.transactions.write_transaction).
+"""
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+
+from backend.errors import ApiError
+from backend.extensions import db
+from backend.models import Job, LedgerEntry, User, isoformat
+
+
+def _move(user_id, kind, delta, held_delta, *, condition=None, job_id=None, batch_id=None, note=None):
+    """Apply (delta, held_delta) to the user if `condition` holds; append the ledger row. None if refused."""
+    statement = (
+        sa.update(User)
+        .where(User.id == user_id)
+        .values(balance=User.balance + delta, held=User.held + held_delta)
+        .returning(User.balance, User.held)
+    )
+    if condition is not None:
+        statement = statement.where(condition)
+    row = db.session.execute(statement).first()
+    if row is None:
+        return None
+    entry = LedgerEntry(user_id=user_id, kind=kind, delta=delta, held_delta=held_delta, balance_after=row.balance,
+                        held_after=row.held, job_id=job_id, batch_id=batch_id, note=note)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def hold(user_id, job_id, cost):
+    """Reserve `cost` tokens for a job (available -> held); 402 insufficient_tokens if they are not there."""
+    if cost <= 0:
+        return None
+    entry = _move(user_id, "hold", 0, cost, condition=(User.balance - User.held >= cost), job_id=job_id)
+    if entry is None:
+        available = db.session.scalar(sa.select(User.balance - User.held).where(User.id == user_id)) or 0
+        raise ApiError("insufficient_tokens", f"This costs {cost} token{'s' if cost != 1 else ''}; your available "
+                       f"balance is {available}. Recharge to continue.")
+    return entry
+
+
+def settle(job_id, outcome):
+    """Capture (success) or release (failure, cancel, timeout) a job's hold, once."""
+    new_state = "captured" if outcome == "capture" else "released"
+    changed = db.session.execute(
+        sa.update(Job).where(Job.id == job_id, Job.charge == "held").values(charge=new_state)
+    ).rowcount
+    if not changed:
+        return None
+    job = db.session.get(Job, job_id)
+    if outcome == "capture":
+        return _move(job.user_id, "capture", -job.cost, -job.cost, job_id=job_id)
+    return _move(job.user_id, "release", 0, -job.cost, job_id=job_id)
+
+
+def credit(user_id, amount, kind, batch_id=None, note=None):
+    """Add tokens (grant, recharge, adjust); with a batch_id, at most once per user and batch."""
+    if kind not in ("grant", "recharge", "adjust"):
+        raise ValueError(f"credit kind must be grant, recharge or adjust, got {kind!r}")
+    return _move(user_id, kind, amount, 0, batch_id=batch_id, note=note)
+
+
+def signup_grant(user_id):
+    """The configured grant for a new user (in the transaction that creates the user)."""
+    amount = current_app.config["SIGNUP_GRANT"]
+    if amount > 0:
+        credit(user_id, amount, "grant", batch_id="signup", note="signup grant")
+
+
+def daily_allowance(user_id, today=None):
+    """The optional daily free tokens, credited at most once per user and day."""
+    amount = current_app.config["DAILY_FREE_TOKENS"]
+    if amount <= 0:
+        return None
+    batch_id = f"daily:{(today or date.today()).isoformat()}"
+    exists = db.session.scalar(
+        sa.select(sa.func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id,
+                                                                  LedgerEntry.batch_id == batch_id))
+    if exists:
+        return None
+    return credit(user_id, amount, "grant", batch_id=batch_id, note="daily allowance")
+
+
+def entries(user, limit=20, before=None):
+    """The user's ledger, newest first, with a cursor (the last entry id) for the next page."""
+    query = sa.select(LedgerEntry).where(LedgerEntry.user_id == user.id)
+    if before is not None:
+        query = query.where(LedgerEntry.id < before)
+    rows = db.session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)).all()
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def present(entry):
+    """A ledger entry as the API shows it."""
+    return {"delta": entry.delta, "kind": entry.kind, "balance_after": entry.balance_after,
+            "held_delta": entry.held_delta, "held_after": entry.held_after, "job_id": entry.job_id,
+            "batch_id": entry.batch_id, "created_at": isoformat(entry.created_at)}
+
+
+def totals(user_id):
+    """(Σ delta, Σ held_delta) over the user's ledger: what balance and held must equal."""
+    row = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.delta), 0),
+                  sa.func.coalesce(sa.func.sum(LedgerEntry.held_delta), 0)).where(LedgerEntry.user_id == user_id)
+    ).one()
+    return int(row[0]), int(row[1])

@@ -1,0 +1,92 @@
+"""A small client for WeChat's server APIs: jscode2session (login) and stable_token (access token)."""
+import json
+from dataclasses import dataclass
+
+import requests
+from flask import current_app
+
+from backend.errors import ApiError
+from backend.extensions import get_redis
+
+_TOKEN_KEY = "vm:wechat:access_token"
+_TOKEN_LOCK = "vm:wechat:access_token:lock"
+
+# errcode -> (our code, message); anything else WeChat reports is "unavailable".
+_LOGIN_ERRORS = {
+    40029: ("unauthorized", "The login code is invalid or expired; call wx.login() again."),
+    40163: ("unauthorized", "The login code was already used; call wx.login() again."),
+    40226: ("forbidden", "WeChat has flagged this account as high-risk; login refused."),
+    45011: ("wechat_unavailable", "WeChat is rate-limiting logins; retry in a minute."),
+    -1: ("wechat_unavailable", "WeChat is busy; retry in a moment."),
+}
+
+
+@dataclass
+class Session:
+    """What jscode2session returns for a valid code."""
+
+    openid: str
+    session_key: str
+    unionid: str | None
+
+
+class WeChatClient:
+    """jscode2session and stable_token over HTTPS with timeouts; WeChat errors become ApiErrors."""
+
+    def __init__(self, appid, secret, base_url="https://api.weixin.qq.com", timeout=5.0):
+        self.appid = appid
+        self.secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["WECHAT_APPID"], config["WECHAT_SECRET"], config["WECHAT_API_BASE"],
+                   config["WECHAT_TIMEOUT"])
+
+    def _call(self, method, path, **kwargs):
+        try:
+            response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            body = response.json()
+        except requests.Timeout:
+            raise ApiError("wechat_unavailable", "WeChat did not answer in time; retry in a moment.")
+        except (requests.RequestException, json.JSONDecodeError, ValueError):
+            raise ApiError("wechat_unavailable", "WeChat's servers could not be reached; retry in a moment.")
+        if not isinstance(body, dict):
+            raise ApiError("wechat_unavailable", "WeChat answered something unexpected; retry in a moment.")
+        return body
+
+    def code2session(self, code):
+        """Exchange a wx.login() code for the user's openid (and unionid when the app has one)."""
+        body = self._call("GET", "/sns/jscode2session", params={
+            "appid": self.appid, "secret": self.secret, "js_code": code, "grant_type": "authorization_code"})
+        errcode = body.get("errcode", 0)
+        if errcode:
+            code_name, message = _LOGIN_ERRORS.get(errcode, ("wechat_unavailable",
+                                                             f"WeChat refused the login (errcode {errcode})."))
+            current_app.logger.warning("jscode2session errcode=%s errmsg=%s", errcode, body.get("errmsg"))
+            raise ApiError(code_name, message, "code" if code_name == "unauthorized" else None)
+        if not body.get("openid"):
+            raise ApiError("wechat_unavailable", "WeChat answered without an openid; retry in a moment.")
+        return Session(body["openid"], body.get("session_key", ""), body.get("unionid"))
+
+    def access_token(self, force_refresh=False):
+        """The app's access token from stable_token, cached in Redis; one process refreshes it at a time."""
+        redis = get_redis()
+        if not force_refresh:
+            cached = redis.get(_TOKEN_KEY)
+            if cached:
+                return cached.decode()
+        with redis.lock(_TOKEN_LOCK, timeout=30, blocking_timeout=15):
+            cached = None if force_refresh else redis.get(_TOKEN_KEY)
+            if cached:  # another process refreshed it while we waited for the lock
+                return cached.decode()
+            body = self._call("POST", "/cgi-bin/stable_token", json={
+                "grant_type": "client_credential", "appid": self.appid, "secret": self.secret,
+                "force_refresh": force_refresh})
+            if body.get("errcode") or not body.get("access_token"):
+                raise ApiError("wechat_unavailable", f"WeChat refused an access token (errcode {body.get('errcode')}).")
+            lifetime = max(60, int(body.get("expires_in", 7200)) - 300)  # refresh 5 minutes early
+            redis.set(_TOKEN_KEY, body["access_token"], ex=lifetime)
+            return body["access_token"]
