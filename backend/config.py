@@ -7,28 +7,29 @@ from dotenv import load_dotenv
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name, default=None):
-    return os.environ.get(name, default)
+class _Reader:
+    """Typed reads from an environment mapping."""
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def __call__(self, name, default=None):
+        return self.environ.get(name, default)
+
+    def int(self, name, default):
+        return int(self.environ.get(name, default))
+
+    def float(self, name, default):
+        return float(self.environ.get(name, default))
+
+    def bool(self, name, default=False):
+        value = self.environ.get(name)
+        return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _env_int(name, default):
-    return int(os.environ.get(name, default))
-
-
-def _env_float(name, default):
-    return float(os.environ.get(name, default))
-
-
-def _env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def var_dir():
+def var_dir(environ=None):
     """The directory that holds all local state (database, sockets, media, logs)."""
-    return Path(_env("VOXMOJI_VAR_DIR", REPO_ROOT / "var")).resolve()
+    return Path((environ or os.environ).get("VOXMOJI_VAR_DIR", REPO_ROOT / "var")).resolve()
 
 
 def redis_socket_url(directory):
@@ -36,10 +37,14 @@ def redis_socket_url(directory):
     return f"unix://{directory}/run/redis.sock?db=0"
 
 
-def load_config():
-    """Read the environment (after `.env`) into a plain dict of settings."""
-    load_dotenv(REPO_ROOT / ".env", override=False)
-    var = var_dir()
+def load_config(environ=None):
+    """Read the environment (after `.env`), or the given mapping, into a plain dict of settings."""
+    if environ is None:
+        load_dotenv(REPO_ROOT / ".env", override=False)
+        environ = os.environ
+    _env = _Reader(environ)
+    _env_int, _env_float, _env_bool = _env.int, _env.float, _env.bool
+    var = var_dir(environ)
     http_port = _env_int("VOXMOJI_HTTP_PORT", 8080)
     return {
         "ENV": _env("VOXMOJI_ENV", "development"),

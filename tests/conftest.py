@@ -20,6 +20,30 @@ def stack(tmp_path_factory):
         stack.stop_all()
 
 
+@pytest.fixture(scope="session")
+def pg_stack(tmp_path_factory):
+    """The same stack on PostgreSQL (a throwaway cluster unless VOXMOJI_TEST_POSTGRES_URL is set)."""
+    from postgres import postgres_url
+
+    url, cluster = postgres_url()
+    root = tmp_path_factory.mktemp("pg-stack")
+    os.chmod(root, 0o755)
+    stack = Stack(root, DATABASE_URL=url)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_stack(request):
+    """Run a test on the SQLite stack and on the PostgreSQL stack."""
+    return request.getfixturevalue("stack" if request.param == "sqlite" else "pg_stack")
+
+
 @pytest.fixture
 def api(stack, request):
     return Api(stack.base_url, f"user-{request.node.name}-{time.monotonic_ns()}")

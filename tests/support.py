@@ -4,7 +4,6 @@ import io
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyworld
 import requests
+import sqlalchemy
 import soundfile
 from scipy.signal import resample_poly
 
@@ -34,8 +34,9 @@ class Stack:
         self.root = root
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         self.env = {
-            **os.environ,
+            **inherited,
             "VOXMOJI_VAR_DIR": str(root),
             "VOXMOJI_HTTP_PORT": str(self.port),
             "VOXMOJI_HTTP_HOST": "127.0.0.1",
@@ -54,8 +55,9 @@ class Stack:
             "VOXMOJI_RATELIMIT_JOBS_PER_IP": "100000/minute",
             **env,
         }
-        self.env.pop("DATABASE_URL", None)
-        self.env.pop("REDIS_URL", None)
+        self.database_url = self.env.get("DATABASE_URL", f"sqlite:///{root}/voxmoji.db")
+        self.redis_url = f"unix://{root}/run/redis.sock?db=0"
+        self._engine = None
         self.processes = {}
         self.logs = {}
 
@@ -101,6 +103,8 @@ class Stack:
     def stop_all(self):
         for service in reversed(list(self.processes)):
             self.stop(service)
+        if self._engine is not None:
+            self._engine.dispose()
 
     def wait_ready(self, timeout=90):
         deadline = time.monotonic() + timeout
@@ -117,15 +121,27 @@ class Stack:
         raise RuntimeError("stack not ready: " + "".join(
             (self.root / f"{s}.log").read_text()[-1500:] for s in SERVICES if (self.root / f"{s}.log").exists()))
 
-    def db(self):
-        """A read-only look at the stack's SQLite database."""
-        connection = sqlite3.connect(self.root / "voxmoji.db", timeout=15)
-        connection.row_factory = sqlite3.Row
-        return connection
+    def query(self, sql, **params):
+        """Rows (as mappings) of a SQL query on the stack's database, SQLite or PostgreSQL."""
+        if self._engine is None:
+            self._engine = sqlalchemy.create_engine(self.database_url, poolclass=sqlalchemy.pool.NullPool)
+        with self._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(sqlalchemy.text(sql), params).mappings()]
+
+    def execute(self, sql, **params):
+        """Run a write statement on the stack's database (tests that play the broker losing a job)."""
+        with self._engine.begin() as connection:
+            connection.execute(sqlalchemy.text(sql), params)
 
     def job(self, task_id):
-        with self.db() as connection:
-            return connection.execute("SELECT * FROM jobs WHERE id = ?", (task_id,)).fetchone()
+        rows = self.query("SELECT * FROM jobs WHERE id = :id", id=task_id)
+        return rows[0] if rows else None
+
+    def app_config(self, **overrides):
+        """Config for an in-process app that is configured like this stack (same database, Redis, media)."""
+        from backend.config import load_config
+
+        return {**load_config(self.env), **overrides}
 
 
 class Api:

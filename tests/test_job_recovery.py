@@ -3,7 +3,6 @@ import os
 import signal
 import time
 
-import sqlalchemy as sa
 
 from support import wav_bytes
 
@@ -40,23 +39,20 @@ def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
     assert outputs[0].stat().st_size == task["result"]["bytes"]
 
 
-def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav):
-    """A job row that never reached the broker (Redis lost it) is picked up by the beat sweeper."""
+def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monkeypatch):
+    """A job whose message never reached the broker (Redis lost it) is picked up by the beat sweeper."""
+    from backend import create_app
+    from backend.extensions import db
+    from backend.models import User
+    from backend.services import jobs, tts
+
     voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
-    engine = sa.create_engine(f"sqlite:///{stack.root}/voxmoji.db")
-    task_id = "t_lostinbroker" + str(time.monotonic_ns())[-10:]
-    with engine.begin() as connection:
-        user_id = connection.execute(sa.text("SELECT user_id FROM voices WHERE id = :v"), {"v": voice["voice_id"]}).scalar()
-        sha = connection.execute(sa.text("SELECT audio_sha256 FROM voices WHERE id = :v"), {"v": voice["voice_id"]}).scalar()
-        connection.execute(sa.text(
-            "INSERT INTO jobs (id, user_id, kind, status, progress, engine, cached, cost, params, cache_key, attempts,"
-            " created_at) VALUES (:id, :user, 'tts', 'queued', 0, 'espeak-world', 0, 1, :params, :key, 0,"
-            " datetime('now', '-60 seconds'))"), {
-            "id": task_id, "user": user_id, "key": "f" * 48 + str(time.monotonic_ns())[-16:],
-            "params": ('{"text": "经纪人丢了这个任务。", "mode": "zero_shot", "instruct": null, "speed": 1.0, '
-                       f'"format": "mp3", "prompt_sha256": "{sha}", "prompt_text": null, '
-                       f'"prompt_path": "private/prompts/{sha[:2]}/{sha}.wav"}}')})
-    engine.dispose()
+    monkeypatch.setattr(jobs, "enqueue", lambda job: False)  # the message is lost on its way to Redis
+    with create_app(stack.app_config()).app_context():
+        user = db.session.get(User, api.user["id"])
+        task_id = tts.request_speech(user, {"text": "经纪人丢了这个任务。", "voice_id": voice["voice_id"]}).id
+        db.session.remove()
+    assert stack.job(task_id)["enqueued_at"] is None
     task = api.wait_task(task_id, timeout=90)
     assert task["status"] == "succeeded", task
     assert stack.job(task_id)["attempts"] == 1

@@ -131,9 +131,8 @@ def test_ten_identical_concurrent_requests_make_one_job(api, stack, low_voice_wa
     assert len(ids) == 1
     task = api.wait_task(ids.pop())
     assert task["status"] == "succeeded"
-    with stack.db() as connection:
-        count = connection.execute("SELECT COUNT(*) FROM jobs WHERE cache_key = (SELECT cache_key FROM jobs WHERE id = ?)",
-                                   (task["task_id"],)).fetchone()[0]
+    count = stack.query("SELECT COUNT(*) AS n FROM jobs WHERE cache_key = (SELECT cache_key FROM jobs WHERE id = :id)",
+                        id=task["task_id"])[0]["n"]
     assert count == 1
 
 
@@ -147,10 +146,8 @@ def test_concurrent_identical_requests_from_two_users_compute_once(api, other_ap
     tasks = [client.wait_task(a["task_id"]) for client, a in zip(clients, answers)]
     assert all(t["status"] == "succeeded" for t in tasks)
     assert len({t["result"]["url"].split("?")[0] for t in tasks}) == 1
-    with stack.db() as connection:
-        started = connection.execute(
-            "SELECT COUNT(*) FROM jobs WHERE cache_key = (SELECT cache_key FROM jobs WHERE id = ?) "
-            "AND started_at IS NOT NULL", (tasks[0]["task_id"],)).fetchone()[0]
+    started = stack.query("SELECT COUNT(*) AS n FROM jobs WHERE cache_key = (SELECT cache_key FROM jobs WHERE id = :id) "
+                          "AND started_at IS NOT NULL", id=tasks[0]["task_id"])[0]["n"]
     assert started == 1
 
 
