@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1
+APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1 postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test install system-deps bench
@@ -26,6 +26,7 @@ system-deps:
 	@missing=0; \
 	for cmd in redis-server nginx espeak-ng ffmpeg g++; do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
 	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing=1; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ $$missing = 1 ]; then \
 		echo "Installing Debian packages: $(APT_PACKAGES)"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \

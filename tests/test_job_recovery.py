@@ -37,6 +37,12 @@ def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
     outputs = [p for p in (stack.media_root / "tts").rglob("*") if p.is_file() and final["cache_key"] in p.name]
     assert len(outputs) == 1
     assert outputs[0].stat().st_size == task["result"]["bytes"]
+    charges = stack.query("SELECT kind, delta, held_delta FROM ledger_entries WHERE job_id = :j ORDER BY id", j=task_id)
+    cost = task["cost"]
+    assert charges == [{"kind": "hold", "delta": 0, "held_delta": cost},
+                       {"kind": "capture", "delta": -cost, "held_delta": -cost}]  # charged exactly once
+    me = api.get("/api/v1/me").json()["user"]
+    assert me["held"] == 0 and me["balance"] == 37 - cost
 
 
 def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monkeypatch):

@@ -1,0 +1,36 @@
+"""Rate limits: job creation per user, logins per IP; a refused request creates and holds nothing."""
+import pytest
+
+from backend import create_app
+
+
+@pytest.fixture
+def limited(stack):
+    return create_app(stack.app_config(LIMIT_JOBS="3/minute", LIMIT_LOGIN="2/minute"))
+
+
+def test_job_creation_limit(limited, stack, high_voice_b64):
+    client = limited.test_client()
+    ip = {"X-Forwarded-For": "203.0.113.7"}
+    login = client.post("/api/v1/auth/login", json={"code": "limited-user"}, headers=ip).json
+    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    statuses = []
+    for number in range(5):
+        response = client.post("/api/v1/tts", json={"text": f"限速第{number}句", "prompt_audio": high_voice_b64},
+                               headers=headers)
+        statuses.append(response.status_code)
+    assert statuses[:3] == [202, 202, 202] and statuses[3:] == [429, 429], statuses
+    assert response.json["error"]["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) > 0
+    user_id = login["user"]["id"]
+    assert stack.query("SELECT COUNT(*) AS n FROM jobs WHERE user_id = :u", u=user_id)[0]["n"] == 3
+    assert stack.query("SELECT COUNT(*) AS n FROM ledger_entries WHERE user_id = :u AND kind = 'hold'",
+                       u=user_id)[0]["n"] == 3
+
+
+def test_login_limit_is_per_client_ip(limited):
+    client = limited.test_client()
+    first_ip, second_ip = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
+    codes = [client.post("/api/v1/auth/login", json={"code": f"c{n}"}, headers=first_ip).status_code for n in range(3)]
+    assert codes == [200, 200, 429]
+    assert client.post("/api/v1/auth/login", json={"code": "c9"}, headers=second_ip).status_code == 200
