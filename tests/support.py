@@ -1,5 +1,6 @@
 """Test support shared by the fixtures and the benchmarks: the real stack, an API client, generated voices."""
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -121,21 +122,39 @@ class Stack:
         raise RuntimeError("stack not ready: " + "".join(
             (self.root / f"{s}.log").read_text()[-1500:] for s in SERVICES if (self.root / f"{s}.log").exists()))
 
-    def query(self, sql, **params):
-        """Rows (as mappings) of a SQL query on the stack's database, SQLite or PostgreSQL."""
+    def _database(self):
         if self._engine is None:
             self._engine = sqlalchemy.create_engine(self.database_url, poolclass=sqlalchemy.pool.NullPool)
-        with self._engine.connect() as connection:
+        return self._engine
+
+    def query(self, sql, **params):
+        """Rows (as mappings) of a SQL query on the stack's database, SQLite or PostgreSQL."""
+        with self._database().connect() as connection:
             return [dict(row) for row in connection.execute(sqlalchemy.text(sql), params).mappings()]
 
     def execute(self, sql, **params):
-        """Run a write statement on the stack's database (tests that play the broker losing a job)."""
-        with self._engine.begin() as connection:
+        """Run a write statement on the stack's database (a test setting up a situation)."""
+        with self._database().begin() as connection:
             connection.execute(sqlalchemy.text(sql), params)
 
     def job(self, task_id):
         rows = self.query("SELECT * FROM jobs WHERE id = :id", id=task_id)
         return rows[0] if rows else None
+
+    @contextlib.contextmanager
+    def app_context(self, **overrides):
+        """An in-process app configured like this stack, inside its app context; its connections are
+        closed on exit (PostgreSQL connections must not be left to the garbage collector)."""
+        from backend import create_app
+        from backend.extensions import db
+
+        app = create_app(self.app_config(**overrides))
+        with app.app_context():
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                db.engine.dispose()
 
     def app_config(self, **overrides):
         """Config for an in-process app that is configured like this stack (same database, Redis, media)."""

@@ -47,17 +47,15 @@ def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
 
 def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monkeypatch):
     """A job whose message never reached the broker (Redis lost it) is picked up by the beat sweeper."""
-    from backend import create_app
     from backend.extensions import db
     from backend.models import User
     from backend.services import jobs, tts
 
     voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
     monkeypatch.setattr(jobs, "enqueue", lambda job: False)  # the message is lost on its way to Redis
-    with create_app(stack.app_config()).app_context():
+    with stack.app_context():
         user = db.session.get(User, api.user["id"])
         task_id = tts.request_speech(user, {"text": "经纪人丢了这个任务。", "voice_id": voice["voice_id"]}).id
-        db.session.remove()
     assert stack.job(task_id)["enqueued_at"] is None
     task = api.wait_task(task_id, timeout=90)
     assert task["status"] == "succeeded", task

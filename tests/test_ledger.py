@@ -99,21 +99,13 @@ def test_ledger_endpoint_pages_newest_first(any_stack):
 
 
 def test_batch_recharge_idempotency_and_audit(any_stack):
-    from backend import create_app
     from backend.auth import user_for_openid
 
     key = create_api_key(any_stack, f"ops-{time.monotonic_ns()}")
     tag = str(time.monotonic_ns())
-    with create_app(any_stack.app_config()).app_context():
-        users = [user_for_openid(f"batch-{tag}-{n}") for n in range(497)]
-        ids = [u.id for u in users]
-        from backend.extensions import db
-        from backend.models import User
-        import sqlalchemy as sa
-
-        db.session.execute(sa.update(User).where(User.id == ids[10]).values(blocked=True))
-        db.session.commit()
-        db.session.remove()
+    with any_stack.app_context():
+        ids = [user_for_openid(f"batch-{tag}-{n}").id for n in range(497)]
+    any_stack.execute("UPDATE users SET blocked = :yes WHERE id = :u", yes=True, u=ids[10])
     items = [{"user": f"batch-{tag}-{n}", "amount": 10} for n in range(497)]
     items[10]["amount"] = 10  # the blocked one
     items += [{"user": "nobody-at-all", "amount": 10}, {"user": ids[0], "amount": 0}]
