@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1 postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install system-deps bench
+.PHONY: run test install install-test system-deps bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 run: install
 	$(PY) -m backend.stack prepare
 	$(VENV)/bin/honcho start -f Procfile
 
-test: install
+test: install-test
 	$(VENV)/bin/pytest
 
 bench: install
@@ -20,6 +20,9 @@ bench: install
 	$(PY) bench/sticker_engine.py
 
 install: system-deps $(VENV)/.installed
+
+# The tests also run the GPU engines' real code (CPU torch, diffusers) against tiny stand-in models.
+install-test: install $(VENV)/.installed-test
 
 # Debian packages, installed only when something is missing.
 system-deps:
@@ -37,4 +40,8 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip wheel
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	touch $@

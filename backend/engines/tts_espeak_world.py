@@ -10,7 +10,7 @@ import io
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from scipy.signal import resample_poly
 
 from backend.engines.espeak_text import Segment, split_segments, to_pinyin, to_sichuanese_pinyin
 from backend.engines.instructions import parse_instruction
+from backend.engines.tts_output import SpeechOutput
 
 MODES = ("zero_shot", "instruct", "cross_lingual")
 SAMPLE_RATE = 16000  # WORLD runs at 16 kHz: a quarter of the work of 22.05 kHz, same intelligibility
@@ -55,19 +56,6 @@ class VoiceProfile:
     lf0_median: float
     lf0_iqr: float
     mean_log_envelope: np.ndarray  # (FFT_SIZE // 2 + 1,), level-normalized
-
-
-@dataclass
-class SpeechOutput:
-    """Synthesized speech plus what the engine did with the request."""
-
-    audio: np.ndarray  # float32 mono in [-1, 1]
-    sample_rate: int
-    language: str
-    instruct_applied: list[str] = field(default_factory=list)
-    instruct_ignored: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    timings: dict = field(default_factory=dict)
 
 
 class EspeakWorldTTS:
