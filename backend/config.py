@@ -97,6 +97,27 @@ def load_config(environ=None):
         # Engines: "auto" or an engine name
         "TTS_ENGINE": _env("VOXMOJI_TTS_ENGINE", "auto"),
         "VOICE_PROFILE_DIR": _env("VOXMOJI_VOICE_PROFILE_DIR", str(var / "cache" / "voice-profiles")),
+        # CosyVoice3 (GPU voice engine); see models/README.md
+        "COSYVOICE_ROOT": _env("COSYVOICE_ROOT", ""),
+        "COSYVOICE_MODEL_DIR": _env("COSYVOICE_MODEL_DIR", str(REPO_ROOT / "models" / "Fun-CosyVoice3-0.5B")),
+        "COSYVOICE_FP16": _env_bool("COSYVOICE_FP16", True),
+        "COSYVOICE_TRT": _env_bool("COSYVOICE_TRT", False),
+        "COSYVOICE_VLLM": _env_bool("COSYVOICE_VLLM", False),
+        "COSYVOICE_TIMEOUT": _env_float("COSYVOICE_TIMEOUT", 120.0),
+        # shared by every worker (put it on shared storage when workers run on several machines)
+        "COSYVOICE_SPEAKER_DIR": _env("COSYVOICE_SPEAKER_DIR", str(var / "cache" / "cosyvoice-speakers")),
+        # Stable Diffusion + LoRA (GPU sticker engine); see models/README.md
+        "SD_MODEL_DIR": _env("SD_MODEL_DIR", str(REPO_ROOT / "models" / "stable-diffusion")),
+        "SD_ARCH": _env("SD_ARCH", "sd15"),
+        "SD_LORA_DIR": _env("SD_LORA_DIR", str(REPO_ROOT / "models" / "loras")),
+        "SD_FIXED_STYLE": _env("SD_FIXED_STYLE", ""),
+        "SD_LCM_LORA": _env("SD_LCM_LORA", ""),
+        "SD_STEPS": _env_int("SD_STEPS", 30),
+        "SD_STRENGTH": _env_float("SD_STRENGTH", 0.5),
+        "SD_GUIDANCE": _env_float("SD_GUIDANCE", 7.0),
+        "SD_SEED": _env_int("SD_SEED", 20261121),
+        "SD_SIZE": _env_int("SD_SIZE", 512),
+        "SD_DEVICE": _env("SD_DEVICE", "cuda"),
         # Jobs
         "JOB_SOFT_TIME_LIMIT": _env_int("VOXMOJI_JOB_SOFT_TIME_LIMIT", 120),
         "JOB_HARD_TIME_LIMIT": _env_int("VOXMOJI_JOB_HARD_TIME_LIMIT", 150),

@@ -1,5 +1,6 @@
 """Celery entry point (`celery -A backend.worker worker`): engines pre-warmed, liveness advertised."""
 import json
+import logging
 import os
 import socket
 import threading
@@ -13,6 +14,7 @@ from backend.engines import registry
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
+logger = logging.getLogger("voxmoji.worker")
 _stop = threading.Event()
 HEARTBEAT_SECONDS = 5
 
@@ -21,6 +23,20 @@ def served_kinds():
     """The job kinds whose queues this worker consumes (VOXMOJI_WORKER_QUEUES, set by the stack)."""
     queues = set(os.environ.get("VOXMOJI_WORKER_QUEUES", ",".join(QUEUES)).split(","))
     return [kind for kind in flask_app.extensions["engines"] if QUEUE_BY_KIND[kind] in queues]
+
+
+def check_engines():
+    """Stop the worker with a clear message when a configured engine cannot run; log what `auto` chose."""
+    for kind in served_kinds():
+        problem = registry.check_configured(kind, flask_app.config)
+        if problem:
+            raise SystemExit(f"voxmoji worker: {problem}")
+        chosen, skipped = registry.explain(kind, flask_app.config)
+        logger.warning("%s engine: %s%s", kind, chosen,
+                       "".join(f"; not {name}: {reason}" for name, reason in skipped.items()))
+
+
+check_engines()
 
 
 @worker_process_init.connect
@@ -37,9 +53,10 @@ def _advertise(sender, **_):
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
     engines = {kind: name for kind, (name, _version) in flask_app.extensions["engines"].items()
                if QUEUE_BY_KIND[kind] in queues}
+    skipped = {kind: registry.explain(kind, flask_app.config)[1] for kind in engines}
     key = WORKER_KEY + sender.hostname
     info = json.dumps({"hostname": sender.hostname, "host": socket.gethostname(), "pid": os.getpid(),
-                       "queues": queues, "engines": engines})
+                       "queues": queues, "engines": engines, "engines_not_chosen": skipped})
     redis = flask_app.extensions["redis"]
 
     def beat():

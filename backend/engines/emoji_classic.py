@@ -77,8 +77,9 @@ class ClassicStickerEngine:
             raise NoFaceError(f"face_index {index} asked, but the {which} has {len(faces)} face(s)")
         return faces[index]
 
-    def generate(self, *, image=None, template=None, style="cutout", expression="none", face_index=None):
-        """One sticker (RGBA, not yet captioned)."""
+    def generate(self, *, image=None, template=None, style="cutout", expression="none", face_index=None, text="",
+                 seed=None):
+        """One sticker (RGBA, not yet captioned). `text` and `seed` matter only to generative engines."""
         self.check_inputs(style, expression, image, template)
         if image is None:
             return self._template_only(template, expression)

@@ -12,6 +12,9 @@ from backend.schemas import EmojiIn
 from backend.services import cache, images, jobs, uploads
 
 
+PHOTO_STYLES = ("cutout", "comic", "sd")  # styles made from the photo alone (a template_id is ignored)
+
+
 def request_sticker(user, fields):
     """Validate a sticker request, store its photo, and submit it as a job."""
     config = current_app.config
@@ -22,7 +25,8 @@ def request_sticker(user, fields):
                        "text")
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")
-    if style == "sd":
+    engine, version = current_app.extensions["engines"]["emoji"]
+    if style == "sd" and engine != "sd-lora":
         raise ApiError("engine_unavailable", "style 'sd' needs the Stable Diffusion engine, which is not installed on "
                        "this server; use cutout, panda, template or comic.", "style")
     if style == "panda":
@@ -30,7 +34,7 @@ def request_sticker(user, fields):
     if style == "template" and template is None:
         raise ApiError("invalid_request", "style 'template' needs template_id (see GET /api/v1/templates).",
                        "template_id")
-    if template and style not in template.styles and style not in ("cutout", "comic"):
+    if template and style not in template.styles and style not in PHOTO_STYLES:
         raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
     has_image = fields.get("image") not in (None, "")
     if not has_image and template is None:
@@ -38,7 +42,7 @@ def request_sticker(user, fields):
     photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
     if photo is None:
         style = "panda" if template.id == "panda" else "template"
-    elif style in ("cutout", "comic"):
+    elif style in PHOTO_STYLES:
         template = None
     animated = args["animated"]
     fmt = args["format"] or ("gif" if animated else "png")
@@ -47,13 +51,14 @@ def request_sticker(user, fields):
     expression = expression_for(text) if args["expression"] == "auto" else args["expression"]
     params = {
         "style": style, "template_id": template.id if template else None, "text": text, "expression": expression,
+        "seed": config["SD_SEED"] if style == "sd" else None,
         "animated": animated, "animation": args["animation"] if animated else None, "format": fmt,
         "face_index": args["face_index"], "image_sha256": photo.sha256 if photo else None,
         "ai_label": config["AI_LABEL"],
     }
-    engine, version = current_app.extensions["engines"]["emoji"]
     fingerprint = cache.request_key("emoji", engine, version, params)
-    cost = config["COST_ANIMATED_STICKER"] if animated else config["COST_STICKER"]
+    cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
+    cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
     return jobs.submit(user, "emoji", {**params, "image_path": photo.path if photo else None}, fingerprint, engine, cost)
 
 
@@ -82,7 +87,7 @@ def render(job, progress):
     started = time.perf_counter()
     try:
         out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],
-                              face_index=params["face_index"])
+                              face_index=params["face_index"], text=params["text"], seed=params.get("seed"))
     except NoFaceError as error:
         raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
     progress(0.6)

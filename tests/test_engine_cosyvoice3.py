@@ -1,0 +1,155 @@
+"""The CosyVoice3 engine's real loading and inference code against the stand-in `cosyvoice` package."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+STANDINS = Path(__file__).resolve().parent / "standins"
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    """A model directory with the files the engine checks for (the stand-in reads only the yaml)."""
+    from backend.engines.tts_cosyvoice3 import REQUIRED_FILES
+
+    directory = tmp_path / "Fun-CosyVoice3-0.5B"
+    directory.mkdir()
+    for name in REQUIRED_FILES:
+        (directory / name).mkdir() if name == "CosyVoice-BlankEN" else (directory / name).write_text("stand-in")
+    return directory
+
+
+@pytest.fixture
+def config(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the engine adds the checkout to sys.path
+    for name in [m for m in sys.modules if m == "cosyvoice" or m.startswith("cosyvoice.")]:
+        monkeypatch.delitem(sys.modules, name)
+    return {"COSYVOICE_ROOT": str(STANDINS), "COSYVOICE_MODEL_DIR": str(model_dir), "COSYVOICE_FP16": True,
+            "COSYVOICE_TRT": False, "COSYVOICE_VLLM": False, "COSYVOICE_TIMEOUT": 5.0,
+            "COSYVOICE_SPEAKER_DIR": str(tmp_path / "speakers")}
+
+
+@pytest.fixture
+def engine(config):
+    from backend.engines.tts_cosyvoice3 import CosyVoice3TTS
+
+    return CosyVoice3TTS.from_config(config)
+
+
+@pytest.fixture
+def calls():
+    def get():
+        from cosyvoice.cli.cosyvoice import CALLS
+
+        return CALLS
+
+    yield get
+    get().clear()
+
+
+@pytest.fixture(scope="module")
+def prompt():
+    t = np.arange(16000 * 3) / 16000
+    return (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+
+
+def test_prompt_building():
+    from backend.engines.tts_cosyvoice3 import instruct_prompt, zero_shot_prompt
+
+    assert zero_shot_prompt("希望你以后能够做的比我还好呦。") == \
+        "You are a helpful assistant.<|endofprompt|>希望你以后能够做的比我还好呦。"
+    assert instruct_prompt(["sichuanese"]) == "You are a helpful assistant. 请用四川话表达。<|endofprompt|>"
+    assert instruct_prompt(["sad", "slow"]) == \
+        "You are a helpful assistant. 请非常伤心地说一句话。请用尽可能慢地语速说一句话。<|endofprompt|>"
+
+
+def test_zero_shot_registers_the_speaker_once(engine, prompt, calls):
+    out = engine.synthesize("今天天气真好。我们去散步吧。", prompt, 16000, prompt_text="这是我的声音", prompt_key="voice-a")
+    assert out.sample_rate == 24000 and out.audio.dtype == np.float32
+    assert len(out.audio) > 24000  # two sentences, concatenated
+    again = engine.synthesize("再说一句。", prompt, 16000, prompt_text="这是我的声音", prompt_key="voice-a")
+    assert len(again.audio) > 0
+    names = [name for name, _ in calls()]
+    assert names == ["add_zero_shot_spk", "inference_zero_shot", "inference_zero_shot"]
+    first = calls()[1][1]
+    assert first["prompt_text"] == "You are a helpful assistant.<|endofprompt|>这是我的声音"
+    assert first["zero_shot_spk_id"] == calls()[2][1]["zero_shot_spk_id"] != ""
+
+
+def test_speakers_are_shared_between_workers(config, prompt, calls):
+    from backend.engines.tts_cosyvoice3 import CosyVoice3TTS
+
+    first, second = CosyVoice3TTS.from_config(config), CosyVoice3TTS.from_config(config)
+    first.synthesize("第一个进程。", prompt, 16000, prompt_text="我的声音", prompt_key="voice-b")
+    second.synthesize("第二个进程。", prompt, 16000, prompt_text="我的声音", prompt_key="voice-b")
+    assert [name for name, _ in calls()].count("add_zero_shot_spk") == 1
+    assert len(list(Path(config["COSYVOICE_SPEAKER_DIR"]).glob("*.pt"))) == 1
+
+
+def test_without_transcript_falls_back_to_cross_lingual(engine, prompt, calls):
+    out = engine.synthesize("没有文本的参考音频。", prompt, 16000, prompt_text=None)
+    assert calls()[-1][0] == "inference_cross_lingual"
+    assert calls()[-1][1]["tts_text"] == "You are a helpful assistant.<|endofprompt|>没有文本的参考音频。"
+    assert "cross-lingual" in out.notes[0]
+
+
+def test_cross_lingual_and_instruct_modes(engine, prompt, calls):
+    engine.synthesize("Hello there.", prompt, 16000, mode="cross_lingual", prompt_text="有文本也走跨语种")
+    assert calls()[-1][0] == "inference_cross_lingual"
+    out = engine.synthesize("慢慢说。", prompt, 16000, mode="instruct", instruct="用四川话、悲伤地说，像机器人", speed=1.2)
+    name, args = calls()[-1]
+    assert name == "inference_instruct2" and args["speed"] == 1.2
+    assert args["instruct_text"] == "You are a helpful assistant. 请用四川话表达。请非常伤心地说一句话。<|endofprompt|>"
+    assert sorted(out.instruct_applied) == ["sad", "sichuanese"] and out.instruct_ignored == ["像机器人"]
+
+
+def test_speed_changes_length(engine, prompt):
+    normal = engine.synthesize("一样的句子。", prompt, 16000, mode="cross_lingual")
+    fast = engine.synthesize("一样的句子。", prompt, 16000, mode="cross_lingual", speed=2.0)
+    assert len(fast.audio) < 0.7 * len(normal.audio)
+
+
+def test_timeout_inside_the_engine(engine, prompt):
+    from backend.engines.tts_cosyvoice3 import EngineTimeout
+
+    engine.timeout = 0.3
+    engine.model.delay_per_chunk = 1.0
+    with pytest.raises(EngineTimeout):
+        engine.synthesize("太慢了。", prompt, 16000, mode="cross_lingual")
+
+
+def test_out_of_memory_and_model_errors(engine, prompt):
+    import torch
+
+    engine.model.fail_with = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with pytest.raises(RuntimeError, match="GPU ran out of memory"):
+        engine.synthesize("内存不够。", prompt, 16000, mode="cross_lingual")
+    engine.model.fail_with = None
+    assert len(engine.synthesize("恢复了。", prompt, 16000, mode="cross_lingual").audio) > 0  # still serving
+
+
+def test_check_inputs(engine, prompt):
+    with pytest.raises(ValueError, match="mode"):
+        engine.synthesize("你好", prompt, 16000, mode="sing")
+    with pytest.raises(ValueError, match="at most 30 s"):
+        engine.synthesize("你好", np.zeros(16000 * 31, np.float32), 16000)
+
+
+def test_incomplete_model_dir_is_refused(config, model_dir):
+    from backend.engines.tts_cosyvoice3 import CosyVoice3TTS
+
+    (model_dir / "llm.pt").unlink()
+    with pytest.raises(RuntimeError, match="lacks llm.pt"):
+        CosyVoice3TTS.from_config(config)
+
+
+def test_registry_reasons(config):
+    from backend.engines import registry
+
+    full = {"TTS_ENGINE": "auto", **config}
+    chosen, skipped = registry.explain("tts", full)
+    assert chosen == "espeak-world"
+    assert "NVIDIA" in skipped["cosyvoice3"] or "CUDA" in skipped["cosyvoice3"]  # weights and package are there
+    assert registry.check_configured("tts", {**full, "TTS_ENGINE": "cosyvoice3"}).startswith(
+        "TTS_ENGINE=cosyvoice3 cannot run here")
