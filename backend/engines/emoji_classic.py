@@ -121,8 +121,8 @@ class ClassicStickerEngine:
             expression = "none" if template.eye_slot is not None else expression
         return StickerOutput(image, expression, template.caption_box, face)
 
-    def _die_cut(self, image, face, cartoon):
-        """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
+    def head_and_shoulders(self, image, face):
+        """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels."""
         x0, y0, x1, y1 = face.box
         width, height = x1 - x0, y1 - y0
         cx = (x0 + x1) / 2
@@ -140,17 +140,26 @@ class ClassicStickerEngine:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
         mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
-        styled = cartoonize(crop) if cartoon else stylize(crop)
-        alpha = _clean_mask(mask)
-        pad = 24
-        rgba = np.zeros((size[1] + 2 * pad, size[0] + 2 * pad, 4), np.uint8)
-        rgba[pad:-pad, pad:-pad, :3] = styled
-        rgba[pad:-pad, pad:-pad, 3] = alpha
-        from backend.services.stickers import add_outline
+        return crop, mask, Face((face.landmarks - np.array([left, top])) * scale)
 
-        outlined = add_outline(rgba, 9)
-        moved = Face((face.landmarks - np.array([left, top])) * scale + pad)
-        return outlined, moved
+    def _die_cut(self, image, face, cartoon):
+        """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
+        crop, mask, moved = self.head_and_shoulders(image, face)
+        return die_cut(cartoonize(crop) if cartoon else stylize(crop), mask, moved)
+
+
+DIE_CUT_PAD = 24
+
+
+def die_cut(rgb, mask, face):
+    """Transparent outside the person mask, with the white die-cut border; the face moves with the padding."""
+    from backend.services.stickers import add_outline
+
+    pad = DIE_CUT_PAD
+    rgba = np.zeros((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 4), np.uint8)
+    rgba[pad:-pad, pad:-pad, :3] = rgb
+    rgba[pad:-pad, pad:-pad, 3] = _clean_mask(mask)
+    return add_outline(rgba, 9), Face(face.landmarks + pad)
 
 
 def _clean_mask(mask):
