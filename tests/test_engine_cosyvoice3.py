@@ -153,3 +153,17 @@ def test_registry_reasons(config):
     assert "NVIDIA" in skipped["cosyvoice3"] or "CUDA" in skipped["cosyvoice3"]  # weights and package are there
     assert registry.check_configured("tts", {**full, "TTS_ENGINE": "cosyvoice3"}).startswith(
         "TTS_ENGINE=cosyvoice3 cannot run here")
+
+
+def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):
+    import os
+    import subprocess
+
+    from support import REPO
+
+    env = {**os.environ, "VOXMOJI_VAR_DIR": str(tmp_path), "VOXMOJI_TTS_ENGINE": "cosyvoice3",
+           "COSYVOICE_MODEL_DIR": str(tmp_path / "nothing"), "VOXMOJI_WORKER_QUEUES": "tts,default"}
+    done = subprocess.run([sys.executable, "-c", "import backend.worker"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    assert "TTS_ENGINE=cosyvoice3 cannot run here" in done.stderr and "lacks cosyvoice3.yaml" in done.stderr

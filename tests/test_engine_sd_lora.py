@@ -146,3 +146,48 @@ def test_missing_lora_file_is_a_clear_error(models, tmp_path, classic):
     (tmp_path / "manifest.json").write_text(json.dumps([{"name": "gone", "file": "gone.safetensors"}]))
     with pytest.raises(FileNotFoundError, match="gone.safetensors"):
         SdLoraStickerEngine.from_config(config_for(models, SD_LORA_DIR=str(tmp_path)), classic=classic)
+
+
+@pytest.fixture(scope="module")
+def sd_stack(models, tmp_path_factory):
+    """A stack whose emoji workers run sd-lora (tiny model, CPU) as the configured engine."""
+    import os
+
+    from support import Stack
+
+    root = tmp_path_factory.mktemp("sd-stack")
+    os.chmod(root, 0o755)
+    stack = Stack(root, VOXMOJI_EMOJI_ENGINE="sd-lora", SD_MODEL_DIR=str(models / "base"),
+                  SD_LORA_DIR=str(models / "loras"), SD_DEVICE="cpu", SD_STEPS="2", SD_SIZE="64",
+                  VOXMOJI_WORKER_QUEUES="emoji,default", VOXMOJI_WORKER_CONCURRENCY="1")
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def test_style_sd_through_the_stack(sd_stack):
+    import base64
+    import io
+    import time
+
+    import requests
+    from PIL import Image
+
+    from support import Api, encode_image
+
+    ready = requests.get(sd_stack.base_url + "/readyz", timeout=10).json()
+    assert ready["engines"] == {"emoji": "sd-lora"}
+    api = Api(sd_stack.base_url, f"sd-{time.monotonic_ns()}")
+    photo = base64.b64encode(encode_image(hopper_photo())).decode()
+    answer = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "sd", "text": "开心大笑"})
+    assert answer.status_code in (200, 202), answer.text
+    task = api.wait_task(answer.json()["task_id"], timeout=120)
+    assert task["status"] == "succeeded" and task["engine"] == "sd-lora" and task["cost"] == 2
+    image = Image.open(io.BytesIO(requests.get(task["image_url"], timeout=30).content))
+    assert image.size == (512, 512) and image.mode == "RGBA" and image.getpixel((0, 0))[3] == 0
+    again = api.post("/api/v1/emoji", json={"image": photo, "style": "sd", "text": "开心大笑"}).json()
+    assert again["cached"] is True  # seeded, so cacheable
+    panda = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "panda", "text": "熊猫"})
+    assert api.wait_task(panda.json()["task_id"])["status"] == "succeeded"  # other styles still served

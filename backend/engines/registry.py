@@ -55,7 +55,8 @@ def _sd_lora_unavailable(config):
     path = Path(config["SD_MODEL_DIR"])
     if not (path.is_file() and path.suffix == ".safetensors") and not (path / "model_index.json").exists():
         return f"SD_MODEL_DIR={path} is neither a diffusers folder nor a .safetensors file"
-    return _package("diffusers") or _package("torch") or _package("mediapipe") or _cuda_device()
+    cpu = config.get("SD_DEVICE", "cuda") == "cpu"  # an operator's explicit (slow) choice, and the tests'
+    return _package("diffusers") or _package("torch") or _package("mediapipe") or (None if cpu else _cuda_device())
 
 
 def _espeak_unavailable(config):
