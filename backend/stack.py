@@ -36,6 +36,7 @@ def settings():
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
         "WORKER_QUEUES": os.environ.get("VOXMOJI_WORKER_QUEUES", "tts,emoji,default"),
+        "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
     }
 
 
@@ -105,7 +106,7 @@ def command(service, s):
     if service == "worker":
         return [
             str(venv_bin / "celery"), "-A", "backend.worker", "worker", "-Q", s["WORKER_QUEUES"],
-            "--concurrency", str(s["WORKER_CONCURRENCY"]), "--pool", "prefork",
+            "--concurrency", str(s["WORKER_CONCURRENCY"]), "--pool", s["WORKER_POOL"],
             "-n", f"voxmoji-{s['HTTP_PORT']}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
         ]
     if service == "beat":

@@ -48,6 +48,13 @@ def _load_engines(**_):
 
 
 @worker_ready.connect
+def _load_engines_in_solo_pool(sender, **_):
+    """GPU workers run `--pool=solo` (one model, no forked children): load the engines here instead."""
+    if "prefork" not in type(sender.pool).__module__:
+        _load_engines()
+
+
+@worker_ready.connect
 def _advertise(sender, **_):
     """Keep `vm:worker:<hostname>` alive in Redis while this worker runs (read by /readyz)."""
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []

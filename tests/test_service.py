@@ -15,6 +15,8 @@ def test_healthz_and_readyz(stack):
     assert ready["ready"] and ready["redis"] and ready["database"]
     assert ready["engines"] == {"tts": "espeak-world", "emoji": "classic"}
     assert any("tts" in worker["queues"] for worker in ready["workers"])
+    why = ready["workers"][0]["engines_not_chosen"]
+    assert "cosyvoice3" in why["tts"] and "sd-lora" in why["emoji"]  # auto says why the GPU engines were skipped
 
 
 def test_openapi_and_docs(stack):
