@@ -1,0 +1,117 @@
+const { request, showError } = require('../../utils/request.js');
+const { waitForTask } = require('../../utils/tasks.js');
+
+const STYLES = [
+  { label: '抠图贴纸', value: 'cutout' }, { label: '熊猫头', value: 'panda' },
+  { label: '换脸模板', value: 'template' }, { label: '漫画风', value: 'comic' }
+];
+const EXPRESSIONS = [
+  { label: '自动（按文字）', value: 'auto' }, { label: '不变', value: 'none' }, { label: '微笑', value: 'smile' },
+  { label: '大笑', value: 'laugh' }, { label: '惊讶', value: 'surprise' }, { label: '生气', value: 'angry' },
+  { label: '难过', value: 'sad' }
+];
+
+Page({
+  data: {
+    styles: STYLES, styleIndex: 0, expressions: EXPRESSIONS, expressionIndex: 0,
+    templates: [], templateIndex: -1, photoPath: '', text: '', animated: false,
+    busy: false, progress: 0, imageUrl: '', error: ''
+  },
+
+  onLoad() { return this.loadTemplates(); },
+
+  async loadTemplates() {
+    try {
+      const result = await request({ path: '/api/v1/templates' });
+      this.setData({ templates: result.templates });
+    } catch (error) { showError(error); }
+  },
+
+  choosePhoto() {
+    return new Promise((resolve) => {
+      wx.chooseMedia({
+        count: 1, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'],
+        success: (res) => { this.setData({ photoPath: res.tempFiles[0].tempFilePath }); resolve(true); },
+        fail: () => resolve(false)
+      });
+    });
+  },
+
+  onText(e) { this.setData({ text: e.detail.value }); },
+  onStyle(e) { this.setData({ styleIndex: Number(e.detail.value) }); },
+  onExpression(e) { this.setData({ expressionIndex: Number(e.detail.value) }); },
+  onTemplate(e) { this.setData({ templateIndex: Number(e.detail.value) }); },
+  onAnimated(e) { this.setData({ animated: !!e.detail.value }); },
+
+  fields() {
+    const style = STYLES[this.data.styleIndex].value;
+    const fields = { text: this.data.text.trim(), style: style, expression: EXPRESSIONS[this.data.expressionIndex].value,
+                     animated: this.data.animated };
+    const template = this.data.templates[this.data.templateIndex];
+    if (template && (style === 'template' || !this.data.photoPath)) fields.template_id = template.template_id;
+    return fields;
+  },
+
+  async generate() {
+    const fields = this.fields();
+    if (!this.data.photoPath && !fields.template_id) { showError({ message: '请先选一张照片或一个模板' }); return; }
+    if (fields.text.length > 40) { showError({ message: '文字最多 40 个字' }); return; }
+    this.setData({ busy: true, progress: 0, imageUrl: '', error: '' });
+    try {
+      const task = this.data.photoPath
+        ? await request({ path: '/api/v1/emoji?wait=5', upload: { filePath: this.data.photoPath, name: 'image',
+            formData: Object.assign({}, fields, { animated: String(fields.animated) }) } })
+        : await request({ path: '/api/v1/emoji?wait=5', method: 'POST', data: fields });
+      const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
+      this.setData({ busy: false, progress: 100, imageUrl: done.image_url });
+    } catch (error) {
+      this.setData({ busy: false, error: showError(error) });
+    }
+  },
+
+  preview() { if (this.data.imageUrl) wx.previewImage({ urls: [this.data.imageUrl] }); },
+
+  download() {
+    return new Promise((resolve, reject) => wx.downloadFile({
+      url: this.data.imageUrl,
+      success: (res) => (res.statusCode === 200 ? resolve(res.tempFilePath) : reject(new Error('下载失败'))),
+      fail: () => reject(new Error('下载失败，请检查网络'))
+    }));
+  },
+
+  // Album access: ask once; if the user said no before, explain and open the settings page.
+  ensureAlbumPermission() {
+    return new Promise((resolve) => wx.getSetting({
+      success: (res) => {
+        if (res.authSetting['scope.writePhotosAlbum']) { resolve(true); return; }
+        wx.authorize({
+          scope: 'scope.writePhotosAlbum',
+          success: () => resolve(true),
+          fail: () => wx.showModal({
+            title: '需要相册权限', content: '保存表情包需要允许访问相册，去设置里打开吧。', confirmText: '去设置',
+            success: (r) => { if (r.confirm) wx.openSetting({}); resolve(false); }
+          })
+        });
+      },
+      fail: () => resolve(false)
+    }));
+  },
+
+  async saveToAlbum() {
+    try {
+      if (!(await this.ensureAlbumPermission())) return false;
+      const path = await this.download();
+      await new Promise((resolve, reject) => wx.saveImageToPhotosAlbum({ filePath: path, success: resolve,
+        fail: () => reject(new Error('保存失败，请重试')) }));
+      wx.showToast({ title: '已保存到相册', icon: 'success' });
+      return true;
+    } catch (error) { showError(error); return false; }
+  },
+
+  async share() {
+    try {
+      const path = await this.download();
+      wx.showShareImageMenu({ path: path });
+    } catch (error) { showError(error); }
+  }
+});

@@ -1,0 +1,122 @@
+const { request, showError } = require('../../utils/request.js');
+const { waitForTask } = require('../../utils/tasks.js');
+
+const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
+const PRESETS = [
+  { label: '不加指令', value: '' },
+  { label: '方言·四川话', value: '用四川话说' },
+  { label: '方言·粤语', value: '用粤语说' },
+  { label: '情绪·开心', value: '开心地说' },
+  { label: '情绪·悲伤', value: '悲伤地说' },
+  { label: '情绪·生气', value: '生气地说' },
+  { label: '语速·快一点', value: '说快一点' },
+  { label: '语速·慢一点', value: '慢慢地说' }
+];
+
+Page({
+  data: {
+    sentence: SENTENCE, presets: PRESETS, presetIndex: 0, instruct: '',
+    recording: false, recordPath: '', recordSeconds: 0,
+    voices: [], voiceIndex: -1,
+    text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
+    busy: false, progress: 0, audioUrl: '', duration: 0, engine: '', error: ''
+  },
+
+  onLoad() {
+    this.recorder = wx.getRecorderManager();
+    this.recorder.onStop((res) => this.onRecorded(res));
+    this.recorder.onError(() => { this.setData({ recording: false }); showError({ message: '录音失败，请检查麦克风权限' }); });
+    return this.loadVoices();
+  },
+
+  async loadVoices() {
+    try {
+      const result = await request({ path: '/api/v1/voices' });
+      this.setData({ voices: result.voices });
+    } catch (error) { showError(error); }
+  },
+
+  startRecord() {
+    const begin = () => {
+      this.setData({ recording: true, recordPath: '' });
+      this.recorder.start({ format: 'mp3', sampleRate: 16000, numberOfChannels: 1, encodeBitRate: 48000, duration: 30000 });
+    };
+    if (wx.requirePrivacyAuthorize) {
+      wx.requirePrivacyAuthorize({ success: begin, fail: () => showError({ message: '需要同意隐私协议才能录音' }) });
+    } else {
+      begin();
+    }
+  },
+
+  stopRecord() { this.recorder.stop(); },
+
+  onRecorded(res) {
+    const seconds = (res.duration || 0) / 1000;
+    if (seconds < 3) {
+      this.setData({ recording: false });
+      showError({ message: '录音太短了，请至少录 3 秒' });
+      return;
+    }
+    this.setData({ recording: false, recordPath: res.tempFilePath, recordSeconds: Math.round(seconds), voiceIndex: -1 });
+  },
+
+  onText(e) { this.setData({ text: e.detail.value }); },
+  onInstruct(e) { this.setData({ instruct: e.detail.value }); },
+  onMode(e) { this.setData({ modeIndex: Number(e.detail.value) }); },
+  onPreset(e) {
+    const index = Number(e.detail.value);
+    this.setData({ presetIndex: index, instruct: PRESETS[index].value, modeIndex: PRESETS[index].value ? 1 : this.data.modeIndex });
+  },
+  onVoice(e) { this.setData({ voiceIndex: Number(e.detail.value) }); },
+
+  // The fields of a TTS request besides the voice.
+  fields() {
+    const mode = this.data.modes[this.data.modeIndex];
+    const fields = { text: this.data.text.trim(), mode: mode };
+    if (mode === 'instruct') fields.instruct = this.data.instruct.trim();
+    return fields;
+  },
+
+  async generate() {
+    const fields = this.fields();
+    if (!fields.text) { showError({ message: '请先输入要说的文字' }); return; }
+    if (fields.mode === 'instruct' && !fields.instruct) { showError({ message: '请选择或输入一个指令，比如“用四川话说”' }); return; }
+    const voice = this.data.voices[this.data.voiceIndex];
+    if (!voice && !this.data.recordPath) { showError({ message: '请先录一段声音，或选择已保存的声音' }); return; }
+    this.setData({ busy: true, progress: 0, audioUrl: '', error: '' });
+    try {
+      let task;
+      if (voice) {
+        task = await request({ path: '/api/v1/tts?wait=5', method: 'POST', data: Object.assign({ voice_id: voice.voice_id }, fields) });
+      } else {
+        task = await request({ path: '/api/v1/tts?wait=5', upload: { filePath: this.data.recordPath, name: 'prompt_audio',
+          formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3' }, fields) } });
+      }
+      const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
+      this.setData({ busy: false, progress: 100, audioUrl: done.audio_url, duration: done.duration, engine: done.engine });
+      this.play();
+    } catch (error) {
+      this.setData({ busy: false, error: showError(error) });
+    }
+  },
+
+  play() {
+    if (!this.data.audioUrl) return;
+    if (!this.player) this.player = wx.createInnerAudioContext();
+    this.player.src = this.data.audioUrl;
+    this.player.play();
+  },
+
+  async saveVoice() {
+    if (!this.data.recordPath) { showError({ message: '请先录一段声音' }); return; }
+    try {
+      const result = await request({ path: '/api/v1/voices', upload: { filePath: this.data.recordPath, name: 'audio',
+        formData: { prompt_text: this.data.sentence, audio_format: 'mp3', name: '我的声音 ' + (this.data.voices.length + 1) } } });
+      wx.showToast({ title: '已保存', icon: 'success' });
+      await this.loadVoices();
+      return result.voice;
+    } catch (error) { showError(error); }
+  },
+
+  onUnload() { if (this.player) this.player.destroy(); }
+});

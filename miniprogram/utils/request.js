@@ -1,0 +1,131 @@
+// The one request wrapper every page uses: Bearer token, login on first use and once more on 401,
+// base64 JSON via wx.request, multipart via wx.uploadFile, an Idempotency-Key reused on retry,
+// timeouts, and every failure shown to the user in Chinese.
+const config = require('../config.js');
+const errors = require('./errors.js');
+
+let token = '';
+let loggingIn = null;
+
+function newIdempotencyKey() {
+  return 'mp-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+}
+
+function call(options) {
+  return new Promise((resolve, reject) => {
+    wx.request({
+      url: config.apiBase + options.path,
+      method: options.method || 'GET',
+      data: options.data,
+      header: Object.assign({ 'Content-Type': 'application/json' }, options.header || {}),
+      timeout: config.requestTimeout,
+      success: (res) => resolve(res),
+      fail: (err) => reject(networkError(err))
+    });
+  });
+}
+
+function upload(options) {
+  return new Promise((resolve, reject) => {
+    wx.uploadFile({
+      url: config.apiBase + options.path,
+      filePath: options.filePath,
+      name: options.name,
+      formData: options.formData || {},
+      header: options.header || {},
+      timeout: config.requestTimeout,
+      success: (res) => {
+        let data = res.data;
+        try { data = JSON.parse(res.data); } catch (e) { /* keep the text */ }
+        resolve({ statusCode: res.statusCode, data: data, header: res.header || {} });
+      },
+      fail: (err) => reject(networkError(err))
+    });
+  });
+}
+
+function networkError(err) {
+  const timedOut = err && /timeout/i.test(err.errMsg || '');
+  const error = new Error(errors.messageFor(timedOut ? 'timeout' : 'network'));
+  error.code = timedOut ? 'timeout' : 'network';
+  return error;
+}
+
+function apiError(res) {
+  const body = (res && res.data) || {};
+  const detail = body.error || {};
+  const error = new Error(errors.messageFor(detail.code, detail.message));
+  error.code = detail.code || 'internal_error';
+  error.status = res.statusCode;
+  error.field = detail.field || null;
+  error.retryAfter = Number((res.header || {})['Retry-After'] || (res.header || {})['retry-after'] || 0);
+  return error;
+}
+
+function login() {
+  if (!loggingIn) {
+    loggingIn = new Promise((resolve, reject) => {
+      wx.login({
+        success: (result) => {
+          call({ path: '/api/v1/auth/login', method: 'POST', data: { code: result.code } }).then((res) => {
+            if (res.statusCode !== 200) { reject(apiError(res)); return; }
+            token = res.data.access_token;
+            wx.setStorageSync('voxmoji_token', token);
+            const app = getApp();
+            if (app && app.globalData) app.globalData.user = res.data.user;
+            resolve(res.data.user);
+          }, reject);
+        },
+        fail: () => reject(Object.assign(new Error(errors.messageFor('unauthorized')), { code: 'unauthorized' }))
+      });
+    }).finally(() => { loggingIn = null; });
+  }
+  return loggingIn;
+}
+
+async function ensureToken() {
+  if (!token) token = wx.getStorageSync('voxmoji_token') || '';
+  if (!token) await login();
+}
+
+// request({path, method, data}) or request({path, upload: {filePath, name, formData}})
+async function request(options, attempt) {
+  attempt = attempt || 0;
+  await ensureToken();
+  const header = Object.assign({ Authorization: 'Bearer ' + token }, options.header || {});
+  if (options.idempotent && !options.idempotencyKey) options.idempotencyKey = newIdempotencyKey();
+  if (options.idempotencyKey) header['Idempotency-Key'] = options.idempotencyKey;
+  let res;
+  try {
+    res = options.upload
+      ? await upload(Object.assign({ path: options.path, header: header }, options.upload))
+      : await call({ path: options.path, method: options.method, data: options.data, header: header });
+  } catch (err) {
+    if (attempt === 0 && options.idempotencyKey) return request(options, 1); // same key: no double effect
+    throw err;
+  }
+  if (res.statusCode === 401 && attempt === 0) {
+    token = '';
+    wx.removeStorageSync('voxmoji_token');
+    await login();
+    return request(options, 1);
+  }
+  if (res.statusCode >= 400) throw apiError(res);
+  return res.data;
+}
+
+// Show an error the way WeChat users expect; rate limits say how long to wait.
+function showError(error) {
+  let message = (error && error.message) || errors.messageFor('internal_error');
+  if (error && error.code === 'rate_limited' && error.retryAfter) message += '（约 ' + error.retryAfter + ' 秒后）';
+  if (error && (error.code === 'insufficient_tokens' || error.code === 'no_face_detected')) {
+    wx.showModal({ title: '提示', content: message, showCancel: false });
+  } else {
+    wx.showToast({ title: message, icon: 'none', duration: 3000 });
+  }
+  return message;
+}
+
+function resetSession() { token = ''; loggingIn = null; }
+
+module.exports = { request, login, showError, resetSession, newIdempotencyKey };

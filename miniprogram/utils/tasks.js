@@ -1,0 +1,26 @@
+// Submitting jobs and following them until they finish.
+const config = require('../config.js');
+const { request } = require('./request.js');
+
+const FINISHED = ['succeeded', 'failed', 'canceled'];
+
+async function waitForTask(task, onProgress) {
+  let current = task;
+  while (FINISHED.indexOf(current.status) < 0) {
+    if (onProgress) onProgress(current.progress || 0, current.status);
+    current = await request({ path: '/api/v1/tasks/' + current.task_id + '?wait=' + config.pollWaitSeconds });
+  }
+  if (onProgress) onProgress(100, current.status);
+  if (current.status !== 'succeeded') {
+    const code = (current.error && current.error.code) || 'engine_failed';
+    const { messageFor } = require('./errors.js');
+    throw Object.assign(new Error(messageFor(code, current.error && current.error.message)), { code: code });
+  }
+  return current;
+}
+
+function fileToBase64(filePath) {
+  return wx.getFileSystemManager().readFileSync(filePath, 'base64');
+}
+
+module.exports = { waitForTask, fileToBase64, FINISHED };

@@ -1,0 +1,98 @@
+// A stub WeChat runtime (wx, App, Page, getApp) that runs the real mini-program modules in Node.
+// wx.request and wx.uploadFile go to the real VoxMoji stack started by the pytest run.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '../../miniprogram');
+
+function createRuntime({ baseUrl, files, loginCode }) {
+  const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [] };
+  const storage = {};
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxmoji-mp-'));
+  let stopHandler = null;
+  let app = null;
+  const recorder = {
+    options: null,
+    start(options) { this.options = options; },
+    stop() { stopHandler({ tempFilePath: files.audio, duration: 5200, fileSize: fs.statSync(files.audio).size }); },
+    onStop(handler) { stopHandler = handler; },
+    onError() {}
+  };
+  const headersOf = (res) => Object.fromEntries(res.headers.entries());
+
+  global.App = (definition) => { app = Object.assign({}, definition); };
+  global.getApp = () => app;
+  global.Page = (definition) => { global.__lastPage = definition; };
+  global.wx = {
+    login({ success }) { calls.login += 1; success({ code: loginCode }); },
+    request({ url, method = 'GET', data, header, timeout, success, fail }) {
+      calls.requests.push(method + ' ' + url.replace(baseUrl, ''));
+      const body = method === 'GET' ? undefined : JSON.stringify(data || {});
+      fetch(url, { method, headers: header, body, signal: AbortSignal.timeout(timeout || 30000) })
+        .then(async (res) => {
+          const text = await res.text();
+          let parsed = text;
+          try { parsed = JSON.parse(text); } catch (e) { /* not JSON */ }
+          success({ statusCode: res.status, data: parsed, header: headersOf(res) });
+        })
+        .catch((error) => fail({ errMsg: 'request:fail ' + error.message }));
+    },
+    uploadFile({ url, filePath, name, formData, header, success, fail }) {
+      calls.requests.push('UPLOAD ' + url.replace(baseUrl, ''));
+      const form = new FormData();
+      for (const [key, value] of Object.entries(formData || {})) form.append(key, String(value));
+      form.append(name, new Blob([fs.readFileSync(filePath)]), path.basename(filePath));
+      fetch(url, { method: 'POST', headers: header, body: form })
+        .then(async (res) => success({ statusCode: res.status, data: await res.text(), header: headersOf(res) }))
+        .catch((error) => fail({ errMsg: 'uploadFile:fail ' + error.message }));
+    },
+    downloadFile({ url, success, fail }) {
+      fetch(url).then(async (res) => {
+        const file = path.join(scratch, 'download-' + Date.now());
+        fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+        success({ statusCode: res.status, tempFilePath: file });
+      }).catch(() => fail({ errMsg: 'downloadFile:fail' }));
+    },
+    getStorageSync: (key) => storage[key] || '',
+    setStorageSync: (key, value) => { storage[key] = value; },
+    removeStorageSync: (key) => { delete storage[key]; },
+    showToast: (options) => { calls.toast.push(options.title); },
+    showModal: (options) => { calls.modal.push(options.content); if (options.success) options.success({ confirm: false }); },
+    getFileSystemManager: () => ({ readFileSync: (file, encoding) => fs.readFileSync(file, encoding) }),
+    getRecorderManager: () => recorder,
+    chooseMedia: (options) => options.success({ tempFiles: [{ tempFilePath: files.photo }] }),
+    createInnerAudioContext: () => {
+      const player = { src: '', plays: 0, play() { this.plays += 1; }, destroy() {} };
+      calls.audio.push(player);
+      return player;
+    },
+    getSetting: (options) => options.success({ authSetting: {} }),
+    authorize: (options) => options.success(),
+    openSetting: () => {},
+    saveImageToPhotosAlbum: (options) => { calls.saved.push(options.filePath); options.success(); },
+    showShareImageMenu: (options) => { calls.shared.push(options.path); },
+    previewImage: () => {},
+    navigateTo: () => {},
+    requirePrivacyAuthorize: (options) => options.success(),
+    onNeedPrivacyAuthorization: () => {}
+  };
+
+  // Fresh copies of the mini-program's modules (config.js pointed at the test stack).
+  for (const key of Object.keys(require.cache)) if (key.startsWith(ROOT)) delete require.cache[key];
+  require(path.join(ROOT, 'config.js')).apiBase = baseUrl;
+  require(path.join(ROOT, 'app.js'));
+
+  function loadPage(name) {
+    require(path.join(ROOT, 'pages', name, 'index.js'));
+    const definition = global.__lastPage;
+    const page = { data: JSON.parse(JSON.stringify(definition.data)) };
+    page.setData = (patch) => Object.assign(page.data, patch);
+    for (const [key, value] of Object.entries(definition)) if (typeof value === 'function') page[key] = value;
+    return page;
+  }
+
+  return { calls, storage, recorder, loadPage, request: require(path.join(ROOT, 'utils', 'request.js')) };
+}
+
+module.exports = { createRuntime };
