@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1 postgresql
+APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1 postgresql chromium nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test install install-test system-deps bench
@@ -27,7 +27,7 @@ install-test: install $(VENV)/.installed-test
 # Debian packages, installed only when something is missing.
 system-deps:
 	@missing=0; \
-	for cmd in redis-server nginx espeak-ng ffmpeg g++; do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
+	for cmd in redis-server nginx espeak-ng ffmpeg g++ chromium node; do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
 	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing=1; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ $$missing = 1 ]; then \

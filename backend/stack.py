@@ -81,6 +81,7 @@ def render_nginx(s):
         media_root=Path(s["MEDIA_ROOT"]).resolve(),
         media_secret=s["MEDIA_SECRET"],
         read_timeout=max(s["SEED_TTS_WAIT"], s["WAIT_MAX_SECONDS"]) + 30,
+        repo_root=REPO_ROOT,
     )
     path = s["NGINX_DIR"] / "nginx.conf"
     path.write_text(text)

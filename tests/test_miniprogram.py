@@ -16,7 +16,7 @@ def test_miniprogram_against_the_stack(stack, tmp_path):
     landscape.write_bytes(encode_image(landscape_photo()))
     env = {**os.environ, "VOXMOJI_BASE_URL": stack.base_url, "VOXMOJI_AUDIO_FILE": str(audio),
            "VOXMOJI_PHOTO_FILE": str(photo), "VOXMOJI_LANDSCAPE_FILE": str(landscape)}
-    done = subprocess.run(["node", "--test", "--test-reporter=spec", str(Path(REPO) / "tests" / "miniprogram")],
+    done = subprocess.run(["node", "--test", str(Path(REPO) / "tests" / "miniprogram")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "pass 6" in done.stdout and "fail 0" in done.stdout, done.stdout[-3000:]

@@ -1,0 +1,313 @@
+// VoxMoji H5 page: the same flows as the mini-program, on the same API (../shared/API.md).
+(function () {
+  'use strict';
+  var $ = function (id) { return document.getElementById(id); };
+  var FINISHED = ['succeeded', 'failed', 'canceled'];
+  var KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
+  var STATUS = { queued: '排队中', running: '生成中', succeeded: '完成', failed: '失败', canceled: '已取消' };
+  var token = localStorage.getItem('voxmoji_token') || '';
+  var recorded = null; // a WAV File made from the microphone recording
+  var recorder = null;
+
+  function showError(error) {
+    var box = $('error');
+    var message = (error && error.message) || VoxErrors.messageFor('internal_error');
+    if (error && error.code === 'rate_limited' && error.retryAfter) message += '（约 ' + error.retryAfter + ' 秒后）';
+    box.textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ behavior: 'smooth', block: 'center' });
+  }
+  function clearError() { $('error').hidden = true; }
+
+  function deviceCode() {
+    var code = localStorage.getItem('voxmoji_device');
+    if (!code) {
+      code = 'h5-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+      localStorage.setItem('voxmoji_device', code);
+    }
+    return code;
+  }
+
+  async function login() {
+    var res = await fetch('/api/v1/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code: deviceCode() }) });
+    var body = await res.json().catch(function () { return {}; });
+    if (!res.ok) throw apiError(res, body);
+    token = body.access_token;
+    localStorage.setItem('voxmoji_token', token);
+    return body.user;
+  }
+
+  function apiError(res, body) {
+    var detail = (body && body.error) || {};
+    var error = new Error(VoxErrors.messageFor(detail.code, detail.message));
+    error.code = detail.code || 'internal_error';
+    error.retryAfter = Number(res.headers.get('Retry-After') || 0);
+    return error;
+  }
+
+  // api(path, {method, json, form}): Bearer token, one re-login on 401, errors in Chinese.
+  async function api(path, options, retried) {
+    options = options || {};
+    if (!token) await login();
+    var headers = { Authorization: 'Bearer ' + token };
+    var body;
+    if (options.json) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(options.json); }
+    if (options.form) body = options.form;
+    var res;
+    try {
+      res = await fetch(path, { method: options.method || (body ? 'POST' : 'GET'), headers: headers, body: body });
+    } catch (e) {
+      throw Object.assign(new Error(VoxErrors.messageFor('network')), { code: 'network' });
+    }
+    var data = await res.json().catch(function () { return {}; });
+    if (res.status === 401 && !retried) { token = ''; await login(); return api(path, options, true); }
+    if (!res.ok) throw apiError(res, data);
+    return data;
+  }
+
+  async function follow(task, bar) {
+    bar.hidden = false;
+    while (FINISHED.indexOf(task.status) < 0) {
+      bar.value = task.progress || 5;
+      task = await api('/api/v1/tasks/' + task.task_id + '?wait=10');
+    }
+    bar.value = 100;
+    bar.hidden = true;
+    if (task.status !== 'succeeded') {
+      var code = (task.error && task.error.code) || 'engine_failed';
+      throw Object.assign(new Error(VoxErrors.messageFor(code, task.error && task.error.message)), { code: code });
+    }
+    return task;
+  }
+
+  async function refreshAccount() {
+    var me = await api('/api/v1/me');
+    $('account').textContent = '可用次数：' + (me.user.balance - me.user.held);
+  }
+
+  // -- recording: MediaRecorder, then a 16 kHz mono WAV the server accepts ----------------
+
+  function encodeWav(samples, rate) {
+    var buffer = new ArrayBuffer(44 + samples.length * 2);
+    var view = new DataView(buffer);
+    var text = function (offset, s) { for (var i = 0; i < s.length; i++) view.setUint8(offset + i, s.charCodeAt(i)); };
+    text(0, 'RIFF'); view.setUint32(4, 36 + samples.length * 2, true); text(8, 'WAVE'); text(12, 'fmt ');
+    view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+    view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true);
+    view.setUint16(34, 16, true); text(36, 'data'); view.setUint32(40, samples.length * 2, true);
+    for (var i = 0; i < samples.length; i++) {
+      var s = Math.max(-1, Math.min(1, samples[i]));
+      view.setInt16(44 + i * 2, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+    }
+    return new File([buffer], 'recording.wav', { type: 'audio/wav' });
+  }
+
+  async function toWav(blob) {
+    var context = new AudioContext();
+    var decoded = await context.decodeAudioData(await blob.arrayBuffer());
+    context.close();
+    var rate = 16000;
+    var offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * rate), rate);
+    var source = offline.createBufferSource();
+    source.buffer = decoded;
+    source.connect(offline.destination);
+    source.start();
+    var rendered = await offline.startRendering();
+    return { file: encodeWav(rendered.getChannelData(0), rate), seconds: rendered.duration };
+  }
+
+  async function startRecording() {
+    clearError();
+    var stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (e) {
+      showError({ message: '无法使用麦克风，请允许浏览器录音，或上传一段录音' });
+      return;
+    }
+    var chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = function (event) { if (event.data.size) chunks.push(event.data); };
+    recorder.onstop = async function () {
+      stream.getTracks().forEach(function (t) { t.stop(); });
+      try {
+        var wav = await toWav(new Blob(chunks, { type: recorder.mimeType }));
+        if (wav.seconds < 3) { showError({ message: '录音太短了，请至少录 3 秒' }); return; }
+        recorded = wav.file;
+        $('record-state').textContent = '已录 ' + Math.round(wav.seconds) + ' 秒';
+      } catch (e) {
+        showError({ message: '录音无法处理，请重试或上传一段录音' });
+      }
+    };
+    recorder.start();
+    $('record-start').disabled = true;
+    $('record-stop').disabled = false;
+    $('record-state').textContent = '录音中…';
+  }
+
+  function stopRecording() {
+    if (recorder && recorder.state === 'recording') recorder.stop();
+    $('record-start').disabled = false;
+    $('record-stop').disabled = true;
+  }
+
+  async function loadVoices() {
+    var result = await api('/api/v1/voices');
+    var select = $('voice-select');
+    select.length = 1;
+    result.voices.forEach(function (v) { select.add(new Option(v.name + '（' + v.duration.toFixed(1) + ' 秒）', v.voice_id)); });
+  }
+
+  async function generateSpeech() {
+    clearError();
+    var text = $('tts-text').value.trim();
+    var mode = $('tts-mode').value;
+    var instruct = ($('instruct-text').value || $('instruct-preset').value).trim();
+    if (!text) { showError({ message: '请先输入要说的话' }); return; }
+    if (mode === 'instruct' && !instruct) { showError({ message: '请选择或输入一个指令，比如“用四川话说”' }); return; }
+    var upload = $('audio-file').files[0] || recorded;
+    var voiceId = $('voice-select').value;
+    if (!upload && !voiceId) { showError({ message: '请先录音、上传录音或选择已保存的声音' }); return; }
+    var button = $('tts-go');
+    button.disabled = true;
+    try {
+      var promptText = upload === recorded ? $('sentence').textContent : '';
+      if (upload && $('save-voice').checked) {
+        var form = new FormData();
+        form.append('audio', upload);
+        form.append('name', '我的声音');
+        if (promptText) form.append('prompt_text', promptText);
+        voiceId = (await api('/api/v1/voices', { form: form })).voice.voice_id;
+        await loadVoices();
+        $('voice-select').value = voiceId;
+        upload = null;
+      }
+      var task;
+      if (voiceId && !upload) {
+        var json = { text: text, mode: mode, voice_id: voiceId };
+        if (mode === 'instruct') json.instruct = instruct;
+        task = await api('/api/v1/tts?wait=20', { json: json });
+      } else {
+        var fields = new FormData();
+        fields.append('prompt_audio', upload);
+        fields.append('text', text);
+        fields.append('mode', mode);
+        if (mode === 'instruct') fields.append('instruct', instruct);
+        if (promptText) fields.append('prompt_text', promptText);
+        task = await api('/api/v1/tts?wait=20', { form: fields });
+      }
+      task = await follow(task, $('tts-progress'));
+      $('tts-audio').src = task.audio_url;
+      $('tts-label').textContent = 'AI生成 · ' + (task.engine === 'espeak-world'
+        ? '演示引擎：只模仿音高和声音大小，并非真实声音克隆' : '由 AI 合成的声音');
+      $('tts-result').hidden = false;
+      refreshAccount();
+      loadHistory();
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // -- stickers ----------------------------------------------------------------------------
+
+  async function loadTemplates() {
+    var result = await api('/api/v1/templates');
+    var select = $('template-select');
+    var previews = $('template-previews');
+    result.templates.forEach(function (t) {
+      select.add(new Option(t.name, t.template_id));
+      if (t.preview_url) {
+        var img = document.createElement('img');
+        img.src = t.preview_url;
+        img.alt = t.name;
+        img.title = t.name;
+        img.onclick = function () { select.value = t.template_id; markTemplate(); };
+        img.dataset.templateId = t.template_id;
+        previews.appendChild(img);
+      }
+    });
+  }
+
+  function markTemplate() {
+    Array.prototype.forEach.call($('template-previews').children, function (img) {
+      img.classList.toggle('chosen', img.dataset.templateId === $('template-select').value);
+    });
+  }
+
+  async function generateSticker() {
+    clearError();
+    var photo = $('photo-file').files[0];
+    var templateId = $('template-select').value;
+    var style = $('style').value;
+    if (!photo && !templateId) { showError({ message: '请先选一张照片或一个模板' }); return; }
+    var button = $('sticker-go');
+    button.disabled = true;
+    try {
+      var task;
+      var fields = { text: $('caption').value.trim(), style: style, expression: $('expression').value,
+                     animated: $('animated').checked };
+      if (templateId && (style === 'template' || !photo)) fields.template_id = templateId;
+      if (photo) {
+        var form = new FormData();
+        form.append('image', photo);
+        Object.keys(fields).forEach(function (k) { form.append(k, String(fields[k])); });
+        task = await api('/api/v1/emoji?wait=20', { form: form });
+      } else {
+        task = await api('/api/v1/emoji?wait=20', { json: fields });
+      }
+      task = await follow(task, $('sticker-progress'));
+      $('sticker-image').src = task.image_url;
+      $('sticker-download').href = task.image_url;
+      $('sticker-result').hidden = false;
+      refreshAccount();
+      loadHistory();
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function loadHistory() {
+    var page = await api('/api/v1/tasks?limit=10');
+    var list = $('history-list');
+    list.textContent = '';
+    page.tasks.forEach(function (t) {
+      var item = document.createElement('li');
+      if (t.image_url) { var img = document.createElement('img'); img.src = t.image_url; item.appendChild(img); }
+      var label = document.createElement('span');
+      label.textContent = (KIND[t.kind] || t.kind) + ' · ' + (STATUS[t.status] || t.status) + ' · ' + t.created_at;
+      item.appendChild(label);
+      if (t.audio_url) {
+        var play = document.createElement('button');
+        play.className = 'small';
+        play.textContent = '播放';
+        play.onclick = function () { $('tts-audio').src = t.audio_url; $('tts-result').hidden = false; $('tts-audio').play(); };
+        item.appendChild(play);
+      }
+      list.appendChild(item);
+    });
+  }
+
+  async function start() {
+    $('record-start').onclick = startRecording;
+    $('record-stop').onclick = stopRecording;
+    $('tts-go').onclick = generateSpeech;
+    $('sticker-go').onclick = generateSticker;
+    $('history-refresh').onclick = function () { loadHistory().catch(showError); };
+    $('template-select').onchange = markTemplate;
+    $('instruct-preset').onchange = function () { if (this.value) $('tts-mode').value = 'instruct'; };
+    try {
+      await refreshAccount();
+      await Promise.all([loadVoices(), loadTemplates(), loadHistory()]);
+      document.body.dataset.ready = 'yes';
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  start();
+})();

@@ -1,0 +1,93 @@
+"""The H5 page in headless Chromium (Playwright, Debian's chromium) against the running stack."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path_factory.mktemp("browser")
+    voice = root / "voice.wav"  # what the fake microphone "hears", looped
+    voice.write_bytes(wav_bytes(reference_voice(200.0)))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={voice}"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(base_url=stack.base_url, permissions=["microphone"], viewport={"width": 900, "height": 1400})
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+    yield page
+    context.close()
+
+
+def test_clone_a_voice_in_the_browser(page):
+    assert "可用次数" in page.inner_text("#account")
+    page.click("#record-start")
+    page.wait_for_timeout(4500)
+    page.click("#record-stop")
+    page.wait_for_function("document.getElementById('record-state').textContent.includes('已录')", timeout=15000)
+    page.fill("#tts-text", "你好，这是浏览器里的声音克隆。")
+    page.click("#tts-go")
+    page.wait_for_function("document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
+    playable = page.evaluate("""() => new Promise((resolve) => {
+        const audio = document.getElementById('tts-audio');
+        if (audio.readyState >= 2) return resolve(audio.duration);
+        audio.addEventListener('loadeddata', () => resolve(audio.duration), {once: true});
+        audio.addEventListener('error', () => resolve(-1), {once: true});
+        audio.load();
+    })""")
+    assert playable > 0.5
+    assert "并非真实声音克隆" in page.inner_text("#tts-label")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "h5-voice.png"), full_page=True)
+
+
+def test_make_a_sticker_in_the_browser(page, tmp_path):
+    photo = tmp_path / "selfie.jpg"
+    photo.write_bytes(encode_image(hopper_photo()))
+    page.set_input_files("#photo-file", str(photo))
+    page.fill("#caption", "开心大笑")
+    page.select_option("#style", "comic")
+    page.click("#sticker-go")
+    page.wait_for_function("document.getElementById('sticker-image').naturalWidth > 0", timeout=90000)
+    assert page.evaluate("document.getElementById('sticker-image').naturalWidth") == 512
+    assert page.get_attribute("#sticker-download", "href").count("/media/emoji/") == 1
+    page.wait_for_function("document.querySelectorAll('#history-list li').length > 0")
+    page.screenshot(path=str(ARTIFACTS / "h5-sticker.png"), full_page=True)
+
+
+def test_no_face_shows_its_message(page, tmp_path):
+    photo = tmp_path / "landscape.jpg"
+    photo.write_bytes(encode_image(landscape_photo()))
+    page.set_input_files("#photo-file", str(photo))
+    page.click("#sticker-go")
+    page.wait_for_selector("#error:not([hidden])", timeout=60000)
+    assert page.inner_text("#error") == "没有检测到人脸，换一张正脸照片试试"
+    page.screenshot(path=str(ARTIFACTS / "h5-error.png"))
+
+
+def test_page_uses_no_external_resources(stack):
+    import re
+
+    import requests
+
+    html = requests.get(stack.base_url + "/", timeout=10).text
+    assert not re.search(r"(src|href)=\"https?://", html)
+    assert requests.get(stack.base_url + "/shared/errors.js", timeout=10).text.count("没有检测到人脸") == 1
+
