@@ -44,7 +44,7 @@ class WeChatStandIn(BaseHTTPRequestHandler):
         if code == "busy":
             return self._answer({"errcode": 45011, "errmsg": "api minute-quota reach limit"})
         if code == "slow":
-            time.sleep(2)
+            time.sleep(4)
             return self._answer({"openid": "o_slow", "session_key": "sk=="})
         if code == "garbage":
             self.send_response(502)
@@ -78,7 +78,7 @@ def wechat():
 def app(stack, wechat, tmp_path):
     app = create_app(stack.app_config(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/login.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
-        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=0.5, LIMIT_LOGIN="1000/minute"))
+        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
     with app.app_context():
         from flask_migrate import upgrade
 

@@ -33,11 +33,16 @@ def submit(user, kind, params, fingerprint, engine, cost, _attempt=0):
 
     try:
         with write_transaction():
-            leader = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint, cost=cost,
-                         charge="held" if cost > 0 else "none")
-            db.session.add(leader)
-            db.session.flush()  # an identical job in flight fails here, before anything is held
-            ledger.hold(user.id, leader.id, cost)
+            # Checked again inside the write lock: the identical job may have finished since the cache lookup.
+            finished_meanwhile = _finished_job(fingerprint) is not None
+            if not finished_meanwhile:
+                leader = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint,
+                             cost=cost, charge="held" if cost > 0 else "none")
+                db.session.add(leader)
+                db.session.flush()  # an identical job in flight fails here, before anything is held
+                ledger.hold(user.id, leader.id, cost)
+        if finished_meanwhile:
+            return submit(user, kind, params, fingerprint, engine, cost, _attempt + 1)
     except IntegrityError:
         joined = _join(user, kind, params, fingerprint)
         if joined is None and _attempt < 3:  # the job in flight finished meanwhile: look again
@@ -54,17 +59,23 @@ def _cached_job(fingerprint):
     """A succeeded job with this fingerprint whose file still exists (Redis first, then SQL)."""
     job_id = cache.lookup(fingerprint)
     job = db.session.get(Job, job_id) if job_id else None
-    if job is None:
-        job = db.session.scalars(
-            sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded").limit(1)
-        ).first()
-    if job is None or job.status != "succeeded" or not media.absolute(job.result_path).exists():
-        if job_id:
-            cache.forget(fingerprint)
-        return None
-    if not job_id:
+    if job is not None and job.status == "succeeded" and media.absolute(job.result_path).exists():
+        return job
+    if job_id:
+        cache.forget(fingerprint)
+    job = _finished_job(fingerprint)
+    if job is not None:
         cache.store(fingerprint, job.id)
     return job
+
+
+def _finished_job(fingerprint):
+    """From the database: a succeeded job with this fingerprint whose result file exists, or None."""
+    job = db.session.scalars(
+        sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded", Job.parent_id.is_(None))
+        .order_by(Job.finished_at.desc()).limit(1)
+    ).first()
+    return job if job is not None and job.result_path and media.absolute(job.result_path).exists() else None
 
 
 def _join(user, kind, params, fingerprint):

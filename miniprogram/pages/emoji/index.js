@@ -59,9 +59,9 @@ Page({
     this.setData({ busy: true, progress: 0, imageUrl: '', error: '' });
     try {
       const task = this.data.photoPath
-        ? await request({ path: '/api/v1/emoji?wait=5', upload: { filePath: this.data.photoPath, name: 'image',
+        ? await request({ path: '/api/v1/emoji?wait=5', idempotent: true, upload: { filePath: this.data.photoPath, name: 'image',
             formData: Object.assign({}, fields, { animated: String(fields.animated) }) } })
-        : await request({ path: '/api/v1/emoji?wait=5', method: 'POST', data: fields });
+        : await request({ path: '/api/v1/emoji?wait=5', method: 'POST', idempotent: true, data: fields });
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
       this.setData({ busy: false, progress: 100, imageUrl: done.image_url });
     } catch (error) {

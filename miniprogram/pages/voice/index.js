@@ -1,5 +1,5 @@
 const { request, showError } = require('../../utils/request.js');
-const { waitForTask } = require('../../utils/tasks.js');
+const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
 const PRESETS = [
@@ -87,9 +87,10 @@ Page({
     try {
       let task;
       if (voice) {
-        task = await request({ path: '/api/v1/tts?wait=5', method: 'POST', data: Object.assign({ voice_id: voice.voice_id }, fields) });
+        task = await request({ path: '/api/v1/tts?wait=5', method: 'POST', idempotent: true,
+          data: Object.assign({ voice_id: voice.voice_id }, fields) });
       } else {
-        task = await request({ path: '/api/v1/tts?wait=5', upload: { filePath: this.data.recordPath, name: 'prompt_audio',
+        task = await request({ path: '/api/v1/tts?wait=5', idempotent: true, upload: { filePath: this.data.recordPath, name: 'prompt_audio',
           formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3' }, fields) } });
       }
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
@@ -110,8 +111,10 @@ Page({
   async saveVoice() {
     if (!this.data.recordPath) { showError({ message: '请先录一段声音' }); return; }
     try {
-      const result = await request({ path: '/api/v1/voices', upload: { filePath: this.data.recordPath, name: 'audio',
-        formData: { prompt_text: this.data.sentence, audio_format: 'mp3', name: '我的声音 ' + (this.data.voices.length + 1) } } });
+      // A short recording travels as base64 inside JSON (wx.request); generation uses wx.uploadFile.
+      const result = await request({ path: '/api/v1/voices', method: 'POST', idempotent: true, data: {
+        audio: fileToBase64(this.data.recordPath), audio_format: 'mp3', prompt_text: this.data.sentence,
+        name: '我的声音 ' + (this.data.voices.length + 1) } });
       wx.showToast({ title: '已保存', icon: 'success' });
       await this.loadVoices();
       return result.voice;
