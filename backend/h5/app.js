@@ -81,6 +81,20 @@
     return task;
   }
 
+  // Run one generation with its button disabled; errors are shown, balance and history refreshed.
+  async function busy(button, work) {
+    button.disabled = true;
+    try {
+      await work();
+      refreshAccount().catch(showError);
+      loadHistory().catch(showError);
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   async function refreshAccount() {
     var me = await api('/api/v1/me');
     $('account').textContent = '可用次数：' + (me.user.balance - me.user.held);
@@ -169,9 +183,7 @@
     var upload = $('audio-file').files[0] || recorded;
     var voiceId = $('voice-select').value;
     if (!upload && !voiceId) { showError({ message: '请先录音、上传录音或选择已保存的声音' }); return; }
-    var button = $('tts-go');
-    button.disabled = true;
-    try {
+    return busy($('tts-go'), async function () {
       var promptText = upload === recorded ? $('sentence').textContent : '';
       if (upload && $('save-voice').checked) {
         var form = new FormData();
@@ -202,13 +214,7 @@
       $('tts-label').textContent = 'AI生成 · ' + (task.engine === 'espeak-world'
         ? '演示引擎：只模仿音高和声音大小，并非真实声音克隆' : '由 AI 合成的声音');
       $('tts-result').hidden = false;
-      refreshAccount();
-      loadHistory();
-    } catch (error) {
-      showError(error);
-    } finally {
-      button.disabled = false;
-    }
+    });
   }
 
   // -- stickers ----------------------------------------------------------------------------
@@ -243,9 +249,7 @@
     var templateId = $('template-select').value;
     var style = $('style').value;
     if (!photo && !templateId) { showError({ message: '请先选一张照片或一个模板' }); return; }
-    var button = $('sticker-go');
-    button.disabled = true;
-    try {
+    return busy($('sticker-go'), async function () {
       var task;
       var fields = { text: $('caption').value.trim(), style: style, expression: $('expression').value,
                      animated: $('animated').checked };
@@ -262,13 +266,7 @@
       $('sticker-image').src = task.image_url;
       $('sticker-download').href = task.image_url;
       $('sticker-result').hidden = false;
-      refreshAccount();
-      loadHistory();
-    } catch (error) {
-      showError(error);
-    } finally {
-      button.disabled = false;
-    }
+    });
   }
 
   async function loadHistory() {
