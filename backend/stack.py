@@ -138,6 +138,7 @@ def announce(s, timeout=300):
     public = s["PUBLIC_BASE_URL"]
     print(
         "\n  VoxMoji is ready\n"
+        f"    Web page     {public}/  (clone a voice, make a sticker)\n"
         f"    API          {public}/api/v1\n"
         f"    Swagger UI   {public}/docs\n"
         f"    OpenAPI      {public}/openapi.json\n"
