@@ -64,8 +64,11 @@ def login(code):
     user = user_for_openid(openid, unionid)
     if user.blocked:
         raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
-    with write_transaction():
-        ledger.daily_allowance(user.id)
+    try:
+        with write_transaction():
+            ledger.daily_allowance(user.id)
+    except IntegrityError:  # already credited today
+        pass
     db.session.refresh(user)
     return user
 

@@ -26,6 +26,7 @@ STATUS_BY_CODE = {
     "idempotency_in_progress": 409,
     "wechat_unavailable": 503,
     "engine_unavailable": 422,
+    "canceled": 409,
     "engine_failed": 500,
     "internal_error": 500,
     "service_unavailable": 503,

@@ -43,10 +43,6 @@ class User(db.Model):
         sa.CheckConstraint("balance - held >= 0", name="ck_users_available_nonnegative"),
     )
 
-    @property
-    def available(self):
-        return self.balance - self.held
-
 
 class LedgerEntry(db.Model):
     """Append-only record of every change to a user's balance (delta) or holds (held_delta)."""

@@ -83,23 +83,24 @@ def run_job(self, job_id):
         db.session.refresh(job)
         result = RENDERERS[job.kind](job, progress=lambda fraction: jobs.set_progress(job_id, 5 + 90 * fraction))
         jobs.finish(job_id, "succeeded", **result)
-    except SoftTimeLimitExceeded:
+    except Exception as error:
         db.session.rollback()
-        jobs.finish(job_id, "failed", error_code="engine_failed",
-                    error_message=f"The engine took longer than {config['JOB_SOFT_TIME_LIMIT']} s.")
-    except ApiError as error:
-        db.session.rollback()
-        jobs.finish(job_id, "failed", error_code=error.code, error_message=error.message, error_field=error.field)
-    except ValueError as error:  # an engine's check_inputs
-        db.session.rollback()
-        jobs.finish(job_id, "failed", error_code="invalid_request", error_message=str(error))
-    except Exception:
-        current_app.logger.exception("job %s failed", job_id)
-        db.session.rollback()
-        jobs.finish(job_id, "failed", error_code="engine_failed",
-                    error_message="The engine failed on this request; please retry.")
+        code, message, field = failure_of(error, job_id)
+        jobs.finish(job_id, "failed", error_code=code, error_message=message, error_field=field)
     finally:
         lease.release()
+
+
+def failure_of(error, job_id):
+    """(code, message, field) a failed job records for the exception that ended it."""
+    if isinstance(error, SoftTimeLimitExceeded):
+        return "engine_failed", f"The engine took longer than {current_app.config['JOB_SOFT_TIME_LIMIT']} s.", None
+    if isinstance(error, ApiError):
+        return error.code, error.message, error.field
+    if isinstance(error, ValueError):  # an engine's check_inputs
+        return "invalid_request", str(error), None
+    current_app.logger.error("job %s failed", job_id, exc_info=error)
+    return "engine_failed", "The engine failed on this request; please retry.", None
 
 
 @shared_task(name="voxmoji.sweep_jobs")

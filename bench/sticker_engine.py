@@ -71,32 +71,26 @@ def engine_timings():
 
 
 def worker_memory(count=50):
-    with tempfile.TemporaryDirectory() as root:
-        os.chmod(root, 0o755)
-        stack = Stack(Path(root), VOXMOJI_SIGNUP_GRANT="10000")
-        try:
-            stack.start_all()
-            api = Api(stack.base_url, "bench-stickers")
-            photo = base64.b64encode(encode_image(hopper_photo())).decode()
-            readings = {}
-            for number in range(1, count + 1):
-                style, template_id, _ = CASES[number % len(CASES)]
-                body = {"image": photo, "style": style, "text": f"第{number}张", "animated": number % 3 == 0}
-                if template_id:
-                    body["template_id"] = template_id
-                task = api.wait_task(api.post("/api/v1/emoji", json=body).json()["task_id"])
-                assert task["status"] == "succeeded", task
-                if number in (25, count):
-                    pool = child_pids(stack.processes["worker"].pid)
-                    readings[number] = {pid: (rss_mb(pid, "VmRSS"), rss_mb(pid, "VmHWM")) for pid in pool}
-            print(f"sticker worker pool processes, {count} stickers through the stack (RSS now / peak)")
-            for pid in readings[count]:
-                at25 = readings[25].get(pid, (0, 0))
-                at50 = readings[count][pid]
-                print(f"  pid {pid:<7} after 25: {at25[0]:6.1f} / {at25[1]:6.1f} MB   after {count}: "
-                      f"{at50[0]:6.1f} / {at50[1]:6.1f} MB   growth {at50[0] - at25[0]:+.1f} MB")
-        finally:
-            stack.stop_all()
+    with tempfile.TemporaryDirectory() as root, Stack(root, VOXMOJI_SIGNUP_GRANT="10000") as stack:
+        api = Api(stack.base_url, "bench-stickers")
+        photo = base64.b64encode(encode_image(hopper_photo())).decode()
+        readings = {}
+        for number in range(1, count + 1):
+            style, template_id, _ = CASES[number % len(CASES)]
+            body = {"image": photo, "style": style, "text": f"第{number}张", "animated": number % 3 == 0}
+            if template_id:
+                body["template_id"] = template_id
+            task = api.wait_task(api.post("/api/v1/emoji", json=body).json()["task_id"])
+            assert task["status"] == "succeeded", task
+            if number in (25, count):
+                pool = child_pids(stack.processes["worker"].pid)
+                readings[number] = {pid: (rss_mb(pid, "VmRSS"), rss_mb(pid, "VmHWM")) for pid in pool}
+        print(f"sticker worker pool processes, {count} stickers through the stack (RSS now / peak)")
+        for pid in readings[count]:
+            at25 = readings[25].get(pid, (0, 0))
+            at50 = readings[count][pid]
+            print(f"  pid {pid:<7} after 25: {at25[0]:6.1f} / {at25[1]:6.1f} MB   after {count}: "
+                  f"{at50[0]:6.1f} / {at50[1]:6.1f} MB   growth {at50[0] - at25[0]:+.1f} MB")
 
 
 if __name__ == "__main__":

@@ -54,28 +54,22 @@ def engine_rtf():
 
 
 def stack_memory():
-    with tempfile.TemporaryDirectory() as root:
-        os.chmod(root, 0o755)
-        stack = Stack(Path(root), VOXMOJI_SIGNUP_GRANT="10000")
-        try:
-            stack.start_all()
-            api = Api(stack.base_url, "bench-user")
-            reference = base64.b64encode(wav_bytes(reference_voice(200.0))).decode()
-            for index in range(20):
-                answer = api.post("/api/v1/tts", json={"text": f"第{index + 1}句：{SENTENCE}", "prompt_audio": reference})
-                task = api.wait_task(answer.json()["task_id"])
-                assert task["status"] == "succeeded", task
-            pool = child_pids(stack.processes["worker"].pid)
-            gunicorn_workers = child_pids(stack.processes["web"].pid)
-            print("peak RSS after 20 TTS requests through the stack")
-            main = stack.processes["worker"].pid
-            print(f"  celery main     {main:<7} {rss_mb(main):7.1f} MB  (supervisor, runs no engine)")
-            for pid in pool:
-                print(f"  voice worker    {pid:<7} {rss_mb(pid):7.1f} MB  (pool process with the engine)")
-            for pid in gunicorn_workers:
-                print(f"  gunicorn worker {pid:<7} {rss_mb(pid):7.1f} MB")
-        finally:
-            stack.stop_all()
+    with tempfile.TemporaryDirectory() as root, Stack(root, VOXMOJI_SIGNUP_GRANT="10000") as stack:
+        api = Api(stack.base_url, "bench-user")
+        reference = base64.b64encode(wav_bytes(reference_voice(200.0))).decode()
+        for index in range(20):
+            answer = api.post("/api/v1/tts", json={"text": f"第{index + 1}句：{SENTENCE}", "prompt_audio": reference})
+            task = api.wait_task(answer.json()["task_id"])
+            assert task["status"] == "succeeded", task
+        pool = child_pids(stack.processes["worker"].pid)
+        gunicorn_workers = child_pids(stack.processes["web"].pid)
+        print("peak RSS after 20 TTS requests through the stack")
+        main = stack.processes["worker"].pid
+        print(f"  celery main     {main:<7} {rss_mb(main):7.1f} MB  (supervisor, runs no engine)")
+        for pid in pool:
+            print(f"  voice worker    {pid:<7} {rss_mb(pid):7.1f} MB  (pool process with the engine)")
+        for pid in gunicorn_workers:
+            print(f"  gunicorn worker {pid:<7} {rss_mb(pid):7.1f} MB")
 
 
 if __name__ == "__main__":

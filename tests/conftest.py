@@ -1,6 +1,5 @@
 """Fixtures: the real stack (Redis, gunicorn, Celery worker and beat, Nginx) on a free port under a temp dir."""
 import base64
-import os
 import time
 
 import pytest
@@ -10,14 +9,8 @@ from support import Api, Stack, reference_voice, wav_bytes
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack")
-    os.chmod(root, 0o755)
-    stack = Stack(root)
-    try:
-        stack.start_all()
+    with Stack(tmp_path_factory.mktemp("stack")) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture(scope="session")
@@ -26,14 +19,10 @@ def pg_stack(tmp_path_factory):
     from postgres import postgres_url
 
     url, cluster = postgres_url()
-    root = tmp_path_factory.mktemp("pg-stack")
-    os.chmod(root, 0o755)
-    stack = Stack(root, DATABASE_URL=url)
     try:
-        stack.start_all()
-        yield stack
+        with Stack(tmp_path_factory.mktemp("pg-stack"), DATABASE_URL=url) as stack:
+            yield stack
     finally:
-        stack.stop_all()
         if cluster is not None:
             cluster.stop()
 

@@ -32,7 +32,8 @@ class Stack:
     """A running VoxMoji stack started with the same commands as the Procfile."""
 
     def __init__(self, root, **env):
-        self.root = root
+        self.root = Path(root)
+        os.chmod(self.root, 0o755)  # Nginx's workers read media and sockets under it
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -93,6 +94,17 @@ class Stack:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+    def __enter__(self):
+        try:
+            self.start_all()
+        except BaseException:
+            self.stop_all()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop_all()
 
     def start_all(self):
         """Prepare the state directory and start every service; returns when /readyz says ready."""

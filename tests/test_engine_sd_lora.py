@@ -151,20 +151,12 @@ def test_missing_lora_file_is_a_clear_error(models, tmp_path, classic):
 @pytest.fixture(scope="module")
 def sd_stack(models, tmp_path_factory):
     """A stack whose emoji workers run sd-lora (tiny model, CPU) as the configured engine."""
-    import os
-
     from support import Stack
 
-    root = tmp_path_factory.mktemp("sd-stack")
-    os.chmod(root, 0o755)
-    stack = Stack(root, VOXMOJI_EMOJI_ENGINE="sd-lora", SD_MODEL_DIR=str(models / "base"),
-                  SD_LORA_DIR=str(models / "loras"), SD_DEVICE="cpu", SD_STEPS="2", SD_SIZE="64",
-                  VOXMOJI_WORKER_QUEUES="emoji,default", VOXMOJI_WORKER_CONCURRENCY="1")
-    try:
-        stack.start_all()
+    with Stack(tmp_path_factory.mktemp("sd-stack"), VOXMOJI_EMOJI_ENGINE="sd-lora", SD_MODEL_DIR=str(models / "base"),
+               SD_LORA_DIR=str(models / "loras"), SD_DEVICE="cpu", SD_STEPS="2", SD_SIZE="64",
+               VOXMOJI_WORKER_QUEUES="emoji,default", VOXMOJI_WORKER_CONCURRENCY="1") as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 def test_style_sd_through_the_stack(sd_stack):

@@ -35,10 +35,9 @@ def seed_tts(_documented):
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
     job = tts.request_speech(token_auth.current_user, fields)
     job = jobs.wait(job, current_app.config["SEED_TTS_WAIT"])
-    jobs.raise_if_rejected(job)
-    task = jobs.present(job)
     if job.status in ("failed", "canceled"):
-        raise ApiError(job.error_code or "engine_failed", job.error_message or "The task failed.")
+        raise ApiError(job.error_code or "engine_failed", job.error_message or "The task failed.", job.error_field)
+    task = jobs.present(job)
     body = {"success": True, "audio_url": task.get("audio_url"), "task_id": job.id,
             "duration": task.get("duration"), "status": job.status}
     return body, 200 if job.finished else 202

@@ -114,11 +114,11 @@ class ClassicStickerEngine:
     def _template_only(self, template, expression):
         image = template.image()
         face = template.face()
-        if template.eye_slot is None and expression != "none":  # photos can change expression; drawings cannot
+        if template.eye_slot is not None:  # photos can change expression; drawings cannot
+            expression = "none"
+        if expression != "none":
             rgb, face = apply_expression(np.ascontiguousarray(image[..., :3]), face, expression)
             image = np.dstack([rgb, image[..., 3]])
-        else:
-            expression = "none" if template.eye_slot is not None else expression
         return StickerOutput(image, expression, template.caption_box, face)
 
     def head_and_shoulders(self, image, face):

@@ -137,10 +137,14 @@ class SdLoraStickerEngine:
             engine.fuse(fixed)
         return engine
 
+    def active_lora(self, lora_name=None):
+        """The sticker LoRA a request uses: the named one, the fused one, or the first in the manifest."""
+        return self.loras.get(lora_name or self.fixed) or next(iter(self.loras.values()), None)
+
     def adapters_for(self, lora_name=None):
         """(names, weights) active for a request: the chosen sticker LoRA, plus LCM when loaded."""
         names, weights = [], []
-        lora = self.loras.get(lora_name) or next(iter(self.loras.values()), None)
+        lora = self.active_lora(lora_name)
         if lora is not None:
             names.append(lora.name)
             weights.append(lora.weight)
@@ -189,7 +193,7 @@ class SdLoraStickerEngine:
         image, face = apply_expression(image.copy(), face, expression)
         crop, mask, moved = self.classic.head_and_shoulders(image, face)
         names, weights = self.adapters_for()
-        lora = self.loras.get(self.fixed) or next(iter(self.loras.values()), None)
+        lora = self.active_lora()
         subject = english_prompt(text, expression)
         prompt = lora.prompt.format(subject=subject) if lora else f"{subject}, sticker, flat colors, thick outline"
         if lora and lora.trigger:

@@ -80,7 +80,6 @@ class CosyVoice3TTS:
         self.model = model
         self.speaker_dir = Path(speaker_dir)
         self.timeout = timeout
-        self.output_sample_rate = model.sample_rate
         self._lock = threading.Lock()  # one inference at a time on this model
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cosyvoice3")
 

@@ -63,7 +63,6 @@ class EspeakWorldTTS:
 
     name = "espeak-world"
     profile_version = "1"  # bump when analyze_reference changes
-    output_sample_rate = SAMPLE_RATE
 
     def __init__(self, profile_dir=None, espeak_binary="espeak-ng", timeout=30.0):
         self.profile_dir = Path(profile_dir) if profile_dir else None

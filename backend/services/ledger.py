@@ -79,16 +79,11 @@ def signup_grant(user_id):
 
 
 def daily_allowance(user_id, today=None):
-    """The optional daily free tokens, credited at most once per user and day."""
+    """The optional daily free tokens; a second credit the same day violates the unique (user, batch) index."""
     amount = current_app.config["DAILY_FREE_TOKENS"]
     if amount <= 0:
         return None
     batch_id = f"daily:{(today or date.today()).isoformat()}"
-    exists = db.session.scalar(
-        sa.select(sa.func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id,
-                                                                  LedgerEntry.batch_id == batch_id))
-    if exists:
-        return None
     return credit(user_id, amount, "grant", batch_id=batch_id, note="daily allowance")
 
 
@@ -108,11 +103,3 @@ def present(entry):
             "held_delta": entry.held_delta, "held_after": entry.held_after, "job_id": entry.job_id,
             "batch_id": entry.batch_id, "created_at": isoformat(entry.created_at)}
 
-
-def totals(user_id):
-    """(Σ delta, Σ held_delta) over the user's ledger: what balance and held must equal."""
-    row = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.delta), 0),
-                  sa.func.coalesce(sa.func.sum(LedgerEntry.held_delta), 0)).where(LedgerEntry.user_id == user_id)
-    ).one()
-    return int(row[0]), int(row[1])
