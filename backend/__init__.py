@@ -9,18 +9,25 @@ from backend.config import check_config, load_config
 from backend.engines import registry
 from backend.errors import register_error_handlers
 from backend.extensions import db, init_redis, migrate
+from backend.json_provider import StrictJSONProvider, parse_json_body
+
+
+class VoxMojiApp(APIFlask):
+    """APIFlask whose JSON bodies must be valid Unicode."""
+
+    json_provider_class = StrictJSONProvider
 
 
 def create_app(config=None):
     """Application factory: defaults from the environment, overridden by `config`."""
-    app = APIFlask(__name__, title="VoxMoji API", version="1.0")
+    app = VoxMojiApp(__name__, title="VoxMoji API", version="1.0")
     app.config.from_mapping(load_config())
     if config:
         app.config.from_mapping(config)
     check_config(app.config)
     app.config["SPEC_FORMAT"] = "json"
     app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config.get("PROXY_HOPS", 1), x_proto=1, x_host=1)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config.get("PROXY_HOPS", 1), x_proto=1)
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -29,6 +36,7 @@ def create_app(config=None):
     celery_init_app(app)
     app.extensions["engines"] = {kind: registry.describe(kind, app.config) for kind in registry.ENGINES}
     register_error_handlers(app)
+    app.before_request(parse_json_body)
     register_blueprints(app)
     metrics.init_app(app)
     import backend.tasks  # noqa: F401 - registers the Celery tasks

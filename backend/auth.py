@@ -1,6 +1,9 @@
-"""Access tokens (PyJWT, HS256 only, exp/iss/aud) and the Bearer-token guard of /api/v1."""
+"""Access tokens (PyJWT, HS256 only, exp/iss/aud; short-lived), single-use refresh tokens, and the
+Bearer-token guard of /api/v1, which reads the user on every request so a block takes effect at once."""
 import hashlib
+import secrets
 import time
+from datetime import timedelta
 
 import jwt
 import sqlalchemy as sa
@@ -10,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.errors import ApiError, error_response
 from backend.extensions import db
-from backend.models import User
+from backend.models import RefreshToken, User, utcnow
 from backend.services import ledger
 from backend.services.transactions import write_transaction
 from backend.services.wechat import WeChatClient
@@ -27,9 +30,52 @@ def issue_token(user):
     return jwt.encode(claims, config["SECRET_KEY"], algorithm="HS256"), config["JWT_TTL"]
 
 
+def issue_tokens(user):
+    """The login answer's tokens: a short-lived access token and a single-use refresh token."""
+    access, expires_in = issue_token(user)
+    refresh = secrets.token_urlsafe(32)
+    ttl = current_app.config["REFRESH_TTL"]
+    with write_transaction():
+        db.session.add(RefreshToken(user_id=user.id, token_hash=_digest(refresh),
+                                    expires_at=utcnow() + timedelta(seconds=ttl)))
+    return {"access_token": access, "token_type": "Bearer", "expires_in": expires_in,
+            "refresh_token": refresh, "refresh_expires_in": ttl}
+
+
+def refresh(token):
+    """Trade a refresh token for new tokens, once. A token used twice revokes every refresh token of its user
+    (someone else has a copy); an unknown or expired one is 401, a blocked user 403."""
+    now = utcnow()
+    with write_transaction():
+        row = db.session.scalars(sa.select(RefreshToken).where(RefreshToken.token_hash == _digest(token))).first()
+        if row is None or row.expires_at <= now:
+            raise ApiError("unauthorized", "The refresh token is unknown or expired; log in again with wx.login().",
+                           "refresh_token")
+        used = db.session.execute(
+            sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
+        ).rowcount
+        if not used:
+            db.session.execute(sa.update(RefreshToken).where(RefreshToken.user_id == row.user_id,
+                                                             RefreshToken.used_at.is_(None)).values(used_at=now))
+        user = db.session.get(User, row.user_id)
+    if not used:
+        raise ApiError("unauthorized", "This refresh token was already used; log in again.", "refresh_token")
+    _refuse_blocked(user)
+    return user
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _refuse_blocked(user):
+    if user.blocked:
+        raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
+
+
 @token_auth.verify_token
 def verify_token(token):
-    """The user named by a valid token, else None (answered 401)."""
+    """The user named by a valid token, else None (answered 401); a blocked user is 403 on every request."""
     if not token:
         return None
     config = current_app.config
@@ -38,7 +84,10 @@ def verify_token(token):
                             issuer=config["JWT_ISSUER"], options={"require": ["exp", "iss", "aud", "sub"]})
     except jwt.PyJWTError:
         return None
-    return db.session.get(User, claims["sub"])
+    user = db.session.get(User, claims["sub"])
+    if user is not None:
+        _refuse_blocked(user)
+    return user
 
 
 @token_auth.error_processor
@@ -62,8 +111,7 @@ def login(code):
         raise ApiError("service_unavailable", "Login is not configured on this server; the operator must set "
                        "WECHAT_APPID and WECHAT_SECRET (or VOXMOJI_DEV_LOGIN=1 for development).")
     user = user_for_openid(openid, unionid)
-    if user.blocked:
-        raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
+    _refuse_blocked(user)
     try:
         with write_transaction():
             ledger.daily_allowance(user.id)

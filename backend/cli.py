@@ -73,8 +73,27 @@ def recharge_command(path, amount, reason, batch_id):
     click.echo(f"batch {result['batch_id']}: {len(result['succeeded'])} applied, {len(result['failed_users'])} failed")
 
 
+@click.command("block-user")
+@click.argument("user")
+@click.option("--reason", required=True, help="why (kept in the audit log)")
+@click.option("--unblock", is_flag=True, help="lift the block instead")
+def block_user_command(user, reason, unblock):
+    """Block a user (id or openid) at once: every request of theirs is 403 from now on."""
+    import getpass
+
+    from backend.errors import ApiError
+    from backend.services import accounts
+
+    try:
+        found = accounts.set_blocked(user, not unblock, f"cli:{getpass.getuser()}", reason)
+    except ApiError as error:
+        raise click.ClickException(error.message)
+    click.echo(f"user {found.id} {'unblocked' if unblock else 'blocked'}")
+
+
 def register_commands(app):
     """Attach the commands to the app."""
+    app.cli.add_command(block_user_command)
     app.cli.add_command(stickers_cli)
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(recharge_command)

@@ -1,6 +1,7 @@
 """Configuration: one object whose defaults come from the environment (and `.env`)."""
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
@@ -37,31 +38,39 @@ def redis_socket_url(directory):
     return f"unix://{directory}/run/redis.sock?db=0"
 
 
+def secrets_file(directory):
+    """Where `make run` keeps the local stack's generated secrets (mode 0600)."""
+    return Path(directory) / "secrets.env"
+
+
 def load_config(environ=None):
-    """Read the environment (after `.env`), or the given mapping, into a plain dict of settings."""
+    """Read the environment (after `.env` and the local stack's generated secrets), or the given mapping,
+    into a plain dict of settings."""
     if environ is None:
         load_dotenv(REPO_ROOT / ".env", override=False)
+        load_dotenv(secrets_file(var_dir()), override=False)
         environ = os.environ
     _env = _Reader(environ)
     _env_int, _env_float, _env_bool = _env.int, _env.float, _env.bool
     var = var_dir(environ)
     http_port = _env_int("VOXMOJI_HTTP_PORT", 8080)
     return {
-        "ENV": _env("VOXMOJI_ENV", "development"),
-        "SECRET_KEY": _env("VOXMOJI_SECRET_KEY", "dev-secret-change-me-this-is-not-for-production"),
+        "ENV": _env("VOXMOJI_ENV", ""),
+        "SECRET_KEY": _env("VOXMOJI_SECRET_KEY", ""),
         "VAR_DIR": str(var),
         "HTTP_PORT": http_port,
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", f"http://127.0.0.1:{http_port}").rstrip("/"),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{var}/voxmoji.db"),
         "REDIS_URL": _env("REDIS_URL", redis_socket_url(var)),
         "MEDIA_ROOT": _env("VOXMOJI_MEDIA_ROOT", str(var / "media")),
-        "MEDIA_SECRET": _env("VOXMOJI_MEDIA_SECRET", "dev-media-secret-change-me"),
+        "MEDIA_SECRET": _env("VOXMOJI_MEDIA_SECRET", ""),
         "MEDIA_URL_TTL": _env_int("VOXMOJI_MEDIA_URL_TTL", 24 * 3600),
         "MAX_CONTENT_LENGTH": _env_int("VOXMOJI_MAX_BODY_BYTES", 15 * 1024 * 1024),
         # Auth
         "JWT_ISSUER": "voxmoji",
         "JWT_AUDIENCE": "voxmoji-api",
-        "JWT_TTL": _env_int("VOXMOJI_JWT_TTL", 7 * 24 * 3600),
+        "JWT_TTL": _env_int("VOXMOJI_JWT_TTL", 2 * 3600),
+        "REFRESH_TTL": _env_int("VOXMOJI_REFRESH_TTL", 30 * 24 * 3600),
         "DEV_LOGIN": _env_bool("VOXMOJI_DEV_LOGIN", False),
         "WECHAT_APPID": _env("WECHAT_APPID", ""),
         "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
@@ -126,6 +135,9 @@ def load_config(environ=None):
         "JOB_REQUEUE_AFTER": _env_int("VOXMOJI_JOB_REQUEUE_AFTER", 300),
         "SWEEP_INTERVAL": _env_float("VOXMOJI_SWEEP_INTERVAL", 30.0),
         "WAIT_MAX_SECONDS": 20,
+        # Long-polls (?wait=N): how many may wait at once per web process and per user; others answer at once
+        "WAIT_SLOTS_PER_PROCESS": _env_int("VOXMOJI_WAIT_SLOTS_PER_PROCESS", 4),
+        "WAITS_PER_USER": _env_int("VOXMOJI_WAITS_PER_USER", 2),
         "SEED_TTS_WAIT": _env_int("VOXMOJI_SEED_TTS_WAIT", 60),
         "CACHE_TTL": _env_int("VOXMOJI_CACHE_TTL", 7 * 24 * 3600),
         # Costs (tokens per job; cache hits cost 0)
@@ -134,17 +146,59 @@ def load_config(environ=None):
     }
 
 
+DEV_MODES = ("development", "dev")
+SECRET_NAMES = {"SECRET_KEY": "VOXMOJI_SECRET_KEY", "MEDIA_SECRET": "VOXMOJI_MEDIA_SECRET"}
+MIN_SECRET_BYTES = 32
+# Used only in the explicit dev mode (VOXMOJI_ENV=development) when no secret is configured.
+DEV_SECRETS = {"SECRET_KEY": "dev-only-jwt-secret-never-use-in-production-000",
+               "MEDIA_SECRET": "dev-only-media-secret-never-use-in-production-0"}
+
+
+def production_signs(config):
+    """Why this configuration looks like production (empty when it does not)."""
+    signs = []
+    env = (config["ENV"] or "").strip().lower()
+    if env.startswith("prod"):
+        signs.append(f"VOXMOJI_ENV={config['ENV']}")
+    if config["WECHAT_APPID"] or config["WECHAT_SECRET"]:
+        signs.append("WeChat credentials are set")
+    host = (urlparse(config["PUBLIC_BASE_URL"]).hostname or "").lower()
+    if host not in ("127.0.0.1", "localhost", "::1", ""):
+        signs.append(f"PUBLIC_BASE_URL is {config['PUBLIC_BASE_URL']}")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        signs.append("the database is PostgreSQL")
+    return signs
+
+
+def dev_mode(config):
+    """The explicit dev mode: VOXMOJI_ENV=development and nothing that looks like production."""
+    return (config["ENV"] or "").strip().lower() in DEV_MODES and not production_signs(config)
+
+
 def check_config(config):
-    """Refuse combinations that are unsafe, with a message saying what to change."""
-    production = config["ENV"] == "production" or bool(config["WECHAT_APPID"])
-    if config["DEV_LOGIN"] and production:
+    """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets."""
+    signs = production_signs(config)
+    production = bool(signs) or config["ENV"].strip().lower() not in DEV_MODES
+    if config["DEV_LOGIN"] and (config["WECHAT_APPID"] or config["ENV"].strip().lower().startswith("prod")):
         raise RuntimeError(
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
             "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
         )
     if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
-    if config["ENV"] == "production":
-        for key in ("SECRET_KEY", "MEDIA_SECRET"):
-            if "change-me" in config[key]:
-                raise RuntimeError(f"Set a real {key} (VOXMOJI_{key}) for production.")
+    for key, variable in SECRET_NAMES.items():
+        value = config[key] or ""
+        if not value and not production:
+            config[key] = DEV_SECRETS[key]
+            continue
+        if not value:
+            why = "; ".join(signs) or f"VOXMOJI_ENV is {config['ENV'] or 'unset'} (only VOXMOJI_ENV=development " \
+                                     "may use built-in secrets)"
+            raise RuntimeError(f"{variable} is not set and this is not the dev mode ({why}). Set {variable} to a "
+                               f"random value of at least {MIN_SECRET_BYTES} bytes, e.g. "
+                               "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.")
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise RuntimeError(f"{variable} has {len(value.encode())} bytes; use at least {MIN_SECRET_BYTES} random "
+                               "bytes, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.")
+        if production and value == DEV_SECRETS[key]:
+            raise RuntimeError(f"{variable} is the built-in dev secret; set a random one for this deployment.")

@@ -10,6 +10,7 @@ STATUS_BY_CODE = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "gone": 410,
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media": 415,
@@ -37,6 +38,7 @@ _CODE_BY_STATUS = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    410: "gone",
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media",
@@ -95,7 +97,8 @@ def register_error_handlers(app):
     def handle_werkzeug_error(error):
         status = error.code or 500
         code = _CODE_BY_STATUS.get(status, "internal_error")
-        return error_response(status, code, error.description or error.name)
+        allow = {name: value for name, value in error.get_headers() if name == "Allow"}
+        return error_response(status, code, error.description or error.name, headers=allow)
 
     @app.errorhandler(Exception)
     def handle_crash(error):

@@ -15,6 +15,7 @@ from prometheus_client import (
 HTTP_REQUESTS = Counter("voxmoji_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram("voxmoji_http_request_seconds", "HTTP request latency", ["method", "endpoint"])
 JOBS = Counter("voxmoji_jobs_total", "Job state transitions", ["kind", "status"])
+WAITS_REFUSED = Counter("voxmoji_waits_refused_total", "Long-polls answered at once (no slot)", ["limit"])
 ENGINE_SECONDS = Histogram(
     "voxmoji_engine_seconds", "Time spent inside an engine per job", ["engine"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120),

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.extensions import db
 
 UNFINISHED = ("queued", "running")
-FINISHED = ("succeeded", "failed", "canceled")
+# deleted: the result was deleted with the voice that made it (DELETE /api/v1/voices/{id})
+FINISHED = ("succeeded", "failed", "canceled", "deleted")
 
 
 def utcnow():
@@ -42,6 +43,19 @@ class User(db.Model):
         sa.CheckConstraint("held >= 0", name="ck_users_held_nonnegative"),
         sa.CheckConstraint("balance - held >= 0", name="ck_users_available_nonnegative"),
     )
+
+
+class RefreshToken(db.Model):
+    """A long-lived, single-use token that gets a new short-lived access token; only its SHA-256 is stored."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class LedgerEntry(db.Model):

@@ -1,13 +1,37 @@
 """Request and response schemas: they validate input and describe the API in /openapi.json."""
 from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
-from apiflask.validators import OneOf, Range
+from apiflask.validators import Length, OneOf, Range
 
 from backend.services.audio import DEMUXERS, PCM_RATES
 
+ID_MAX = 64  # every public id (t_…, v_…, template ids) is shorter
+TTS_TEXT_HARD_MAX = 1000  # VOXMOJI_TEXT_MAX_CHARS (default 200) is checked as well, before normalisation
+CAPTION_HARD_MAX = 200  # VOXMOJI_CAPTION_MAX_CHARS (default 40) likewise
+BIGINT_MAX = 2**63 - 1
+
+
+class Text(String):
+    """Free text with a character limit that is checked before anything else reads it (422 text_too_long);
+    the limit is also the field's maxLength in /openapi.json."""
+
+    def __init__(self, max_chars, **kwargs):
+        self.max_chars = max_chars
+        super().__init__(validate=Length(max=max_chars), **kwargs)
+
+
+def Id(**kwargs):  # noqa: N802 - reads like a field class
+    """A public id or cursor: at most ID_MAX characters."""
+    return String(validate=Length(max=ID_MAX), **kwargs)
+
 
 class LoginIn(Schema):
-    code = String(required=True, metadata={"description": "the code from wx.login()"})
+    code = String(required=True, validate=Length(min=1, max=128), metadata={"description": "the code from wx.login()"})
+
+
+class RefreshIn(Schema):
+    refresh_token = String(required=True, validate=Length(min=1, max=128),
+                           metadata={"description": "refresh_token from the login (or the last refresh)"})
 
 
 class UserOut(Schema):
@@ -22,6 +46,8 @@ class LoginOut(Schema):
     access_token = String()
     token_type = String()
     expires_in = Integer()
+    refresh_token = String()
+    refresh_expires_in = Integer()
     user = Nested(UserOut)
 
 
@@ -34,9 +60,8 @@ class VoiceIn(Schema):
     audio = String(required=True, metadata={"description": "base64 (or a multipart file part)"})
     audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
     sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
-    prompt_text = String(load_default=None, validate=lambda s: len(s) <= 500,
-                         metadata={"description": "what the recording says"})
-    name = String(load_default=None, validate=lambda s: len(s) <= 64)
+    prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says"})
+    name = Text(64, load_default=None)
 
 
 class Voice(Schema):
@@ -58,24 +83,24 @@ class VoiceListOut(Schema):
 
 
 class TtsIn(Schema):
-    text = String(required=True, metadata={"description": "1-200 characters by default"})
+    text = Text(TTS_TEXT_HARD_MAX, required=True, metadata={"description": "1-200 characters by default"})
     mode = String(load_default="zero_shot", validate=OneOf(["zero_shot", "instruct", "cross_lingual"]))
-    voice_id = String(load_default=None)
+    voice_id = Id(load_default=None)
     prompt_audio = String(metadata={"description": "base64 (or a multipart file part); instead of voice_id"})
     prompt_audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
     sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
-    prompt_text = String(load_default=None, validate=lambda s: len(s) <= 500)
-    instruct = String(load_default=None, validate=lambda s: len(s) <= 100,
-                      metadata={"description": "e.g. 用四川话说, 悲伤地说; required for mode=instruct"})
+    prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says"})
+    instruct = Text(100, load_default=None,
+                    metadata={"description": "e.g. 用四川话说, 悲伤地说; required for mode=instruct"})
     speed = Float(load_default=1.0, validate=Range(0.5, 2.0))
     format = String(load_default="mp3", validate=OneOf(["mp3", "wav"]))
 
 
 class SeedTtsIn(Schema):
-    text = String(required=True)
+    text = Text(TTS_TEXT_HARD_MAX, required=True)
     prompt_audio = String(required=True)
-    mode = String(load_default="zero_shot")
-    instruct = String(load_default=None)
+    mode = String(load_default="zero_shot", validate=OneOf(["zero_shot", "instruct", "cross_lingual"]))
+    instruct = Text(100, load_default=None)
 
 
 class SeedTtsOut(Schema):
@@ -93,7 +118,7 @@ class WaitQuery(Schema):
 class TaskListQuery(Schema):
     kind = String(load_default=None, validate=OneOf(["tts", "emoji", "swap"]))
     limit = Integer(load_default=20, validate=Range(1, 100))
-    before = String(load_default=None)
+    before = Id(load_default=None)
 
 
 class TaskOut(Schema):
@@ -105,6 +130,7 @@ class TaskOut(Schema):
     engine = String()
     cached = Boolean()
     cost = Integer()
+    refunded = Integer()
     created_at = String()
     finished_at = String(allow_none=True)
     result = Dict(allow_none=True)
@@ -122,8 +148,9 @@ class TaskListOut(Schema):
 
 class EmojiIn(Schema):
     image = String(metadata={"description": "base64 (or a multipart file part); or use template_id"})
-    template_id = String(load_default=None)
-    text = String(load_default="", metadata={"description": "caption and/or description, at most 40 characters"})
+    template_id = Id(load_default=None)
+    text = Text(CAPTION_HARD_MAX, load_default="",
+                metadata={"description": "caption and/or description, at most 40 characters"})
     style = String(load_default=None, validate=OneOf(["cutout", "panda", "template", "comic", "sd"]),
                    metadata={"description": "default: template with template_id, else cutout"})
     expression = String(load_default="auto", validate=OneOf(["auto", "none", "smile", "laugh", "surprise", "angry", "sad"]))
@@ -137,7 +164,7 @@ class EmojiIn(Schema):
 class SwapIn(Schema):
     source_image = String(required=True, metadata={"description": "the face (base64 or a multipart file part)"})
     target_image = String(metadata={"description": "the photo to put it on; or use template_id"})
-    template_id = String(load_default=None)
+    template_id = Id(load_default=None)
     blend = Float(load_default=1.0, validate=Range(0, 1))
     mask_blur = Float(load_default=None, validate=Range(0, 64))
     enhance_output = Boolean(load_default=False)
@@ -163,15 +190,15 @@ class TemplateListOut(Schema):
 
 
 class RechargeItem(Schema):
-    user = String(required=True, metadata={"description": "openid or user id"})
-    amount = Integer(required=True)
+    user = String(required=True, validate=Length(min=1, max=ID_MAX), metadata={"description": "openid or user id"})
+    amount = Integer(required=True, validate=Range(1, BIGINT_MAX))
 
 
 class RechargeIn(Schema):
     items = List(Nested(RechargeItem), metadata={"description": "or: users + amount"})
-    users = List(String())
-    amount = Integer()
-    reason = String(required=True)
+    users = List(String(validate=Length(min=1, max=ID_MAX)))
+    amount = Integer(validate=Range(1, BIGINT_MAX))
+    reason = Text(500, required=True)
 
 
 class RechargeOut(Schema):
@@ -183,7 +210,7 @@ class RechargeOut(Schema):
 
 class LedgerQuery(Schema):
     limit = Integer(load_default=20, validate=Range(1, 100))
-    before = Integer(load_default=None)
+    before = Integer(load_default=None, validate=Range(1, BIGINT_MAX))
 
 
 class LedgerOut(Schema):

@@ -77,6 +77,10 @@ def run_job(self, job_id):
             jobs.finish(job_id, "failed", error_code="engine_failed",
                         error_message=f"Gave up after {job.attempts} attempts that did not finish.")
             return
+        existing = jobs.finished_result(job.cache_key)
+        if existing is not None:  # computed before (for anyone): this job gets that result, computed once
+            jobs.finish(job_id, "succeeded", **existing)
+            return
         if not jobs.mark_running(job_id, f"{socket.gethostname()}:{os.getpid()}"):
             return
         metrics.job_transition(job.kind, "running")

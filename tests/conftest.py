@@ -1,10 +1,14 @@
 """Fixtures: the real stack (Redis, gunicorn, Celery worker and beat, Nginx) on a free port under a temp dir."""
 import base64
+import os
 import time
 
 import pytest
 
 from support import Api, Stack, reference_voice, wav_bytes
+
+# In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
+os.environ.setdefault("VOXMOJI_ENV", "development")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from scipy.signal import resample_poly
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("redis", "web", "worker", "beat", "nginx")
 TEST_SECRET = "test-secret-key-at-least-32-bytes-long"
+TEST_MEDIA_SECRET = "test-media-secret-at-least-32-bytes-long"
 
 
 def free_port():
@@ -45,7 +46,7 @@ class Stack:
             "PUBLIC_BASE_URL": self.base_url,
             "VOXMOJI_DEV_LOGIN": "1",
             "VOXMOJI_SECRET_KEY": TEST_SECRET,
-            "VOXMOJI_MEDIA_SECRET": "test-media-secret",
+            "VOXMOJI_MEDIA_SECRET": TEST_MEDIA_SECRET,
             "VOXMOJI_SWEEP_INTERVAL": "2",
             "VOXMOJI_JOB_LEASE_SECONDS": "3",
             "VOXMOJI_JOB_REQUEUE_AFTER": "8",

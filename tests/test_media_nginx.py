@@ -5,10 +5,11 @@ import requests
 
 from backend import create_app
 from backend.services import media
+from support import TEST_MEDIA_SECRET
 
 
 def signer(stack):
-    app = create_app({"MEDIA_SECRET": "test-media-secret", "PUBLIC_BASE_URL": stack.base_url,
+    app = create_app({"MEDIA_SECRET": TEST_MEDIA_SECRET, "PUBLIC_BASE_URL": stack.base_url,
                       "VAR_DIR": str(stack.root), "MEDIA_ROOT": str(stack.media_root),
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{stack.root}/voxmoji.db"})
     return app
@@ -21,7 +22,7 @@ def test_signed_urls(stack):
     with signer(stack).app_context():
         good, expires = media.sign_url(relative)
         expired, _ = media.sign_url(relative, ttl=-10)
-        wrong_secret_app = create_app({"MEDIA_SECRET": "guess", "PUBLIC_BASE_URL": stack.base_url})
+        wrong_secret_app = create_app({"MEDIA_SECRET": "guess-guess-guess-guess-guess-guess-guess", "PUBLIC_BASE_URL": stack.base_url})
     with wrong_secret_app.app_context():
         forged, _ = media.sign_url(relative)
     assert expires > time.time()

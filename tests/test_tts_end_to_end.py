@@ -102,22 +102,32 @@ def test_multipart_tts_and_task_listing(api, low_voice_wav):
     assert page["tasks"][0]["status"] == "succeeded"
 
 
-def test_cache_hit_does_not_enqueue(api, other_api, stack, high_voice_b64):
+def test_own_repeat_is_a_free_cache_hit_and_another_users_is_a_paid_job_computed_once(api, other_api, stack,
+                                                                                        high_voice_b64):
     body = {"text": "缓存测试：同一个请求只算一次。", "prompt_audio": high_voice_b64}
     first = api.post("/api/v1/tts?wait=20", json=body).json()
     first = api.wait_task(first["task_id"])
     assert first["status"] == "succeeded" and first["cached"] is False and first["cost"] == 1
 
-    for client in (api, other_api):
-        again = client.post("/api/v1/tts", json=body)
-        assert again.status_code == 200, again.text
-        hit = again.json()
-        assert hit["cached"] is True and hit["status"] == "succeeded" and hit["cost"] == 0
-        assert hit["task_id"] != first["task_id"]
-        assert hit["result"]["url"].split("?")[0] == first["result"]["url"].split("?")[0]
-        row = stack.job(hit["task_id"])
-        assert row["enqueued_at"] is None and row["started_at"] is None and row["attempts"] == 0
-        assert len(download(hit["audio_url"])) == first["result"]["bytes"]
+    again = api.post("/api/v1/tts", json=body)  # the same user: their own result again, free, never enqueued
+    assert again.status_code == 200, again.text
+    hit = again.json()
+    assert hit["cached"] is True and hit["status"] == "succeeded" and hit["cost"] == 0
+    assert hit["task_id"] != first["task_id"]
+    assert hit["result"]["url"].split("?")[0] == first["result"]["url"].split("?")[0]
+    row = stack.job(hit["task_id"])
+    assert row["enqueued_at"] is None and row["started_at"] is None and row["attempts"] == 0
+    assert len(download(hit["audio_url"])) == first["result"]["bytes"]
+
+    # Another user: answered exactly like a fresh job (no membership oracle), charged, not computed again.
+    fresh = other_api.post("/api/v1/tts", json=body)
+    assert fresh.status_code == 202 and fresh.json()["status"] == "queued", fresh.text
+    assert fresh.json()["cached"] is False and fresh.json()["cost"] == 1
+    done = other_api.wait_task(fresh.json()["task_id"])
+    assert done["status"] == "succeeded" and done["cost"] == 1
+    assert done["result"]["url"].split("?")[0] == first["result"]["url"].split("?")[0]
+    row = stack.job(done["task_id"])
+    assert row["enqueued_at"] is not None and row["started_at"] is None and row["charge"] == "captured"
 
 
 def test_ten_identical_concurrent_requests_make_one_job(api, stack, low_voice_wav):

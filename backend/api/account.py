@@ -5,7 +5,7 @@ from backend import auth
 from backend.auth import token_auth
 from backend.ratelimit import login_limit
 from backend.models import isoformat
-from backend.schemas import LedgerOut, LedgerQuery, LoginIn, LoginOut, MeOut
+from backend.schemas import LedgerOut, LedgerQuery, LoginIn, LoginOut, MeOut, RefreshIn
 from backend.services import ledger
 
 bp = APIBlueprint("account", __name__, url_prefix="/api/v1", tag="Account")
@@ -22,9 +22,17 @@ def present_user(user):
 def login(body):
     """Exchange a wx.login() code for an access token."""
     user = auth.login(body["code"])
-    token, expires_in = auth.issue_token(user)
-    return {"success": True, "access_token": token, "token_type": "Bearer", "expires_in": expires_in,
-            "user": present_user(user)}
+    return {"success": True, **auth.issue_tokens(user), "user": present_user(user)}
+
+
+@bp.post("/auth/refresh")
+@login_limit
+@bp.input(RefreshIn, arg_name="body")
+@bp.output(LoginOut)
+def refresh(body):
+    """Trade a refresh token (single use) for a new access token and refresh token."""
+    user = auth.refresh(body["refresh_token"])
+    return {"success": True, **auth.issue_tokens(user), "user": present_user(user)}
 
 
 @bp.get("/me/ledger")

@@ -4,7 +4,7 @@ from flask import Response, json, request
 
 from backend.errors import ApiError
 from backend.schemas import RechargeIn, RechargeOut
-from backend.services import recharges
+from backend.services import recharges, uploads
 from backend.services.api_keys import admin_auth
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
@@ -22,7 +22,7 @@ def recharge(_documented):
     api_key = admin_auth.current_user
     if "recharge" not in api_key.scope.split(","):
         raise ApiError("forbidden", f"API key {api_key.name!r} has scope {api_key.scope!r}, not 'recharge'.")
-    body = request.get_json(silent=True)
+    body = uploads.json_object()
     batch = recharges.parse(body)
     record, stored = recharges.claim(api_key.id, request.headers.get("Idempotency-Key", "").strip(),
                                      recharges.request_hash(body))

@@ -1,6 +1,5 @@
 """表情包: turn a sticker request into a job (web tier), and render a sticker job (worker)."""
 import time
-import unicodedata
 
 from flask import current_app
 
@@ -19,10 +18,7 @@ def request_sticker(user, fields):
     """Validate a sticker request, store its photo, and submit it as a job."""
     config = current_app.config
     args = uploads.load(EmojiIn(), fields)
-    text = unicodedata.normalize("NFKC", args["text"] or "").strip()
-    if len(text) > config["CAPTION_MAX_CHARS"]:
-        raise ApiError("text_too_long", f"text has {len(text)} characters; the limit is {config['CAPTION_MAX_CHARS']}.",
-                       "text")
+    text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")
     engine, version = current_app.extensions["engines"]["emoji"]

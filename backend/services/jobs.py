@@ -1,5 +1,7 @@
 """Jobs: create (or join, or answer from cache), run-state transitions, cancel, wait, present."""
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -17,84 +19,93 @@ from backend.services.transactions import write_transaction
 _RESULT_FIELDS = ("result_path", "result_mime", "result_bytes", "result_duration",
                   "result_width", "result_height", "result_meta")
 _DONE_CHANNEL = "vm:job-done:"
+_WAITERS = "vm:waiters:"
 
 
-def submit(user, kind, params, fingerprint, engine, cost, _attempt=0):
-    """Answer from the cache, join an identical job in flight, or hold the cost and enqueue a new job."""
-    finished = _cached_job(fingerprint)
-    if finished is not None:
-        job = Job(user_id=user.id, kind=kind, engine=finished.engine, params=params, cache_key=fingerprint,
-                  cached=True, cost=0, status="succeeded", progress=100, finished_at=utcnow(),
-                  **{name: getattr(finished, name) for name in _RESULT_FIELDS})
-        with write_transaction():
-            db.session.add(job)
-        metrics.job_transition(kind, "cached")
+def submit(user, kind, params, fingerprint, engine, cost):
+    """Create the user's job for a request (see docs/API.md, "Who pays"):
+
+    - the same user repeating a request of theirs that succeeded gets that result again at no cost
+      (`cached: true`); repeating one still in flight gets that same job;
+    - anyone else pays the full cost, held now: a job with a finished twin is enqueued like any other and
+      the worker hands it the existing result without computing; a job with a twin in flight follows it
+      (one computation) and is charged when it succeeds, released when it fails or is canceled.
+    So what a response says never depends on what other users asked for."""
+    own = _finished_twin(fingerprint, user_id=user.id)
+    if own is not None:
+        return _own_cache_hit(user, kind, params, own)
+    for _attempt in range(3):
+        try:
+            with write_transaction():
+                mine = _unfinished_twin(fingerprint, user.id)
+                if mine is not None:
+                    return mine
+                leader = _unfinished_twin(fingerprint)
+                job = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint,
+                          cost=cost, charge="held" if cost > 0 else "none", parent_id=leader.id if leader else None)
+                db.session.add(job)
+                db.session.flush()  # a second leader for the same request fails here, before anything is held
+                ledger.hold(user.id, job.id, cost)
+        except IntegrityError:
+            continue  # another request became the leader meanwhile: follow it
+        if job.parent_id:
+            metrics.job_transition(kind, "joined")
+            resolve_followers(job.parent_id)  # the leader may have finished while we joined
+            db.session.refresh(job)
+        else:
+            metrics.job_transition(kind, "queued")
+            enqueue(job)
         return job
-
-    try:
-        with write_transaction():
-            # Checked again inside the write lock: the identical job may have finished since the cache lookup.
-            finished_meanwhile = _finished_job(fingerprint) is not None
-            if not finished_meanwhile:
-                leader = Job(user_id=user.id, kind=kind, engine=engine, params=params, cache_key=fingerprint,
-                             cost=cost, charge="held" if cost > 0 else "none")
-                db.session.add(leader)
-                db.session.flush()  # an identical job in flight fails here, before anything is held
-                ledger.hold(user.id, leader.id, cost)
-        if finished_meanwhile:
-            return submit(user, kind, params, fingerprint, engine, cost, _attempt + 1)
-    except IntegrityError:
-        joined = _join(user, kind, params, fingerprint)
-        if joined is None and _attempt < 3:  # the job in flight finished meanwhile: look again
-            return submit(user, kind, params, fingerprint, engine, cost, _attempt + 1)
-        if joined is None:
-            raise ApiError("service_unavailable", "The request is busy; please retry in a moment.")
-        return joined
-    metrics.job_transition(kind, "queued")
-    enqueue(leader)
-    return leader
+    raise ApiError("service_unavailable", "The request is busy; please retry in a moment.")
 
 
-def _cached_job(fingerprint):
-    """A succeeded job with this fingerprint whose file still exists (Redis first, then SQL)."""
-    job_id = cache.lookup(fingerprint)
-    job = db.session.get(Job, job_id) if job_id else None
-    if job is not None and job.status == "succeeded" and media.absolute(job.result_path).exists():
-        return job
-    if job_id:
-        cache.forget(fingerprint)
-    job = _finished_job(fingerprint)
-    if job is not None:
+def _own_cache_hit(user, kind, params, finished):
+    job = Job(user_id=user.id, kind=kind, engine=finished.engine, params=params, cache_key=finished.cache_key,
+              cached=True, cost=0, status="succeeded", progress=100, finished_at=utcnow(),
+              **{name: getattr(finished, name) for name in _RESULT_FIELDS})
+    with write_transaction():
+        db.session.add(job)
+    metrics.job_transition(kind, "cached")
+    return job
+
+
+def _finished_twin(fingerprint, user_id=None):
+    """A succeeded job with this fingerprint whose result file still exists (the user's own, when given)."""
+    query = sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded",
+                                 Job.result_path.is_not(None))
+    if user_id is not None:
+        query = query.where(Job.user_id == user_id)
+    else:
+        job_id = cache.lookup(fingerprint)
+        job = db.session.get(Job, job_id) if job_id else None
+        if job is not None and job.status == "succeeded" and job.result_path and media.absolute(job.result_path).exists():
+            return job
+        if job_id:
+            cache.forget(fingerprint)
+    job = db.session.scalars(query.order_by(Job.finished_at.desc()).limit(1)).first()
+    if job is None or not media.absolute(job.result_path).exists():
+        return None
+    if user_id is None:
         cache.store(fingerprint, job.id)
     return job
 
 
-def _finished_job(fingerprint):
-    """From the database: a succeeded job with this fingerprint whose result file exists, or None."""
-    job = db.session.scalars(
-        sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded", Job.parent_id.is_(None))
-        .order_by(Job.finished_at.desc()).limit(1)
-    ).first()
-    return job if job is not None and job.result_path and media.absolute(job.result_path).exists() else None
+def _unfinished_twin(fingerprint, user_id=None):
+    """The job computing this fingerprint (the leader), or with user_id, that user's own unfinished job for it."""
+    query = sa.select(Job).where(Job.cache_key == fingerprint, Job.status.in_(UNFINISHED))
+    if user_id is None:
+        query = query.where(Job.parent_id.is_(None))
+    else:
+        query = query.where(Job.user_id == user_id)
+    return db.session.scalars(query.limit(1)).first()
 
 
-def _join(user, kind, params, fingerprint):
-    """Follow the identical job in flight (the owner gets that job itself)."""
-    leader = db.session.scalars(
-        sa.select(Job).where(Job.cache_key == fingerprint, Job.status.in_(UNFINISHED), Job.parent_id.is_(None))
-    ).first()
-    if leader is None:
+def finished_result(fingerprint):
+    """Worker side: the result fields of a finished twin, to hand to a job without computing it again."""
+    twin = _finished_twin(fingerprint)
+    if twin is None:
         return None
-    if leader.user_id == user.id:
-        return leader
-    follower = Job(user_id=user.id, kind=kind, engine=leader.engine, params=params, cache_key=fingerprint,
-                   cached=True, cost=0, parent_id=leader.id)
-    with write_transaction():
-        db.session.add(follower)
-    metrics.job_transition(kind, "joined")
-    resolve_followers(leader.id)  # in case the leader finished while we were joining
-    db.session.refresh(follower)
-    return follower
+    return {"engine": twin.engine, **{name: getattr(twin, name) for name in _RESULT_FIELDS}}
 
 
 def enqueue(job):
@@ -154,12 +165,13 @@ def finish(job_id, status, *, error_code=None, error_message=None, error_field=N
 
 
 def resolve_followers(leader_id):
-    """Give followers of a finished leader its result, or a new leader if it was canceled."""
+    """Give followers of a finished leader its outcome, each settling its own hold (captured on success,
+    released on failure); if the leader was canceled, the first follower computes instead."""
     leader = db.session.get(Job, leader_id)
     if leader is None or leader.status not in FINISHED:
         return
     followers = db.session.scalars(
-        sa.select(Job).where(Job.parent_id == leader_id, Job.status.in_(UNFINISHED))
+        sa.select(Job).where(Job.parent_id == leader_id, Job.status.in_(UNFINISHED)).order_by(Job.created_at)
     ).all()
     if not followers:
         return
@@ -171,29 +183,41 @@ def resolve_followers(leader_id):
                   **{name: getattr(leader, name) for name in _RESULT_FIELDS})
     if leader.status == "succeeded":
         values["progress"] = 100
-    ids = [f.id for f in followers]
+    settled = []
     with write_transaction():
-        db.session.execute(sa.update(Job).where(Job.id.in_(ids), Job.status.in_(UNFINISHED)).values(**values))
-    for follower_id in ids:
-        _announce(follower_id)
+        for follower in followers:
+            if db.session.execute(sa.update(Job).where(Job.id == follower.id, Job.status.in_(UNFINISHED))
+                                  .values(**values)).rowcount:
+                ledger.settle(follower.id, "capture" if leader.status == "succeeded" else "release")
+                settled.append(follower)
+    for follower in settled:
+        metrics.job_transition(follower.kind, leader.status)
+        _announce(follower.id)
 
 
 def _promote(followers):
-    # The owner of the job everyone joined canceled it; the others still want the result.
+    # The job everyone followed will not compute (its owner canceled it); the first follower, which holds
+    # its own cost, computes instead and the others follow it.
     new_leader, rest = followers[0], followers[1:]
-    with write_transaction():
-        db.session.execute(sa.update(Job).where(Job.id == new_leader.id).values(parent_id=None, cached=False))
-        if rest:
-            db.session.execute(sa.update(Job).where(Job.id.in_([f.id for f in rest])).values(parent_id=new_leader.id))
+    try:
+        with write_transaction():
+            db.session.execute(sa.update(Job).where(Job.id == new_leader.id).values(parent_id=None))
+            if rest:
+                db.session.execute(sa.update(Job).where(Job.id.in_([f.id for f in rest]))
+                                   .values(parent_id=new_leader.id))
+    except IntegrityError:  # a new leader for this request appeared meanwhile; the sweeper re-resolves
+        return
     enqueue(new_leader)
 
 
 def cancel(job):
-    """Cancel a job that has not started (its tokens are released); a started or finished job is returned
-    unchanged."""
+    """Cancel a job that is not computing: a queued job, or one following another's computation. Its hold is
+    released; jobs that followed it are not canceled (one of them computes instead). A running or finished
+    job is returned unchanged."""
     with write_transaction():
         changed = db.session.execute(
-            sa.update(Job).where(Job.id == job.id, Job.status == "queued")
+            sa.update(Job).where(Job.id == job.id, sa.or_(Job.status == "queued", sa.and_(
+                Job.parent_id.is_not(None), Job.status.in_(UNFINISHED))))
             .values(status="canceled", finished_at=utcnow(), error_code="canceled",
                     error_message="Canceled by the user.")
         ).rowcount
@@ -216,10 +240,22 @@ def get_owned(user, job_id):
 
 
 def wait(job, seconds):
-    """Block until the job finishes or `seconds` pass; returns the fresh job."""
-    deadline = time.monotonic() + max(0.0, min(float(seconds), current_app.config["WAIT_MAX_SECONDS"]))
+    """Block until the job finishes or `seconds` pass; returns the fresh job.
+
+    Waiting is bounded so that long-polls never occupy the threads that serve everyone else: each web
+    process lets at most WAIT_SLOTS_PER_PROCESS requests wait at once, and each user at most
+    WAITS_PER_USER across the tier. Beyond that the job is answered at once, as it is (clients poll again).
+    No database transaction is held while waiting."""
+    seconds = max(0.0, min(float(seconds), current_app.config["WAIT_MAX_SECONDS"]))
     if job.finished or seconds <= 0:
         return job
+    with _wait_slot(job.user_id) as granted:
+        if not granted:
+            return job
+        return _wait_until_finished(job, time.monotonic() + seconds)
+
+
+def _wait_until_finished(job, deadline):
     pubsub = None
     try:
         pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
@@ -228,10 +264,12 @@ def wait(job, seconds):
         pubsub = None
     try:
         while True:
-            db.session.commit()  # end the read transaction so we see the worker's commit
+            db.session.commit()  # a fresh read, so we see the worker's commit
             db.session.refresh(job)
+            finished = job.finished
+            db.session.commit()  # and no read transaction stays open while we wait (SQLite WAL checkpoints)
             remaining = deadline - time.monotonic()
-            if job.finished or remaining <= 0:
+            if finished or remaining <= 0:
                 return job
             step = min(remaining, 1.0)
             if pubsub is not None:
@@ -244,6 +282,46 @@ def wait(job, seconds):
     finally:
         if pubsub is not None:
             pubsub.close()
+
+
+_process_wait_slots = None
+_process_wait_lock = threading.Lock()
+
+
+@contextmanager
+def _wait_slot(user_id):
+    """Yield True if this request may wait: a free slot in this process and under the user's cap."""
+    global _process_wait_slots
+    config = current_app.config
+    with _process_wait_lock:
+        if _process_wait_slots is None:
+            _process_wait_slots = threading.BoundedSemaphore(config["WAIT_SLOTS_PER_PROCESS"])
+    if not _process_wait_slots.acquire(blocking=False):
+        metrics.WAITS_REFUSED.labels("process").inc()
+        yield False
+        return
+    key = _WAITERS + user_id
+    counted = False
+    try:
+        try:
+            redis = get_redis()
+            waiting = redis.incr(key)
+            counted = True
+            redis.expire(key, config["WAIT_MAX_SECONDS"] + 10)
+        except Exception:  # noqa: BLE001 - without Redis only the per-process cap applies
+            waiting = 0
+        if waiting > config["WAITS_PER_USER"]:
+            metrics.WAITS_REFUSED.labels("user").inc()
+            yield False
+        else:
+            yield True
+    finally:
+        if counted:
+            try:
+                get_redis().decr(key)
+            except Exception:  # noqa: BLE001 - the key expires on its own
+                pass
+        _process_wait_slots.release()
 
 
 def _announce(job_id):
@@ -271,9 +349,15 @@ def list_for(user, kind=None, limit=20, before=None):
 
 def present(job):
     """The task object of API.md, with a freshly signed result URL."""
+    status, progress = job.status, job.progress
+    if job.parent_id and not job.finished:  # a follower shows the progress of the computation it follows
+        leader = db.session.get(Job, job.parent_id)
+        if leader is not None and not leader.finished:
+            status, progress = leader.status, leader.progress
     task = {
-        "task_id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress,
-        "engine": job.engine, "cached": job.cached, "cost": job.cost,
+        "task_id": job.id, "kind": job.kind, "status": status, "progress": progress,
+        "engine": job.engine, "cached": job.cached, "cost": job.cost if job.charge in ("held", "captured") else 0,
+        "refunded": job.cost if job.charge == "released" else 0,
         "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
         "result": None, "error": None,
     }
@@ -291,7 +375,7 @@ def present(job):
             task["duration"] = job.result_duration
         else:
             task["image_url"] = url
-    elif job.status in ("failed", "canceled"):
+    elif job.status in ("failed", "canceled", "deleted"):
         task["error"] = {"code": job.error_code or "engine_failed", "message": job.error_message or "",
                          "field": job.error_field}
     return task

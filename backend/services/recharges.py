@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.errors import ApiError
 from backend.extensions import db
+from backend.schemas import ID_MAX
 from backend.models import AuditRecord, IdempotencyRecord, User, new_id, utcnow
 from backend.services import ledger
 from backend.services.transactions import write_transaction
@@ -43,18 +44,27 @@ def parse(body):
         items = body["items"]
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ApiError("invalid_request", "items must be a list of {user, amount}.", "items")
-        lines = [Line(str(item.get("user", "")), item.get("amount")) for item in items]
+        for index, item in enumerate(items):
+            if set(item) != {"user", "amount"} or not _is_user_name(item["user"]):
+                raise ApiError("invalid_request", f"items[{index}] must be exactly {{user, amount}}, user an openid or "
+                               f"user id of 1-{ID_MAX} characters; it has keys {sorted(item)}.", "items", status=422)
+        lines = [Line(item["user"], item["amount"]) for item in items]
     elif "users" in body:
         users = body["users"]
-        if not isinstance(users, list):
-            raise ApiError("invalid_request", "users must be a list of openids or user ids.", "users")
-        lines = [Line(str(user), body.get("amount")) for user in users]
+        if not isinstance(users, list) or not all(_is_user_name(user) for user in users):
+            raise ApiError("invalid_request", f"users must be a list of openids or user ids (1-{ID_MAX} characters).",
+                           "users", status=422)
+        lines = [Line(user, body.get("amount")) for user in users]
     else:
         raise ApiError("invalid_request", "Send items: [{user, amount}] or users: [...] with amount.", "items")
     limit = current_app.config["RECHARGE_MAX_LINES"]
     if not lines or len(lines) > limit:
         raise ApiError("invalid_request", f"A batch has 1 to {limit} lines; this one has {len(lines)}.", "items")
     return Batch(lines, reason.strip())
+
+
+def _is_user_name(value):
+    return isinstance(value, str) and 1 <= len(value) <= ID_MAX
 
 
 def request_hash(body):

@@ -1,7 +1,6 @@
 """Text to speech: turn a request into a job (web tier), and render a job (worker)."""
 import math
 import time
-import unicodedata
 
 from flask import current_app
 
@@ -16,11 +15,9 @@ def request_speech(user, fields):
     """Validate a TTS request, store its prompt, and submit it as a job."""
     config = current_app.config
     args = uploads.load(TtsIn(), fields)
-    text = unicodedata.normalize("NFKC", args["text"]).strip()
+    text = uploads.normalized_text(args["text"], config["TEXT_MAX_CHARS"], "text")
     if not text:
         raise ApiError("invalid_request", "text is empty; type what should be said.", "text")
-    if len(text) > config["TEXT_MAX_CHARS"]:
-        raise ApiError("text_too_long", f"text has {len(text)} characters; the limit is {config['TEXT_MAX_CHARS']}.", "text")
     mode = args["mode"]
     instruct = (args["instruct"] or "").strip() or None
     if mode == "instruct" and not instruct:

@@ -2,11 +2,13 @@
 import base64
 import binascii
 import re
+import unicodedata
 
 from flask import request
 from marshmallow import EXCLUDE, ValidationError
 
 from backend.errors import ApiError
+from backend.schemas import Text
 
 _DATA_URL = re.compile(r"^data:[\w.+/-]+(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
@@ -28,6 +30,11 @@ def body_fields(file_fields, max_file_bytes):
         return fields
     if request.mimetype != "application/json":
         raise ApiError("unsupported_media", "Send JSON (application/json) or multipart/form-data.")
+    return json_object()
+
+
+def json_object():
+    """The request's JSON body, which must be an object (checked for valid JSON and Unicode before the view)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError("invalid_request", "The body must be a JSON object.")
@@ -35,8 +42,15 @@ def body_fields(file_fields, max_file_bytes):
 
 
 def load(schema, fields):
-    """Validate fields with a marshmallow schema; the first problem becomes invalid_request."""
+    """Validate fields with a marshmallow schema; the first problem becomes invalid_request.
+
+    Free-text fields (schemas.Text) are measured first, before anything else reads them: too long is 422
+    text_too_long, whatever normalisation would later do to the text."""
     scalars = {k: v for k, v in fields.items() if not isinstance(v, Upload)}
+    for name, field in schema.fields.items():
+        value = scalars.get(field.data_key or name)
+        if isinstance(field, Text) and isinstance(value, str):
+            _check_chars(value, field.max_chars, name)
     try:
         return schema.load(scalars, unknown=EXCLUDE)
     except ValidationError as error:
@@ -73,3 +87,17 @@ def file_bytes(fields, name, max_bytes, required=True):
 def _check_size(data, name, max_bytes):
     if len(data) > max_bytes:
         raise ApiError("payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB.", name)
+
+
+def normalized_text(raw, max_chars, field):
+    """NFKC-normalized, stripped text of at most max_chars characters. The raw length is checked first, so
+    no over-long input is ever normalized (NFKC can expand a character up to 18-fold)."""
+    _check_chars(raw, max_chars, field)
+    text = unicodedata.normalize("NFKC", raw).strip()
+    _check_chars(text, max_chars, field)
+    return text
+
+
+def _check_chars(text, max_chars, field):
+    if len(text) > max_chars:
+        raise ApiError("text_too_long", f"{field} has {len(text)} characters; the limit is {max_chars}.", field)

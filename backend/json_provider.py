@@ -1,0 +1,39 @@
+"""JSON in and out; request bodies with invalid Unicode (lone surrogates) are refused as bad requests."""
+from flask import request
+from flask.json.provider import DefaultJSONProvider
+
+
+class InvalidUnicode(ValueError):
+    """A JSON string holds a lone surrogate, which no UTF-8 text (or database) can store."""
+
+
+def check_unicode(value):
+    """Raise InvalidUnicode if any string (key or value) in a decoded JSON document is not valid Unicode."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidUnicode("The JSON body holds invalid Unicode (a lone surrogate such as \\ud800).")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, with every decoded string checked for valid Unicode."""
+
+    def loads(self, s, **kwargs):
+        return check_unicode(super().loads(s, **kwargs))
+
+
+def parse_json_body():
+    """Before every request: a JSON body is decoded once, strictly, so that no view (nor a library that
+    decodes the raw body again) ever sees invalid JSON or invalid Unicode; those are 400 invalid_request."""
+    if request.is_json and request.content_length != 0 and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        request.get_json(silent=False)

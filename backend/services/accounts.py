@@ -1,0 +1,23 @@
+"""Operator actions on accounts: block and unblock, each written to the audit log."""
+import sqlalchemy as sa
+
+from backend.errors import ApiError
+from backend.extensions import db
+from backend.models import AuditRecord, RefreshToken, User, utcnow
+from backend.services.transactions import write_transaction
+
+
+def set_blocked(user_ref, blocked, actor, reason):
+    """Block (or unblock) a user by id or openid. A block takes effect on the user's next request: every
+    request reads the user, and their refresh tokens are revoked."""
+    user = db.session.scalars(sa.select(User).where(sa.or_(User.id == user_ref, User.openid == user_ref))).first()
+    if user is None:
+        raise ApiError("not_found", f"No user {user_ref!r}.", "user")
+    with write_transaction():
+        db.session.execute(sa.update(User).where(User.id == user.id).values(blocked=blocked))
+        if blocked:
+            db.session.execute(sa.update(RefreshToken).where(RefreshToken.user_id == user.id,
+                                                             RefreshToken.used_at.is_(None)).values(used_at=utcnow()))
+        db.session.add(AuditRecord(actor=actor, action="block" if blocked else "unblock", reason=reason,
+                                   details={"user_id": user.id}))
+    return user
