@@ -107,6 +107,28 @@ def failure_of(error, job_id):
     return "engine_failed", "The engine failed on this request; please retry.", None
 
 
+FORGET_CHANNEL = "vm:forget-recording"
+
+
+@shared_task(name="voxmoji.forget_recording", acks_late=True)
+def forget_recording(digest):
+    """A voice was deleted: every TTS engine drops what it derived from the recording, here (memory and the
+    shared disk caches) and, through a Redis broadcast, in every other worker process."""
+    forget_locally(digest)
+    get_redis().publish(FORGET_CHANNEL, digest)
+
+
+def forget_locally(digest):
+    """This process's engines forget a recording (those that keep anything about one)."""
+    from backend.engines import registry
+
+    for engine in registry.loaded():
+        forget = getattr(engine, "forget", None)
+        if forget is not None:
+            forget(digest)
+            current_app.logger.warning("process %s: %s forgot recording %s", os.getpid(), engine.name, digest)
+
+
 @shared_task(name="voxmoji.sweep_jobs")
 def sweep_jobs():
     """Re-enqueue unfinished jobs no worker holds, settle orphaned followers, clear partial files."""

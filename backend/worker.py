@@ -5,12 +5,15 @@ import os
 import socket
 import threading
 
+import redis as redis_lib
+
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from backend import create_app
 from backend.api.health import WORKER_KEY
 from backend.celery_app import QUEUE_BY_KIND, QUEUES
 from backend.engines import registry
+from backend.tasks import FORGET_CHANNEL, forget_locally
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
@@ -45,6 +48,21 @@ def _load_engines(**_):
     with flask_app.app_context():
         for kind in served_kinds():
             registry.load(kind, flask_app.config)
+    threading.Thread(target=_listen_for_forgotten_recordings, daemon=True, name="voxmoji-forget").start()
+
+
+def _listen_for_forgotten_recordings():
+    """Deleted voices: this process's engines drop what they derived from the recording (tasks.forget_recording)."""
+    while not _stop.is_set():
+        try:
+            pubsub = redis_lib.Redis.from_url(flask_app.config["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(FORGET_CHANNEL)
+            for message in pubsub.listen():
+                with flask_app.app_context():
+                    forget_locally(message["data"].decode())
+        except Exception:  # noqa: BLE001 - Redis restarted: subscribe again
+            logger.warning("forget listener lost Redis; retrying", exc_info=True)
+            _stop.wait(2)
 
 
 @worker_ready.connect

@@ -41,10 +41,10 @@ def test_clone_a_voice_in_the_browser(page):
     page.click("#record-start")
     page.wait_for_timeout(4500)
     page.click("#record-stop")
-    page.wait_for_function("document.getElementById('record-state').textContent.includes('已录')", timeout=15000)
+    page.wait_for_function("() => document.getElementById('record-state').textContent.includes('已录')", timeout=15000)
     page.fill("#tts-text", "你好，这是浏览器里的声音克隆。")
     page.click("#tts-go")
-    page.wait_for_function("document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
+    page.wait_for_function("() => document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
     playable = page.evaluate("""() => new Promise((resolve) => {
         const audio = document.getElementById('tts-audio');
         if (audio.readyState >= 2) return resolve(audio.duration);
@@ -65,10 +65,10 @@ def test_make_a_sticker_in_the_browser(page, tmp_path):
     page.fill("#caption", "开心大笑")
     page.select_option("#style", "comic")
     page.click("#sticker-go")
-    page.wait_for_function("document.getElementById('sticker-image').naturalWidth > 0", timeout=90000)
+    page.wait_for_function("() => document.getElementById('sticker-image').naturalWidth > 0", timeout=90000)
     assert page.evaluate("document.getElementById('sticker-image').naturalWidth") == 512
     assert page.get_attribute("#sticker-download", "href").count("/media/emoji/") == 1
-    page.wait_for_function("document.querySelectorAll('#history-list li').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#history-list li').length > 0")
     page.screenshot(path=str(ARTIFACTS / "h5-sticker.png"), full_page=True)
 
 

@@ -133,3 +133,9 @@ def load(kind, config):
             module, _, cls = spec(kind, name).target.partition(":")
             _loaded[kind] = getattr(importlib.import_module(module), cls).from_config(config)
         return _loaded[kind]
+
+
+def loaded():
+    """The engine instances this process has created."""
+    with _lock:
+        return list(_loaded.values())

@@ -177,8 +177,9 @@ class CosyVoice3TTS:
 
     def _speaker(self, prompt_key, transcript, prompt_wav):
         """The zero-shot speaker id for this recording + transcript, registered once for all workers."""
-        digest = hashlib.sha256(f"{prompt_key or prompt_wav}\n{transcript}".encode()).hexdigest()[:32]
-        speaker_id = f"vm_{digest}"
+        recording = prompt_key or hashlib.sha256(Path(prompt_wav).read_bytes()).hexdigest()
+        digest = hashlib.sha256(f"{recording}\n{transcript}".encode()).hexdigest()[:16]
+        speaker_id = f"{_speaker_prefix(recording)}{digest}"  # findable by its recording, for forget()
         spk2info = self.model.frontend.spk2info
         if speaker_id in spk2info:
             return speaker_id
@@ -195,6 +196,20 @@ class CosyVoice3TTS:
         torch.save(spk2info[speaker_id], partial)
         os.replace(partial, stored)
         return speaker_id
+
+
+    def forget(self, prompt_key):
+        """Drop the speakers registered from a recording (this process's memory and the shared directory)."""
+        prefix = _speaker_prefix(prompt_key)
+        spk2info = self.model.frontend.spk2info
+        for speaker_id in [name for name in spk2info if name.startswith(prefix)]:
+            spk2info.pop(speaker_id, None)
+        for path in self.speaker_dir.glob(f"{prefix}*.pt"):
+            path.unlink(missing_ok=True)
+
+
+def _speaker_prefix(recording_key):
+    return f"vm_{recording_key[:24]}_"
 
 
 def _to_16k(samples, rate):

@@ -161,6 +161,14 @@ class EspeakWorldTTS:
             self._profiles[key] = profile
         return profile
 
+    def forget(self, prompt_key):
+        """Drop everything derived from a recording (memory and disk), e.g. when its voice is deleted."""
+        with self._lock:
+            self._profiles.pop(prompt_key, None)
+        if self.profile_dir is not None:
+            for path in self.profile_dir.glob(f"v*/{prompt_key[:2]}/{prompt_key}.npz"):
+                path.unlink(missing_ok=True)
+
     def _profile_path(self, key):
         return self.profile_dir / f"v{self.profile_version}" / key[:2] / f"{key}.npz" if self.profile_dir else None
 

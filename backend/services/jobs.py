@@ -154,6 +154,8 @@ def finish(job_id, status, *, error_code=None, error_message=None, error_field=N
         if changed:
             ledger.settle(job_id, "capture" if status == "succeeded" else "release")
     if not changed:
+        if status == "succeeded" and result.get("result_path"):
+            _remove_unless_served(result["result_path"])  # e.g. the job was deleted while it ran
         return False
     job = db.session.get(Job, job_id)
     metrics.job_transition(job.kind, status)
@@ -175,7 +177,7 @@ def resolve_followers(leader_id):
     ).all()
     if not followers:
         return
-    if leader.status == "canceled":
+    if leader.status in ("canceled", "deleted"):
         _promote(followers)
         return
     values = dict(status=leader.status, finished_at=utcnow(), error_code=leader.error_code,
@@ -229,6 +231,50 @@ def cancel(job):
         _announce(job.id)
     db.session.refresh(job)
     return job
+
+
+def made_with_recording(digest):
+    """SQL condition: TTS jobs whose reference recording has this SHA-256."""
+    return sa.and_(Job.kind == "tts", Job.params["prompt_sha256"].as_string() == digest)
+
+
+def count_unfinished(condition):
+    """How many unfinished jobs (anyone's) match a SQL condition."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(condition, Job.status.in_(UNFINISHED)))
+
+
+def delete_results(user, condition):
+    """The user's jobs matching `condition` stop being served: status `deleted` (holds of unfinished ones
+    released), result files removed unless another user's result is the same file, cache entries dropped.
+    Jobs that followed one of them compute on their own."""
+    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
+        Job.user_id == user.id, condition, Job.status.in_(UNFINISHED + ("succeeded",)))).all()
+    deleted = []
+    with write_transaction():
+        for job in targets:
+            if db.session.execute(
+                sa.update(Job).where(Job.id == job.id, Job.status.in_(UNFINISHED + ("succeeded",)))
+                .values(status="deleted", finished_at=utcnow(), error_code="gone", error_field=None,
+                        error_message="Deleted, with the voice it was made with.",
+                        **{name: None for name in _RESULT_FIELDS})
+            ).rowcount:
+                ledger.settle(job.id, "release")  # a no-op for a job already captured
+                deleted.append(job)
+    for job_id, cache_key, result_path in deleted:
+        cache.forget(cache_key)
+        if result_path:
+            _remove_unless_served(result_path)
+        resolve_followers(job_id)
+        _announce(job_id)
+    return len(deleted)
+
+
+def _remove_unless_served(result_path):
+    """Delete a result file no succeeded job refers to any more (a result file exists only while served)."""
+    served = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
+        Job.result_path == result_path, Job.status == "succeeded"))
+    if not served:
+        media.absolute(result_path).unlink(missing_ok=True)
 
 
 def get_owned(user, job_id):

@@ -10,7 +10,8 @@ from flask import current_app
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Voice, isoformat
-from backend.services import audio, media
+from backend.celery_app import QUEUE_BY_KIND
+from backend.services import audio, jobs, media
 from backend.services.transactions import write_transaction
 
 
@@ -75,9 +76,29 @@ def list_for(user):
 
 
 def delete(user, voice_id):
-    """Delete a saved voice (results already made with it stay)."""
+    """Delete a saved voice and everything made from its recording for this user: the jobs made with it stop
+    being served (status `deleted`, unfinished ones released), their result files and cache entries go unless
+    another user's result is the same file, and the recording and what engines derived from it (profiles,
+    speaker registrations on every worker) go unless another voice or job still needs the same bytes."""
+    voice = get_owned(user, voice_id)
+    digest = voice.audio_sha256
     with write_transaction():
-        db.session.delete(get_owned(user, voice_id))
+        db.session.delete(voice)
+    jobs.delete_results(user, jobs.made_with_recording(digest))
+    other_voices = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.audio_sha256 == digest))
+    if other_voices or jobs.count_unfinished(jobs.made_with_recording(digest)):
+        return
+    media.absolute(media.upload_path("prompts", digest, "wav")).unlink(missing_ok=True)
+    _forget_on_workers(digest)
+
+
+def _forget_on_workers(digest):
+    from backend.tasks import forget_recording
+
+    try:
+        forget_recording.apply_async((digest,), queue=QUEUE_BY_KIND["tts"])
+    except Exception:  # noqa: BLE001 - logged; the caches hold only derived statistics of deleted bytes
+        current_app.logger.error("could not ask the workers to forget recording %s", digest, exc_info=True)
 
 
 def present(voice):
