@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: export VOXMOJI_DEV_LOGIN ?= 1
 run: install
 	$(PY) -m backend.stack prepare
-	$(VENV)/bin/honcho start -f Procfile
+	$(PY) -m backend.stack supervise
 
 test: install-test
 	$(VENV)/bin/pytest

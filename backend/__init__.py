@@ -2,7 +2,7 @@
 from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import metrics, ratelimit
+from backend import metrics, openapi, ratelimit
 from backend.api import register_blueprints
 from backend.celery_app import celery_init_app
 from backend.config import check_config, load_config
@@ -26,7 +26,6 @@ def create_app(config=None):
         app.config.from_mapping(config)
     check_config(app.config)
     app.config["SPEC_FORMAT"] = "json"
-    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config.get("PROXY_HOPS", 1), x_proto=1)
 
     db.init_app(app)
@@ -38,6 +37,7 @@ def create_app(config=None):
     register_error_handlers(app)
     app.before_request(parse_json_body)
     register_blueprints(app)
+    openapi.init_app(app)
     metrics.init_app(app)
     import backend.tasks  # noqa: F401 - registers the Celery tasks
     from backend.cli import register_commands

@@ -18,7 +18,8 @@ from backend.services import ledger
 from backend.services.transactions import write_transaction
 from backend.services.wechat import WeChatClient
 
-token_auth = HTTPTokenAuth(scheme="Bearer", description="access_token from POST /api/v1/auth/login")
+token_auth = HTTPTokenAuth(scheme="Bearer", description="access_token from POST /api/v1/auth/login",
+                           security_scheme_name="BearerAuth")
 
 
 def issue_token(user):

@@ -39,6 +39,9 @@ def celery_init_app(app):
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # Pool children load their engines (MediaPipe, models) before they report up; on a busy machine that
+        # takes far longer than Celery's default 4 s, and a child that misses it is killed and replaced.
+        worker_proc_alive_timeout=120,
         task_soft_time_limit=config["JOB_SOFT_TIME_LIMIT"],
         task_time_limit=hard,
         task_default_queue="default",

@@ -1,5 +1,8 @@
 """JSON in and out; request bodies with invalid Unicode (lone surrogates) are refused as bad requests."""
 from flask import request
+from werkzeug.exceptions import BadRequest
+
+from backend.errors import ApiError
 from flask.json.provider import DefaultJSONProvider
 
 
@@ -36,4 +39,9 @@ def parse_json_body():
     """Before every request: a JSON body is decoded once, strictly, so that no view (nor a library that
     decodes the raw body again) ever sees invalid JSON or invalid Unicode; those are 400 invalid_request."""
     if request.is_json and request.content_length != 0 and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        request.get_json(silent=False)
+        try:
+            request.get_json(silent=False)
+        except BadRequest as error:
+            reason = error.__cause__ or error.__context__
+            message = str(reason) if isinstance(reason, InvalidUnicode) else f"The body is not valid JSON ({reason})."
+            raise ApiError("invalid_request", message) from None

@@ -25,6 +25,19 @@ def Id(**kwargs):  # noqa: N802 - reads like a field class
     return String(validate=Length(max=ID_MAX), **kwargs)
 
 
+class ErrorDetail(Schema):
+    code = String(required=True, metadata={"description": "snake_case error code (docs/API.md)"})
+    message = String(required=True, metadata={"description": "what went wrong and what to do"})
+    field = String(required=True, allow_none=True, metadata={"description": "the request field, if one"})
+
+
+class ErrorOut(Schema):
+    """The one error shape of the API."""
+
+    success = Boolean(required=True, metadata={"description": "always false"})
+    error = Nested(ErrorDetail, required=True)
+
+
 class LoginIn(Schema):
     code = String(required=True, validate=Length(min=1, max=128), metadata={"description": "the code from wx.login()"})
 

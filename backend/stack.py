@@ -1,9 +1,11 @@
-"""The local process stack: `python -m backend.stack <service>` for each Procfile line.
+"""The local process stack: `python -m backend.stack <service>`.
 
-`prepare` makes the state directory, migrates the database and renders the Nginx
-config; `redis`, `web`, `worker`, `beat` and `nginx` exec the service in the
-foreground; `announce` waits until the stack answers and prints its URLs. The test
-fixtures start the same commands, so the tests run the stack that `make run` runs.
+`prepare` makes the state directory, generates the local secrets, migrates the
+database and renders the Nginx config; `redis`, `web`, `worker`, `beat` and `nginx`
+exec the service in the foreground; `announce` waits until the stack answers and
+prints its URLs; `supervise` (what `make run` runs) starts all of them under
+supervisord, which restarts any that dies instead of stopping the others. The test
+fixtures start the same service commands, so the tests run the stack `make run` runs.
 """
 import os
 import secrets
@@ -146,8 +148,51 @@ def command(service, s):
     raise ValueError(f"unknown service {service!r}; one of {SERVICES}")
 
 
+SUPERVISOR_PROGRAM = """
+[program:{name}]
+command={python} -m backend.stack {name}
+directory={repo}
+autostart=true
+autorestart={autorestart}
+startsecs={startsecs}
+startretries=1000000
+stopasgroup=true
+killasgroup=true
+stopwaitsecs=20
+redirect_stderr=true
+stdout_logfile={stdout}
+stdout_logfile_maxbytes=0
+"""
+
+
+def render_supervisor(s, stdout="/dev/stdout"):
+    """Write `<var>/supervisord.conf`: every service restarted when it exits (after 1 s, then backing off),
+    stopped together on Ctrl-C / SIGTERM; returns its path."""
+    run = s["RUN_DIR"]
+    head = (f"[supervisord]\nnodaemon=true\nlogfile={s['LOG_DIR']}/supervisord.log\npidfile={run}/supervisord.pid\n"
+            f"childlogdir={s['LOG_DIR']}\nloglevel=warn\n\n"
+            f"[unix_http_server]\nfile={run}/supervisor.sock\nchmod=0700\n\n"
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+            f"[supervisorctl]\nserverurl=unix://{run}/supervisor.sock\n")
+    programs = [SUPERVISOR_PROGRAM.format(name=name, python=sys.executable, repo=REPO_ROOT, autorestart="true",
+                                          startsecs=1, stdout=stdout) for name in SERVICES]
+    programs.append(SUPERVISOR_PROGRAM.format(name="announce", python=sys.executable, repo=REPO_ROOT,
+                                              autorestart="false", startsecs=0, stdout=stdout))
+    path = Path(s["VAR_DIR"]) / "supervisord.conf"
+    path.write_text(head + "".join(programs))
+    return path
+
+
+def supervise(s, stdout="/dev/stdout"):
+    """Run the whole stack in the foreground under supervisord (make run)."""
+    path = render_supervisor(s, stdout)
+    venv_bin = Path(sys.executable).parent
+    os.execvpe(str(venv_bin / "supervisord"), [str(venv_bin / "supervisord"), "-c", str(path)], environment(s))
+
+
 def announce(s, timeout=300):
-    """Wait for /readyz through Nginx, print the URLs, then stay up (honcho stops all if one exits)."""
+    """Wait for /readyz through Nginx, print the URLs, then exit."""
     base = f"http://127.0.0.1:{s['HTTP_PORT']}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -169,15 +214,16 @@ def announce(s, timeout=300):
         f"    OpenAPI      {public}/openapi.json\n"
         f"    Media        {public}/media/  (signed URLs only)\n"
         f"    Readiness    {public}/readyz\n"
-        f"    State        {s['VAR_DIR']}\n",
+        f"    State        {s['VAR_DIR']}\n"
+        f"    Processes    {Path(sys.executable).parent / 'supervisorctl'} -c {Path(s['VAR_DIR']) / 'supervisord.conf'} "
+        "status\n",
         flush=True,
     )
-    signal.pause()
 
 
 def main(argv):
     if len(argv) != 1:
-        sys.exit(f"usage: python -m backend.stack prepare|announce|{'|'.join(SERVICES)}")
+        sys.exit(f"usage: python -m backend.stack prepare|supervise|announce|{'|'.join(SERVICES)}")
     service = argv[0]
     if service == "prepare":
         ensure_secrets(var_dir())
@@ -188,6 +234,8 @@ def main(argv):
     if service == "announce":
         announce(s)
         return
+    if service == "supervise":
+        supervise(s, os.environ.get("VOXMOJI_SUPERVISOR_STDOUT", "/dev/stdout"))
     if service == "redis" and not s["LOCAL_REDIS"]:
         print(f"Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
         signal.pause()

@@ -39,12 +39,12 @@ def any_stack(request):
 
 @pytest.fixture
 def api(stack, request):
-    return Api(stack.base_url, f"user-{request.node.name}-{time.monotonic_ns()}")
+    return Api(stack.base_url, f"user-{request.node.name[:80]}-{time.monotonic_ns()}")
 
 
 @pytest.fixture
 def other_api(stack, request):
-    return Api(stack.base_url, f"other-{request.node.name}-{time.monotonic_ns()}")
+    return Api(stack.base_url, f"other-{request.node.name[:80]}-{time.monotonic_ns()}")
 
 
 @pytest.fixture(scope="session")

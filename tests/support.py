@@ -185,6 +185,8 @@ class Api:
         response = self.session.post(base_url + "/api/v1/auth/login", json={"code": code}, timeout=10)
         assert response.status_code == 200, response.text
         body = response.json()
+        self.code = code
+        self.tokens = body
         self.user = body["user"]
         self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
 

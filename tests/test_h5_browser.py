@@ -91,3 +91,26 @@ def test_page_uses_no_external_resources(stack):
     assert not re.search(r"(src|href)=\"https?://", html)
     assert requests.get(stack.base_url + "/shared/errors.js", timeout=10).text.count("没有检测到人脸") == 1
 
+
+
+def test_swagger_ui_renders_offline(browser, stack):
+    """/docs loads everything from the stack itself: any request elsewhere is refused, and the operations show."""
+    context = browser.new_context(base_url=stack.base_url)
+    outside = []
+
+    def only_the_stack(route):
+        if route.request.url.startswith(stack.base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_stack)
+    page = context.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".opblock", timeout=30000)
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/api/v1/tts", "/api/v1/emoji", "/api/v1/tasks/{task_id}"} <= {text.replace("\u200b", "") for text in operations}
+    page.screenshot(path=str(ARTIFACTS / "swagger-ui.png"))
+    context.close()
+    assert outside == []

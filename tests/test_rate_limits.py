@@ -1,4 +1,6 @@
 """Rate limits: job creation per user, logins per IP; a refused request creates and holds nothing."""
+import io
+
 import pytest
 
 from backend import create_app
@@ -34,3 +36,15 @@ def test_login_limit_is_per_client_ip(limited):
     codes = [client.post("/api/v1/auth/login", json={"code": f"c{n}"}, headers=first_ip).status_code for n in range(3)]
     assert codes == [200, 200, 429]
     assert client.post("/api/v1/auth/login", json={"code": "c9"}, headers=second_ip).status_code == 200
+
+
+def test_voice_creation_has_the_job_limits(limited, stack, low_voice_wav):
+    """Saving a voice runs ffmpeg in the web tier: it counts against the same per-user limit as jobs."""
+    client = limited.test_client()
+    ip = {"X-Forwarded-For": "203.0.113.8"}
+    login = client.post("/api/v1/auth/login", json={"code": "limited-voices"}, headers=ip).json
+    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    statuses = [client.post("/api/v1/voices", data={"audio": (io.BytesIO(low_voice_wav), "a.wav")},
+                            headers=headers, content_type="multipart/form-data").status_code for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429], statuses
+    assert stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=login["user"]["id"])[0]["n"] == 3

@@ -3,6 +3,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from backend.auth import token_auth
+from backend.ratelimit import job_limit
 from backend.schemas import VoiceIn, VoiceListOut, VoiceOut
 from backend.services import uploads, voices
 
@@ -11,6 +12,7 @@ bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
 
 @bp.post("/voices")
 @bp.auth_required(token_auth)
+@job_limit  # ffmpeg runs in the web tier: the same limits as jobs
 @bp.input(VoiceIn, location="json", validation=False, arg_name="_documented")
 @bp.output(VoiceOut, status_code=201)
 def create_voice(_documented):

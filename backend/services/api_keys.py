@@ -10,7 +10,8 @@ from backend.extensions import db
 from backend.models import ApiKey
 from backend.services.transactions import write_transaction
 
-admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)")
+admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)",
+                           security_scheme_name="AdminKeyAuth")
 
 
 def _digest(key):
