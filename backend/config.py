@@ -96,6 +96,9 @@ def load_config(environ=None):
         # Image input and sticker output
         "IMAGE_MAX_BYTES": _env_int("VOXMOJI_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
         "IMAGE_MAX_PIXELS": _env_int("VOXMOJI_IMAGE_MAX_PIXELS", 40_000_000),
+        # Photos decode in the web tier one (or a few) at a time per process: a memory ceiling per process
+        "IMAGE_DECODES_PER_PROCESS": _env_int("VOXMOJI_IMAGE_DECODES_PER_PROCESS", 1),
+        "IMAGE_DECODE_WAIT": _env_float("VOXMOJI_IMAGE_DECODE_WAIT", 30.0),
         "CAPTION_MAX_CHARS": _env_int("VOXMOJI_CAPTION_MAX_CHARS", 40),
         "GIF_MAX_BYTES": _env_int("VOXMOJI_GIF_MAX_BYTES", 500 * 1024),
         "AI_LABEL": _env_bool("VOXMOJI_AI_LABEL", True),

@@ -9,6 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class Base(DeclarativeBase):
@@ -34,6 +35,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # The write-ahead log is folded back every ~4 MB (1000 pages) when no reader pins it, and truncated
+        # to at most 64 MB afterwards; beat also runs wal_checkpoint(TRUNCATE) (tasks.sweep_jobs).
+        cursor.execute("PRAGMA wal_autocheckpoint=1000")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
 

@@ -48,7 +48,12 @@ def settings():
 def environment(s):
     """Environment shared by every service (metrics directory for multiprocess mode, worker queues)."""
     return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(s["METRICS_DIR"]), "PYTHONUNBUFFERED": "1",
-            "VOXMOJI_WORKER_QUEUES": s["WORKER_QUEUES"]}
+            "VOXMOJI_WORKER_QUEUES": s["WORKER_QUEUES"],
+            # Large buffers (decoded photos, audio) are mmapped and so returned to the system when freed;
+            # without this glibc raises its mmap threshold after the first free, keeps every such buffer in
+            # per-thread arenas, and a web process grows by one decoded photo per thread.
+            "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"),
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
 
 
 def ensure_secrets(directory):

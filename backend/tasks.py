@@ -16,6 +16,7 @@ from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
 from backend.services import emoji, jobs, media, recharges, swap, tts
+from backend.services.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "emoji": emoji.render, "swap": swap.render}
 _LEASE = "vm:lease:"
@@ -155,8 +156,9 @@ def sweep_jobs():
     expired = expire_holds()
     removed = media.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
     forgotten = recharges.forget_old_idempotency_keys()
+    wal = checkpoint()
     return {"requeued": requeued, "holds_expired": expired, "partials_removed": removed,
-            "idempotency_keys_removed": forgotten, "at": time.time()}
+            "idempotency_keys_removed": forgotten, "wal_checkpoint": wal, "at": time.time()}
 
 
 def expire_holds():

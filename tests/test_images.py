@@ -74,3 +74,13 @@ def test_pixel_budget_checked_before_decoding(app):
         images.decode(buffer.getvalue(), "image", max_pixels=50_000_000)
     assert error.value.code == "payload_too_large"
     assert images.decode(header_only, "image").shape == (10, 10, 3)
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "1", "I;16", "LA"])
+def test_huge_images_of_every_mode_are_reduced(app, mode):
+    """Large images of any mode decode to at most 1280 px (reduced right after decoding, not copied)."""
+    image = Image.new(mode, (4000, 3000))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    decoded = images.decode(buffer.getvalue(), "image")
+    assert decoded.shape == (960, 1280, 3) and decoded.dtype == np.uint8

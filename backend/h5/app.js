@@ -1,10 +1,10 @@
-// VoxMoji H5 page: the same flows as the mini-program, on the same API (../shared/API.md).
+// VoxMoji H5 page: the same flows as the mini-program, on the same API (docs/API.md in the repository).
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var FINISHED = ['succeeded', 'failed', 'canceled'];
+  var FINISHED = ['succeeded', 'failed', 'canceled', 'deleted'];
   var KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
-  var STATUS = { queued: '排队中', running: '生成中', succeeded: '完成', failed: '失败', canceled: '已取消' };
+  var STATUS = { queued: '排队中', running: '生成中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除' };
   var token = localStorage.getItem('voxmoji_token') || '';
   var recorded = null; // a WAV File made from the microphone recording
   var recorder = null;
@@ -33,9 +33,27 @@
       body: JSON.stringify({ code: deviceCode() }) });
     var body = await res.json().catch(function () { return {}; });
     if (!res.ok) throw apiError(res, body);
+    return keepTokens(body);
+  }
+
+  function keepTokens(body) {
     token = body.access_token;
     localStorage.setItem('voxmoji_token', token);
+    localStorage.setItem('voxmoji_refresh', body.refresh_token || '');
     return body.user;
+  }
+
+  // Access tokens are short-lived: trade the (single-use) refresh token for new ones; false if that fails.
+  async function refresh() {
+    var refreshToken = localStorage.getItem('voxmoji_refresh');
+    if (!refreshToken) return false;
+    var res = await fetch('/api/v1/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshToken }) });
+    var body = await res.json().catch(function () { return {}; });
+    if (res.status === 403) throw apiError(res, body); // blocked: say so, do not log in again
+    if (!res.ok) return false;
+    keepTokens(body);
+    return true;
   }
 
   function apiError(res, body) {
@@ -61,7 +79,11 @@
       throw Object.assign(new Error(VoxErrors.messageFor('network')), { code: 'network' });
     }
     var data = await res.json().catch(function () { return {}; });
-    if (res.status === 401 && !retried) { token = ''; await login(); return api(path, options, true); }
+    if (res.status === 401 && !retried) {
+      token = '';
+      if (!(await refresh())) await login();
+      return api(path, options, true);
+    }
     if (!res.ok) throw apiError(res, data);
     return data;
   }

@@ -1,7 +1,9 @@
 """Untrusted images in: an allow-list of formats, a pixel budget, EXIF orientation, downscale, re-encode."""
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,9 +12,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.errors import ApiError
 from backend.services import media
+from backend.services.transactions import end_read
 
 ALLOWED = {"JPEG", "PNG", "WEBP", "GIF"}
 MAX_SIDE = 1280
+REDUCIBLE_MODES = {"RGB", "RGBA", "L", "LA", "I", "F", "CMYK", "PA", "La", "RGBa"}
 _NOT_IMAGES = {
     b"<svg": "an SVG drawing",
     b"<?xml": "an XML/SVG document",
@@ -31,13 +35,34 @@ class StoredImage:
 
 
 def decode(data, field, max_pixels=None):
-    """Decode to RGB (EXIF-rotated, <= 1280 px), refusing non-images, bombs and truncated files."""
+    """Decode to RGB (EXIF-rotated, <= 1280 px), refusing non-images, bombs and truncated files.
+
+    Memory is bounded: JPEGs decode at reduced scale (`draft`); other formats are reduced by an integer
+    factor right after decoding, before any copy; and each process decodes at most
+    IMAGE_DECODES_PER_PROCESS images at once (the others wait their turn), so parallel worst-case uploads
+    cannot multiply a web process's memory."""
     max_pixels = max_pixels or current_app.config["IMAGE_MAX_PIXELS"]
     head = data[:64].lstrip().lower()
     for magic, what in _NOT_IMAGES.items():
         if head.startswith(magic.lower()) and (what or data[8:12] != b"WEBP"):
             raise ApiError("unsupported_media", f"This file is {what or 'not a WebP image'}; send a JPEG, PNG, WebP or GIF.",
                            field)
+    end_read()  # no database snapshot is held while this request waits for a slot and decodes
+    with _decode_slot():
+        image = _open_reduced(data, field, max_pixels)
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "P", "PA") and "A" in image.convert("RGBA").getbands():
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        image = image.convert("RGB")
+        if max(image.size) > MAX_SIDE:
+            image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        return np.asarray(image)
+
+
+def _open_reduced(data, field, max_pixels):
+    """The first frame, decoded, already reduced to at most ~2x MAX_SIDE."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -49,6 +74,12 @@ def decode(data, field, max_pixels=None):
             if image.format == "JPEG":
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at reduced scale: less memory, faster
             image.load()
+            factor = max(image.size) // (2 * MAX_SIDE)
+            if factor >= 2:  # drop the full-size pixels at once; the final resize is done on the small copy
+                if image.mode not in REDUCIBLE_MODES:  # palette, 1-bit, 16-bit: one conversion first
+                    image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else "RGB")
+                image = image.reduce(factor)
+            return image
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -61,15 +92,27 @@ def decode(data, field, max_pixels=None):
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ApiError("invalid_image", f"The image could not be read ({type(error).__name__}); it may be truncated.",
                        field)
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "P") and "A" in image.convert("RGBA").getbands():
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    image = image.convert("RGB")
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    return np.asarray(image)
+
+
+_decode_slots = None
+_decode_slots_lock = threading.Lock()
+
+
+@contextmanager
+def _decode_slot():
+    """Wait (up to IMAGE_DECODE_WAIT seconds) for one of this process's image decoding slots; 503 if busy."""
+    global _decode_slots
+    config = current_app.config
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(config["IMAGE_DECODES_PER_PROCESS"])
+    if not _decode_slots.acquire(timeout=config["IMAGE_DECODE_WAIT"]):
+        raise ApiError("service_unavailable", "Many photos are being processed right now; retry in a few seconds.",
+                       headers={"Retry-After": "2"})
+    try:
+        yield
+    finally:
+        _decode_slots.release()
 
 
 def _looks_allowed(data):

@@ -19,3 +19,19 @@ def write_transaction():
     except BaseException:
         db.session.rollback()
         raise
+
+
+def end_read():
+    """End the session's read transaction before a slow step (decoding, waiting), so no snapshot pins the
+    SQLite write-ahead log meanwhile; rows already loaded are read again when next used."""
+    db.session.commit()
+
+
+def checkpoint():
+    """SQLite: fold the write-ahead log into the database and truncate it (beat runs this periodically).
+    Returns (busy, log pages, checkpointed pages), or None on other databases."""
+    if db.engine.dialect.name != "sqlite":
+        return None
+    db.session.commit()
+    with db.engine.connect() as connection:
+        return tuple(connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first())

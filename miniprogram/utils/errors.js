@@ -1,4 +1,4 @@
-// API error codes (../shared/API.md) -> what the user reads. Shared by the mini-program (require)
+// API error codes (docs/API.md) -> what the user reads. Shared by the mini-program (require)
 // and the H5 page (served as /shared/errors.js), so both say the same thing.
 (function (root) {
   var MESSAGES = {
@@ -26,6 +26,7 @@
     service_unavailable: '服务繁忙，请稍后重试',
     internal_error: '服务出错了，请稍后重试',
     canceled: '任务已取消',
+    gone: '这个结果已随声音一起删除',
     network: '网络连接失败，请检查网络后重试',
     timeout: '请求超时，请稍后重试'
   };

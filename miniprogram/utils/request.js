@@ -1,4 +1,5 @@
-// The one request wrapper every page uses: Bearer token, login on first use and once more on 401,
+// The one request wrapper every page uses (contract: docs/API.md): Bearer token, login on first use; on 401
+// the refresh token first (access tokens are short-lived), a new login only if that fails,
 // base64 JSON via wx.request, multipart via wx.uploadFile, an Idempotency-Key reused on retry,
 // timeouts, and every failure shown to the user in Chinese.
 const config = require('../config.js');
@@ -6,6 +7,7 @@ const errors = require('./errors.js');
 
 let token = '';
 let loggingIn = null;
+let refreshing = null;
 
 function newIdempotencyKey() {
   return 'mp-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
@@ -69,11 +71,7 @@ function login() {
         success: (result) => {
           call({ path: '/api/v1/auth/login', method: 'POST', data: { code: result.code } }).then((res) => {
             if (res.statusCode !== 200) { reject(apiError(res)); return; }
-            token = res.data.access_token;
-            wx.setStorageSync('voxmoji_token', token);
-            const app = getApp();
-            if (app && app.globalData) app.globalData.user = res.data.user;
-            resolve(res.data.user);
+            resolve(keepTokens(res.data));
           }, reject);
         },
         fail: () => reject(Object.assign(new Error(errors.messageFor('unauthorized')), { code: 'unauthorized' }))
@@ -81,6 +79,32 @@ function login() {
     }).finally(() => { loggingIn = null; });
   }
   return loggingIn;
+}
+
+function keepTokens(data) {
+  token = data.access_token;
+  wx.setStorageSync('voxmoji_token', token);
+  wx.setStorageSync('voxmoji_refresh', data.refresh_token || '');
+  const app = getApp();
+  if (app && app.globalData) app.globalData.user = data.user;
+  return data.user;
+}
+
+// A new access token from the refresh token (single use); false when it is gone, used or expired.
+function refresh() {
+  if (!refreshing) {
+    const refreshToken = wx.getStorageSync('voxmoji_refresh') || '';
+    refreshing = (refreshToken
+      ? call({ path: '/api/v1/auth/refresh', method: 'POST', data: { refresh_token: refreshToken } })
+        .then((res) => {
+          if (res.statusCode === 200) { keepTokens(res.data); return true; }
+          if (res.statusCode === 403) throw apiError(res); // blocked: say so, do not log in again
+          return false;
+        })
+      : Promise.resolve(false)
+    ).finally(() => { refreshing = null; });
+  }
+  return refreshing;
 }
 
 async function ensureToken() {
@@ -107,7 +131,7 @@ async function request(options, attempt) {
   if (res.statusCode === 401 && attempt === 0) {
     token = '';
     wx.removeStorageSync('voxmoji_token');
-    await login();
+    if (!(await refresh())) await login();
     return request(options, 1);
   }
   if (res.statusCode >= 400) throw apiError(res);
@@ -126,6 +150,6 @@ function showError(error) {
   return message;
 }
 
-function resetSession() { token = ''; loggingIn = null; }
+function resetSession() { token = ''; loggingIn = null; refreshing = null; }
 
-module.exports = { request, login, showError, resetSession, newIdempotencyKey };
+module.exports = { request, login, refresh, showError, resetSession, newIdempotencyKey };

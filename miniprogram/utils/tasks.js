@@ -2,7 +2,7 @@
 const config = require('../config.js');
 const { request } = require('./request.js');
 
-const FINISHED = ['succeeded', 'failed', 'canceled'];
+const FINISHED = ['succeeded', 'failed', 'canceled', 'deleted'];
 
 async function waitForTask(task, onProgress) {
   let current = task;

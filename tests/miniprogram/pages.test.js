@@ -88,7 +88,23 @@ test('error codes become the right Chinese messages', async () => {
   assert.ok(rt.calls.toast.includes('文字太长了，请删减一些'));
 });
 
-test('a 401 triggers exactly one re-login', async () => {
+test('an expired access token is renewed with the refresh token, without a new wx.login', async () => {
+  const rt = runtime('refresh');
+  const me = rt.loadPage('me');
+  await me.onShow();
+  assert.equal(rt.calls.login, 1);
+  const firstRefresh = rt.storage.voxmoji_refresh;
+  assert.ok(firstRefresh);
+  rt.request.resetSession();
+  rt.storage.voxmoji_token = 'expired.or.forged.token';
+  await me.load();
+  assert.equal(rt.calls.login, 1);
+  assert.ok(rt.calls.requests.includes('POST /api/v1/auth/refresh'));
+  assert.notEqual(rt.storage.voxmoji_refresh, firstRefresh); // single use: a new one was kept
+  assert.equal(me.data.loggedIn, true);
+});
+
+test('a 401 with no usable refresh token triggers exactly one re-login', async () => {
   const rt = runtime('relogin');
   const me = rt.loadPage('me');
   await me.onShow();
@@ -96,6 +112,7 @@ test('a 401 triggers exactly one re-login', async () => {
   assert.equal(me.data.loggedIn, true);
   rt.request.resetSession();
   rt.storage.voxmoji_token = 'expired.or.forged.token';
+  rt.storage.voxmoji_refresh = 'a-used-or-unknown-refresh-token';
   await me.load();
   assert.equal(rt.calls.login, 2);
   assert.equal(me.data.loggedIn, true);
