@@ -7,6 +7,17 @@ from kombu import Queue
 # Job kind -> the Celery queue whose workers have its engine.
 QUEUE_BY_KIND = {"tts": "tts", "emoji": "emoji", "swap": "emoji"}
 QUEUES = ("tts", "emoji")
+# Task names: the web tier sends tasks by name, so services never import the worker side (backend.tasks).
+RUN_JOB = "voxmoji.run_job"
+FORGET_RECORDING = "voxmoji.forget_recording"
+SWEEP_JOBS = "voxmoji.sweep_jobs"
+
+
+def send(task_name, *args, queue):
+    """Send a task to a queue by name (from the web tier or a worker)."""
+    from flask import current_app
+
+    return current_app.extensions["celery"].send_task(task_name, args=args, queue=queue)
 
 
 def broker_url(redis_url):
@@ -51,7 +62,7 @@ def celery_init_app(app):
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         beat_schedule={
-            "sweep-jobs": {"task": "voxmoji.sweep_jobs", "schedule": config["SWEEP_INTERVAL"], "options": {"queue": "default"}},
+            "sweep-jobs": {"task": SWEEP_JOBS, "schedule": config["SWEEP_INTERVAL"], "options": {"queue": "default"}},
         },
         beat_schedule_filename=f"{config['VAR_DIR']}/celerybeat-schedule",
         timezone="UTC",

@@ -181,7 +181,7 @@ def dev_mode(config):
 def check_config(config):
     """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets."""
     signs = production_signs(config)
-    production = bool(signs) or config["ENV"].strip().lower() not in DEV_MODES
+    production = not dev_mode(config)
     if config["DEV_LOGIN"] and (config["WECHAT_APPID"] or config["ENV"].strip().lower().startswith("prod")):
         raise RuntimeError(
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "

@@ -12,6 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from backend import metrics
+from backend.celery_app import FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
@@ -62,7 +63,7 @@ def is_held(job_id):
     return bool(get_redis().exists(_LEASE + job_id))
 
 
-@shared_task(bind=True, name="voxmoji.run_job", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(bind=True, name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def run_job(self, job_id):
     """Run a job; a redelivered or duplicate message finds it finished or held and does nothing twice."""
     config = current_app.config
@@ -111,7 +112,7 @@ def failure_of(error, job_id):
 FORGET_CHANNEL = "vm:forget-recording"
 
 
-@shared_task(name="voxmoji.forget_recording", acks_late=True)
+@shared_task(name=FORGET_RECORDING, acks_late=True)
 def forget_recording(digest):
     """A voice was deleted: every TTS engine drops what it derived from the recording, here (memory and the
     shared disk caches) and, through a Redis broadcast, in every other worker process."""
@@ -130,7 +131,7 @@ def forget_locally(digest):
             current_app.logger.warning("process %s: %s forgot recording %s", os.getpid(), engine.name, digest)
 
 
-@shared_task(name="voxmoji.sweep_jobs")
+@shared_task(name=SWEEP_JOBS)
 def sweep_jobs():
     """Re-enqueue unfinished jobs no worker holds, settle orphaned followers, clear partial files."""
     config = current_app.config

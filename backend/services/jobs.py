@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from backend import metrics
-from backend.celery_app import QUEUE_BY_KIND
+from backend import celery_app, metrics
+from backend.celery_app import QUEUE_BY_KIND, RUN_JOB
 from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
 from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
@@ -110,10 +110,8 @@ def finished_result(fingerprint):
 
 def enqueue(job):
     """Send the job to its kind's Celery queue; if the broker is down the sweeper retries."""
-    from backend.tasks import run_job
-
     try:
-        run_job.apply_async((job.id,), queue=QUEUE_BY_KIND[job.kind])
+        celery_app.send(RUN_JOB, job.id, queue=QUEUE_BY_KIND[job.kind])
     except Exception:  # noqa: BLE001 - the jobs table is the source of truth
         current_app.logger.warning("enqueue of %s failed; the sweeper will retry", job.id, exc_info=True)
         return False

@@ -10,7 +10,8 @@ from flask import current_app
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Voice, isoformat
-from backend.celery_app import QUEUE_BY_KIND
+from backend import celery_app
+from backend.celery_app import FORGET_RECORDING, QUEUE_BY_KIND
 from backend.services import audio, jobs, media
 from backend.services.transactions import write_transaction
 
@@ -93,10 +94,8 @@ def delete(user, voice_id):
 
 
 def _forget_on_workers(digest):
-    from backend.tasks import forget_recording
-
     try:
-        forget_recording.apply_async((digest,), queue=QUEUE_BY_KIND["tts"])
+        celery_app.send(FORGET_RECORDING, digest, queue=QUEUE_BY_KIND["tts"])
     except Exception:  # noqa: BLE001 - logged; the caches hold only derived statistics of deleted bytes
         current_app.logger.error("could not ask the workers to forget recording %s", digest, exc_info=True)
 
