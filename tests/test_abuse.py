@@ -191,3 +191,50 @@ def test_readyz_details_only_for_operators(stack):
     assert "workers" not in json.dumps(public.json)
     local = requests.get(stack.base_url + "/readyz", timeout=10).json()
     assert local["workers"] and local["engines"]
+
+
+# -- one user cannot stall the web tier ------------------------------------------------------------------
+
+def test_forty_held_waits_leave_the_web_tier_serving(stack):
+    """Long-polls are capped per user (2) and per process (4): 40 parallel waits of one user on a job that
+    cannot finish hold at most 2; the rest are answered at once, and everyone else is served meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    holder = Api(stack.base_url, f"stall-{time.monotonic_ns()}")
+    bystander = Api(stack.base_url, f"bystander-{time.monotonic_ns()}")
+    stack.stop("worker")
+    try:
+        task = holder.post("/api/v1/emoji", json={"template_id": "panda", "text": "永远排队"}).json()
+
+        def wait(_):
+            started = time.monotonic()
+            answer = holder.get(f"/api/v1/tasks/{task['task_id']}?wait=6")
+            return answer.status_code, answer.json()["status"], time.monotonic() - started
+
+        with ThreadPoolExecutor(40) as pool:
+            pending = pool.map(wait, range(40))
+            time.sleep(1)
+            assert requests.get(stack.base_url + "/healthz", timeout=10).status_code == 200
+            assert bystander.get("/api/v1/me", timeout=10).status_code == 200
+            waits = list(pending)
+    finally:
+        stack.start("worker")
+        stack.wait_ready()
+    assert all(status == 200 and shown == "queued" for status, shown, _ in waits)
+    held = [seconds for _, _, seconds in waits if seconds >= 5]
+    assert 1 <= len(held) <= 2, sorted(seconds for _, _, seconds in waits)
+
+
+def test_a_192_khz_8_channel_recording_is_downmixed(api):
+    import numpy as np
+
+    from support import wav_bytes as encode
+
+    rate, seconds = 192000, 2.0
+    t = np.arange(int(rate * seconds)) / rate
+    channels = np.stack([0.3 * np.sin(2 * np.pi * (150 + 20 * c) * t) for c in range(8)], axis=1).astype(np.float32)
+    data = encode(channels, rate)
+    assert len(data) > 6_000_000  # 2 s of 8 x 192 kHz, still under the 10 MB limit
+    answer = api.post("/api/v1/voices", files={"audio": ("wide.wav", data, "audio/wav")})
+    assert answer.status_code == 201, answer.text
+    assert abs(answer.json()["voice"]["duration"] - seconds) < 0.05
