@@ -182,3 +182,23 @@ def test_another_users_recording_never_reaches_my_result(api, other_api, stack, 
                                  .json()["task_id"])
     assert mine["status"] == theirs["status"] == "succeeded"
     assert mine["result"]["url"].split("?")[0] != theirs["result"]["url"].split("?")[0]
+
+
+def test_many_users_at_once_each_pay_once_for_one_computation(any_stack):
+    """Eight users send the same request at the same moment, on SQLite and on PostgreSQL: one computation,
+    eight results, eight captures, no holds left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [Api(any_stack.base_url, f"crowd-{i}-{time.monotonic_ns()}") for i in range(8)]
+    body = sticker(f"同时到达{time.monotonic_ns() % 100000}")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda client: client.post("/api/v1/emoji", json=body), clients))
+    assert all(answer.status_code in (200, 202) for answer in answers), [a.text for a in answers]
+    tasks = [client.wait_task(answer.json()["task_id"]) for client, answer in zip(clients, answers)]
+    assert all(task["status"] == "succeeded" and task["cost"] == 1 and not task["cached"] for task in tasks)
+    ids = [task["task_id"] for task in tasks]
+    rows = [any_stack.job(task_id) for task_id in ids]
+    assert sum(row["started_at"] is not None for row in rows) == 1
+    assert all(row["charge"] == "captured" for row in rows)
+    for client in clients:
+        assert account(client) == (GRANT - 1, 0)

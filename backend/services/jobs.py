@@ -70,24 +70,30 @@ def _own_cache_hit(user, kind, params, finished):
 
 
 def _finished_twin(fingerprint, user_id=None):
-    """A succeeded job with this fingerprint whose result file still exists (the user's own, when given)."""
+    """A succeeded job with this fingerprint whose result file still exists: the user's own when user_id is
+    given, else anyone's (through the Redis cache first)."""
+    if user_id is None:
+        job_id = cache.lookup(fingerprint)
+        job = db.session.get(Job, job_id) if job_id else None
+        if _serves(job):
+            return job
+        if job_id:
+            cache.forget(fingerprint)
     query = sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded",
                                  Job.result_path.is_not(None))
     if user_id is not None:
         query = query.where(Job.user_id == user_id)
-    else:
-        job_id = cache.lookup(fingerprint)
-        job = db.session.get(Job, job_id) if job_id else None
-        if job is not None and job.status == "succeeded" and job.result_path and media.absolute(job.result_path).exists():
-            return job
-        if job_id:
-            cache.forget(fingerprint)
     job = db.session.scalars(query.order_by(Job.finished_at.desc()).limit(1)).first()
-    if job is None or not media.absolute(job.result_path).exists():
+    if not _serves(job):
         return None
     if user_id is None:
         cache.store(fingerprint, job.id)
     return job
+
+
+def _serves(job):
+    return (job is not None and job.status == "succeeded" and job.result_path is not None
+            and media.absolute(job.result_path).exists())
 
 
 def _unfinished_twin(fingerprint, user_id=None):
