@@ -202,9 +202,11 @@ class Api:
     def wait_task(self, task_id, timeout=90):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            started = time.monotonic()
             task = self.get(f"/api/v1/tasks/{task_id}?wait=10").json()
-            if task["status"] in ("succeeded", "failed", "canceled"):
+            if task["status"] in ("succeeded", "failed", "canceled", "deleted"):
                 return task
+            time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))  # a wait the server declined
         raise AssertionError(f"task {task_id} did not finish in {timeout} s")
 
 

@@ -92,7 +92,13 @@
     bar.hidden = false;
     while (FINISHED.indexOf(task.status) < 0) {
       bar.value = task.progress || 5;
+      var started = Date.now();
       task = await api('/api/v1/tasks/' + task.task_id + '?wait=10');
+      var elapsed = Date.now() - started;
+      // A busy server answers a wait at once (docs/API.md): never poll faster than once a second.
+      if (FINISHED.indexOf(task.status) < 0 && elapsed < 1000) {
+        await new Promise(function (resolve) { setTimeout(resolve, 1000 - elapsed); });
+      }
     }
     bar.value = 100;
     bar.hidden = true;

@@ -3,12 +3,19 @@ const config = require('../config.js');
 const { request } = require('./request.js');
 
 const FINISHED = ['succeeded', 'failed', 'canceled', 'deleted'];
+// The server may answer a ?wait poll at once when it is busy (docs/API.md): never poll faster than this.
+const MIN_POLL_MS = 1000;
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitForTask(task, onProgress) {
   let current = task;
   while (FINISHED.indexOf(current.status) < 0) {
     if (onProgress) onProgress(current.progress || 0, current.status);
+    const started = Date.now();
     current = await request({ path: '/api/v1/tasks/' + current.task_id + '?wait=' + config.pollWaitSeconds });
+    const elapsed = Date.now() - started;
+    if (FINISHED.indexOf(current.status) < 0 && elapsed < MIN_POLL_MS) await pause(MIN_POLL_MS - elapsed);
   }
   if (onProgress) onProgress(100, current.status);
   if (current.status !== 'succeeded') {
