@@ -167,3 +167,22 @@ def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):
                           text=True, timeout=120)
     assert done.returncode != 0
     assert "TTS_ENGINE=cosyvoice3 cannot run here" in done.stderr and "lacks cosyvoice3.yaml" in done.stderr
+
+
+def test_forget_drops_the_speakers_of_a_recording(config, prompt, calls):
+    """A deleted voice: its registered speakers leave this process's model and the shared directory; other
+    recordings' speakers stay."""
+    from backend.engines.tts_cosyvoice3 import CosyVoice3TTS
+
+    engine = CosyVoice3TTS.from_config(config)
+    gone, kept = "a" * 64, "b" * 64
+    for key, transcript in ((gone, "第一段"), (gone, "第二段"), (kept, "第三段")):
+        engine.synthesize("说一句。", prompt, 16000, prompt_text=transcript, prompt_key=key)
+    speakers = Path(config["COSYVOICE_SPEAKER_DIR"])
+    assert len(list(speakers.glob("*.pt"))) == 3
+    engine.forget(gone)
+    assert len(list(speakers.glob("*.pt"))) == 1
+    assert not any(name.startswith(f"vm_{'a' * 24}_") for name in engine.model.frontend.spk2info)
+    assert any(name.startswith(f"vm_{'b' * 24}_") for name in engine.model.frontend.spk2info)
+    engine.synthesize("再说一句。", prompt, 16000, prompt_text="第一段", prompt_key=gone)
+    assert [name for name, _ in calls()].count("add_zero_shot_spk") == 4  # registered afresh, not from a cache

@@ -44,6 +44,15 @@ def test_profile_cached_on_disk(engine, high_voice, tmp_path):
     assert profile is not None and abs(profile.f0_median - 220) / 220 < 0.1
 
 
+def test_forget_drops_a_recordings_profile_from_memory_and_disk(engine, high_voice, low_voice):
+    gone, kept = "dead" * 16, "beef" * 16
+    engine.voice_profile(high_voice, gone)
+    engine.voice_profile(low_voice, kept)
+    engine.forget(gone)
+    assert gone not in engine._profiles and engine._load_profile(gone) is None
+    assert kept in engine._profiles and engine._load_profile(kept) is not None
+
+
 def test_instructions_change_prosody(engine, high_voice):
     plain = engine.synthesize(TEXT, high_voice, 16000)
     sad = engine.synthesize(TEXT, high_voice, 16000, mode="instruct", instruct="悲伤地说")
