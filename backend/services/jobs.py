@@ -357,7 +357,7 @@ def _wait_slot(user_id):
             redis = get_redis()
             waiting = redis.incr(key)
             counted = True
-            redis.expire(key, config["WAIT_MAX_SECONDS"] + 10)
+            redis.expire(key, max(config["WAIT_MAX_SECONDS"], config["SEED_TTS_WAIT"]) + 10)  # outlives any wait
         except Exception:  # noqa: BLE001 - without Redis only the per-process cap applies
             waiting = 0
         if waiting > config["WAITS_PER_USER"]:
