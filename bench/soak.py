@@ -58,6 +58,9 @@ class Load:
             self.latencies.append(time.perf_counter() - started)
             if answer.status_code >= 500 or answer.status_code in (400, 401, 403, 404):
                 self.errors += 1
+                if self.errors <= 5:
+                    print(f"error answer: {answer.status_code} {answer.request.method} "
+                          f"{answer.request.path_url[:80]} {answer.text[:200]}", flush=True)
 
     def call(self, method, api, path, **kwargs):
         started = time.perf_counter()
