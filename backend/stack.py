@@ -135,10 +135,6 @@ def command(service, s):
             "--bind", f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
-            # Longer than Nginx keeps an idle upstream connection (60 s), so Nginx always closes first: a
-            # connection gunicorn closed under a request Nginx is sending fails that request (a POST is not
-            # retried) with a 502.
-            "--keep-alive", "75",
         ]
     if service == "worker":
         return [

@@ -10,7 +10,6 @@ import numpy as np
 import soundfile
 
 from backend.errors import ApiError
-from backend.services.transactions import end_read
 
 # Our format names -> ffmpeg demuxers. Never auto-probed: a playlist, concat script or
 # AVI with an embedded HLS playlist is parsed as the declared format and fails there.
@@ -91,7 +90,6 @@ def decode(data, declared_format=None, sample_rate=None, *, max_seconds, timeout
         if sample_rate not in PCM_RATES:
             raise ApiError("invalid_request", f"pcm audio needs sample_rate, one of {PCM_RATES}.", "sample_rate")
         input_options += ["-ar", str(sample_rate), "-ac", "1"]
-    end_read()  # ffmpeg may take seconds: no database snapshot is held meanwhile
     with tempfile.NamedTemporaryFile(prefix="voxmoji-upload-", suffix=".bin") as upload:
         upload.write(data)
         upload.flush()

@@ -13,7 +13,7 @@ from backend.models import Voice, isoformat
 from backend import celery_app
 from backend.celery_app import FORGET_RECORDING, QUEUE_BY_KIND
 from backend.services import audio, jobs, media
-from backend.services.transactions import write_transaction
+from backend.services.transactions import end_read, write_transaction
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Prompt:
 def store_prompt(data, declared_format, sample_rate, field):
     """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256."""
     config = current_app.config
+    end_read()  # ffmpeg may take seconds: no database snapshot is held meanwhile
     decoded = audio.decode(data, declared_format, sample_rate, max_seconds=config["AUDIO_MAX_SECONDS"],
                            timeout=config["FFMPEG_TIMEOUT"], field=field)
     audio.check_duration(decoded, config["AUDIO_MIN_SECONDS"], config["AUDIO_MAX_SECONDS"], field)
