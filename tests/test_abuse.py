@@ -238,3 +238,26 @@ def test_a_192_khz_8_channel_recording_is_downmixed(api):
     answer = api.post("/api/v1/voices", files={"audio": ("wide.wav", data, "audio/wav")})
     assert answer.status_code == 201, answer.text
     assert abs(answer.json()["voice"]["duration"] - seconds) < 0.05
+
+
+def test_six_parallel_worst_case_photos_stay_under_the_memory_ceiling(api, stack):
+    """Six 6000x6600 RGBA PNGs (~160 KB each, under the 40 MP limit) at once: each web process decodes one
+    photo at a time, reduced right after decoding, and gives the buffers back; it used to reach 3 GB."""
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    from support import child_pids, rss_mb
+
+    pixels = np.full((6600, 6000, 4), (250, 240, 230, 255), np.uint8)
+    pixels[::97, :, :3] = 30
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG", compress_level=9)
+    body = {"image": base64.b64encode(buffer.getvalue()).decode(), "style": "cutout", "text": "大图"}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: api.post("/api/v1/emoji", json=body, timeout=120), range(6)))
+    assert all(answer.status_code in (200, 202, 422) for answer in answers), [a.text[:200] for a in answers]
+    peaks = [rss_mb(pid, "VmHWM") for pid in child_pids(stack.processes["web"].pid)]
+    assert peaks and max(peaks) < 800, peaks

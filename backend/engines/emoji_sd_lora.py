@@ -201,3 +201,9 @@ class SdLoraStickerEngine:
         styled = self.img2img(crop, prompt, seed or 0, (names, weights))
         rgba, moved = die_cut(styled, mask, moved)
         return StickerOutput(rgba, expression, None, moved)
+
+    def swap(self, *, source, target=None, template=None, blend=1.0, mask_blur=None, enhance=False, face_index=None):
+        """Face swap, the same call as every sticker engine's: the embedded face pipeline, composed in (SD adds
+        nothing to a photographic swap that would be worth its seconds)."""
+        return self.classic.swap(source=source, target=target, template=template, blend=blend, mask_blur=mask_blur,
+                                 enhance=enhance, face_index=face_index)
