@@ -39,7 +39,6 @@ def create_app(config=None):
     register_blueprints(app)
     openapi.init_app(app)
     metrics.init_app(app)
-    import backend.tasks  # noqa: F401 - registers the Celery tasks
     from backend.cli import register_commands
 
     register_commands(app)

@@ -7,6 +7,8 @@ from kombu import Queue
 # Job kind -> the Celery queue whose workers have its engine.
 QUEUE_BY_KIND = {"tts": "tts", "emoji": "emoji", "swap": "emoji"}
 QUEUES = ("tts", "emoji")
+# A live worker keeps `vm:worker:<celery hostname>` in Redis (a heartbeat with a short TTL; read by /readyz).
+WORKER_KEY = "vm:worker:"
 # Task names: the web tier sends tasks by name, so services never import the worker side (backend.tasks).
 RUN_JOB = "voxmoji.run_job"
 FORGET_RECORDING = "voxmoji.forget_recording"

@@ -242,7 +242,7 @@ def main(argv):
     if service == "supervise":
         supervise(s, os.environ.get("VOXMOJI_SUPERVISOR_STDOUT", "/dev/stdout"))
     if service == "redis" and not s["LOCAL_REDIS"]:
-        print(f"Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
+        print("Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
         signal.pause()
     argv = command(service, s)
     os.execvpe(argv[0], argv, environment(s))

@@ -16,10 +16,11 @@ from backend.celery_app import FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
-from backend.services import emoji, jobs, media, recharges, swap, tts
+from backend.renders import sticker, swap, tts
+from backend.services import jobs, media, recharges
 from backend.services.transactions import checkpoint
 
-RENDERERS = {"tts": tts.render, "emoji": emoji.render, "swap": swap.render}
+RENDERERS = {"tts": tts.render, "emoji": sticker.render, "swap": swap.render}
 _LEASE = "vm:lease:"
 _RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND_IF_OWNER = (

@@ -10,8 +10,7 @@ import redis as redis_lib
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from backend import create_app
-from backend.api.health import WORKER_KEY
-from backend.celery_app import QUEUE_BY_KIND, QUEUES
+from backend.celery_app import QUEUE_BY_KIND, QUEUES, WORKER_KEY
 from backend.engines import registry
 from backend.tasks import FORGET_CHANNEL, forget_locally
 

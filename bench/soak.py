@@ -4,7 +4,6 @@ Every minute it prints the jobs finished, the write-ahead log and database sizes
 the RSS of every process; at the end: disk per 1,000 jobs, the WAL's peak, and RSS at start and end per
 process. `python bench/soak.py [seconds]` (default 600; needs `make install-test`). Never fails on time.
 """
-import os
 import random
 import statistics
 import sys

@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from backend.engines import sticker_templates  # noqa: E402
 from backend.engines.emoji_classic import ClassicStickerEngine  # noqa: E402
 from backend.engines.sticker_decorations import decorate  # noqa: E402
-from backend.services import stickers  # noqa: E402
+from backend.engines import sticker_post  # noqa: E402
 from support import Api, Stack, child_pids, encode_image, hopper_photo, rss_mb  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -35,11 +35,11 @@ def one_sticker(engine, photo, style, template_id, expression, animated):
     template = sticker_templates.get(template_id) if template_id else None
     out = engine.generate(image=photo, template=template, style=style, expression=expression)
     decorate(out.image, out.face, out.expression)
-    size = stickers.ANIMATED_SIZE if animated else stickers.STATIC_SIZE
-    frame = stickers.finish_frame(out.image, "开心大笑就完事了", True, size, out.caption_box)
+    size = sticker_post.ANIMATED_SIZE if animated else sticker_post.STATIC_SIZE
+    frame = sticker_post.finish_frame(out.image, "开心大笑就完事了", True, size, out.caption_box)
     if animated:
-        return stickers.encode_animated(stickers.animate(frame, "bounce"), "gif", 500 * 1024)
-    return stickers.encode_static(frame, "png")
+        return sticker_post.encode_animated(sticker_post.animate(frame, "bounce"), "gif", 500 * 1024)
+    return sticker_post.encode_static(frame, "png")
 
 
 def engine_timings():

@@ -1,5 +1,4 @@
 """Test support shared by the fixtures and the benchmarks: the real stack, an API client, generated voices."""
-import base64
 import contextlib
 import io
 import os

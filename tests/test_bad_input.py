@@ -1,6 +1,5 @@
 """Bad input gets the documented 4xx code, and the API and workers keep serving afterwards."""
 import base64
-import io
 
 import numpy as np
 import pytest

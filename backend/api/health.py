@@ -5,11 +5,11 @@ import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import request
 
+from backend.celery_app import WORKER_KEY
 from backend.extensions import db, get_redis
 from backend.services import api_keys
 
 bp = APIBlueprint("health", __name__, tag="Operations")
-WORKER_KEY = "vm:worker:"
 
 
 @bp.get("/healthz")

@@ -3,7 +3,7 @@
 Styles: `cutout` (die-cut head and shoulders), `comic` (flat cartoon die-cut), `panda`
 (熊猫头 with the face photocopied in) and `template` (the face warped onto a meme
 template's face). Face swap puts one photo's face onto another photo or a template.
-Captions, the "AI生成" label and animation are applied afterwards, by services.stickers.
+Captions, the "AI生成" label and animation are applied afterwards, by engines/sticker_post.py.
 """
 from dataclasses import dataclass
 
@@ -153,7 +153,7 @@ DIE_CUT_PAD = 24
 
 def die_cut(rgb, mask, face):
     """Transparent outside the person mask, with the white die-cut border; the face moves with the padding."""
-    from backend.services.stickers import add_outline
+    from backend.engines.sticker_post import add_outline
 
     pad = DIE_CUT_PAD
     rgba = np.zeros((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 4), np.uint8)

@@ -3,7 +3,7 @@
 The pipeline around the model is the embedded engine's: find the face, crop head and
 shoulders, run img2img on the crop (strength keeps the person recognisable), cut the person
 out with the segmentation mask and add the die-cut border; captions, the "AI生成" label and
-animation follow in services.stickers. Styles other than `sd` are served by the embedded
+animation follow in engines/sticker_post.py. Styles other than `sd` are served by the embedded
 engine inside this one, so a GPU worker serves every style. torch and diffusers are
 imported only when the engine is built.
 """

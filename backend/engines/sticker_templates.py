@@ -143,7 +143,7 @@ def _draw_wanted(with_face=True):
     image = Image.fromarray(np.dstack([base.clip(0, 255).astype(np.uint8), np.full((SIZE, SIZE), 255, np.uint8)]),
                             "RGBA")
     draw = ImageDraw.Draw(image)
-    from backend.services.stickers import font
+    from backend.engines.sticker_post import font
 
     brown = (78, 48, 24, 255)
     draw.rectangle((10, 10, SIZE - 11, SIZE - 11), outline=brown, width=5)

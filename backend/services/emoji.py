@@ -1,10 +1,8 @@
-"""表情包: turn a sticker request into a job (web tier), and render a sticker job (worker)."""
-import time
+"""表情包: turn a sticker request into a job (the worker side is renders/sticker.py)."""
 
 from flask import current_app
 
-from backend import metrics
-from backend.engines import registry, sticker_templates
+from backend.engines import sticker_templates
 from backend.engines.expression_words import expression_for
 from backend.errors import ApiError
 from backend.schemas import EmojiIn
@@ -66,36 +64,3 @@ def template_or_404(template_id):
         return sticker_templates.get(template_id)
     except KeyError:
         raise ApiError("not_found", f"No template {template_id!r}; see GET /api/v1/templates.", "template_id")
-
-
-def render(job, progress):
-    """Worker side: generate, decorate, caption, animate, encode and store a sticker."""
-    # Worker-only modules (OpenCV, MediaPipe): imported here so the web tier never loads them.
-    from backend.engines.emoji_classic import NoFaceError
-    from backend.engines.sticker_decorations import decorate
-    from backend.services import stickers
-
-    params = job.params
-    config = current_app.config
-    engine = registry.load("emoji", config)
-    photo = images.load(params["image_path"]) if params["image_path"] else None
-    template = sticker_templates.get(params["template_id"]) if params["template_id"] else None
-    started = time.perf_counter()
-    try:
-        out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],
-                              face_index=params["face_index"], text=params["text"], seed=params.get("seed"))
-    except NoFaceError as error:
-        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
-    progress(0.6)
-    decorate(out.image, out.face, out.expression)
-    size = stickers.ANIMATED_SIZE if params["animated"] else stickers.STATIC_SIZE
-    frame = stickers.finish_frame(out.image, params["text"], params["ai_label"], size, out.caption_box)
-    if params["animated"]:
-        frames = stickers.animate(frame, params["animation"])
-        encoded = stickers.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"])
-    else:
-        encoded = stickers.encode_static(frame, params["format"])
-    metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
-    return stickers.store_result(job, encoded, engine.name, {
-        "style": params["style"], "expression": out.expression, "frames": encoded.frames,
-        "template_id": params["template_id"], "ai_label": params["ai_label"]})

@@ -1,11 +1,7 @@
-"""Face swap: one photo's face onto another photo or a template (web tier request, worker render)."""
-import time
+"""Face swap: one photo's face onto another photo or a template (the worker side is renders/swap.py)."""
 
 from flask import current_app
-from PIL import Image
 
-from backend import metrics
-from backend.engines import registry, sticker_templates
 from backend.errors import ApiError
 from backend.schemas import SwapIn
 from backend.services import cache, images, jobs, uploads
@@ -35,32 +31,3 @@ def request_swap(user, fields):
     fingerprint = cache.request_key("swap", engine, version, params)
     paths = {"source_path": source.path, "target_path": target.path if target else None}
     return jobs.submit(user, "swap", {**params, **paths}, fingerprint, engine, config["COST_SWAP"])
-
-
-def render(job, progress):
-    """Worker side: swap the face, label, encode and store."""
-    # Worker-only modules (OpenCV, MediaPipe): imported here so the web tier never loads them.
-    from backend.engines.emoji_classic import NoFaceError
-    from backend.services import stickers
-
-    params = job.params
-    engine = registry.load("emoji", current_app.config)
-    source = images.load(params["source_path"])
-    target = images.load(params["target_path"]) if params["target_path"] else None
-    template = sticker_templates.get(params["template_id"]) if params["template_id"] else None
-    started = time.perf_counter()
-    try:
-        out = engine.swap(source=source, target=target, template=template, blend=params["blend"],
-                          mask_blur=params["mask_blur"], enhance=params["enhance_output"],
-                          face_index=params["face_index"])
-    except NoFaceError as error:
-        field = "target_image" if "target" in str(error) else "source_image"
-        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", field)
-    progress(0.8)
-    image = Image.fromarray(out, "RGBA")
-    if params["ai_label"]:
-        stickers.draw_ai_label(image)
-    encoded = stickers.encode_static(image, params["format"])
-    metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
-    return stickers.store_result(job, encoded, engine.name,
-                                 {"template_id": params["template_id"], "ai_label": params["ai_label"]})

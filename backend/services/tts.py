@@ -1,14 +1,11 @@
-"""Text to speech: turn a request into a job (web tier), and render a job (worker)."""
+"""Text to speech: turn a request into a job (the worker side is renders/tts.py)."""
 import math
-import time
 
 from flask import current_app
 
-from backend import metrics
-from backend.engines import registry
 from backend.errors import ApiError
 from backend.schemas import TtsIn
-from backend.services import audio, cache, jobs, media, uploads, voices
+from backend.services import cache, jobs, uploads, voices
 
 
 def request_speech(user, fields):
@@ -45,27 +42,3 @@ def request_speech(user, fields):
     fingerprint = cache.request_key("tts", engine, version, params)
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
     return jobs.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
-
-
-def render(job, progress):
-    """Worker side: synthesize, encode and store the result file of a TTS job."""
-    params = job.params
-    engine = registry.load("tts", current_app.config)
-    samples, rate = voices.load_prompt(params["prompt_path"])
-    started = time.perf_counter()
-    speech = engine.synthesize(
-        params["text"], samples, rate, mode=params["mode"], prompt_text=params["prompt_text"],
-        prompt_key=params["prompt_sha256"], instruct=params["instruct"], speed=params["speed"], progress=progress,
-    )
-    metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
-    encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
-    path = media.result_path("tts", job.cache_key, params["format"])
-    media.write_atomic(path, encoded.data)
-    return {
-        "engine": engine.name, "result_path": path, "result_mime": encoded.mime,
-        "result_bytes": len(encoded.data), "result_duration": round(encoded.duration, 3),
-        "result_meta": {
-            "language": speech.language, "instruct_applied": speech.instruct_applied,
-            "instruct_ignored": speech.instruct_ignored, "notes": speech.notes,
-        },
-    }

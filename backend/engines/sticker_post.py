@@ -254,16 +254,3 @@ def _flatten_for_palette(frame):
     rgb = rgba[..., :3].copy()
     rgb[rgba[..., 3] < 128] = rgb[rgba[..., 3] >= 128].mean(axis=0) if (rgba[..., 3] >= 128).any() else 0
     return Image.fromarray(rgb)
-
-
-def store_result(job, encoded: EncodedSticker, engine_name, meta):
-    """Write an encoded image result under its fingerprint name; the job's result fields."""
-    from backend.services import media
-
-    extension = {mime: fmt for fmt, mime in FORMATS.items()}[encoded.mime]
-    path = media.result_path(job.kind, job.cache_key, extension)
-    media.write_atomic(path, encoded.data)
-    return {
-        "engine": engine_name, "result_path": path, "result_mime": encoded.mime, "result_bytes": len(encoded.data),
-        "result_width": encoded.width, "result_height": encoded.height, "result_meta": meta,
-    }

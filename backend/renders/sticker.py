@@ -1,0 +1,50 @@
+"""Render a sticker job (kind `emoji`): the sticker engine, then decorations, caption, label, animation."""
+import time
+
+from flask import current_app
+
+from backend import metrics
+from backend.engines import registry, sticker_post, sticker_templates
+from backend.engines.emoji_classic import NoFaceError
+from backend.engines.sticker_decorations import decorate
+from backend.errors import ApiError
+from backend.services import images, media
+
+
+def render(job, progress):
+    """Generate, decorate, caption, animate, encode and store a sticker."""
+    params = job.params
+    config = current_app.config
+    engine = registry.load("emoji", config)
+    photo = images.load(params["image_path"]) if params["image_path"] else None
+    template = sticker_templates.get(params["template_id"]) if params["template_id"] else None
+    started = time.perf_counter()
+    try:
+        out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],
+                              face_index=params["face_index"], text=params["text"], seed=params.get("seed"))
+    except NoFaceError as error:
+        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
+    progress(0.6)
+    decorate(out.image, out.face, out.expression)
+    size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE
+    frame = sticker_post.finish_frame(out.image, params["text"], params["ai_label"], size, out.caption_box)
+    if params["animated"]:
+        frames = sticker_post.animate(frame, params["animation"])
+        encoded = sticker_post.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"])
+    else:
+        encoded = sticker_post.encode_static(frame, params["format"])
+    metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
+    return store_result(job, encoded, engine.name, {
+        "style": params["style"], "expression": out.expression, "frames": encoded.frames,
+        "template_id": params["template_id"], "ai_label": params["ai_label"]})
+
+
+def store_result(job, encoded, engine_name, meta):
+    """Write an encoded image result under its fingerprint name; the job's result fields."""
+    extension = {mime: fmt for fmt, mime in sticker_post.FORMATS.items()}[encoded.mime]
+    path = media.result_path(job.kind, job.cache_key, extension)
+    media.write_atomic(path, encoded.data)
+    return {
+        "engine": engine_name, "result_path": path, "result_mime": encoded.mime, "result_bytes": len(encoded.data),
+        "result_width": encoded.width, "result_height": encoded.height, "result_meta": meta,
+    }

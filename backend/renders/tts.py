@@ -1,0 +1,32 @@
+"""Render a TTS job: the voice engine speaks, the result is encoded and stored under its fingerprint."""
+import time
+
+from flask import current_app
+
+from backend import metrics
+from backend.engines import registry
+from backend.services import audio, media, voices
+
+
+def render(job, progress):
+    """Synthesize, encode and store the result file of a TTS job."""
+    params = job.params
+    engine = registry.load("tts", current_app.config)
+    samples, rate = voices.load_prompt(params["prompt_path"])
+    started = time.perf_counter()
+    speech = engine.synthesize(
+        params["text"], samples, rate, mode=params["mode"], prompt_text=params["prompt_text"],
+        prompt_key=params["prompt_sha256"], instruct=params["instruct"], speed=params["speed"], progress=progress,
+    )
+    metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
+    encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
+    path = media.result_path("tts", job.cache_key, params["format"])
+    media.write_atomic(path, encoded.data)
+    return {
+        "engine": engine.name, "result_path": path, "result_mime": encoded.mime,
+        "result_bytes": len(encoded.data), "result_duration": round(encoded.duration, 3),
+        "result_meta": {
+            "language": speech.language, "instruct_applied": speech.instruct_applied,
+            "instruct_ignored": speech.instruct_ignored, "notes": speech.notes,
+        },
+    }

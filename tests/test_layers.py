@@ -1,0 +1,100 @@
+"""The layers, as a contract over the import graph (every import, function-level ones included):
+views (api) -> services -> storage; tasks -> renders -> engines. Nothing imports a layer above its own,
+and no modules import each other in a circle."""
+import ast
+from pathlib import Path
+
+import pytest
+
+BACKEND = Path(__file__).resolve().parent.parent / "backend"
+
+# layer -> the layers it must never import (directly or inside a function)
+FORBIDDEN = {
+    "engines": {"api", "services", "renders", "tasks", "worker"},
+    "services": {"api", "renders", "tasks", "worker"},
+    "renders": {"api", "tasks", "worker"},
+    "tasks": {"api", "worker"},
+    "api": {"renders", "tasks", "worker"},
+}
+
+
+def module_name(path):
+    parts = list(path.relative_to(BACKEND.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules():
+    return {module_name(path): path for path in BACKEND.rglob("*.py") if "migrations" not in path.parts}
+
+
+def imports_of(name, path, known):
+    """The backend modules a module imports (`from backend import x` is module backend.x when that exists)."""
+    found = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("backend")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if not base.startswith("backend"):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in known else base)
+    return {module for module in found if module in known and module != name}
+
+
+def layer(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "app"
+
+
+@pytest.fixture(scope="module")
+def graph():
+    known = modules()
+    return {name: imports_of(name, path, known) for name, path in known.items()}
+
+
+def test_no_layer_imports_one_above_it(graph):
+    breaches = [f"{module} imports {imported}" for module, imported_set in sorted(graph.items())
+                for imported in sorted(imported_set)
+                if layer(imported) in FORBIDDEN.get(layer(module), set())]
+    assert breaches == []
+
+
+def test_no_import_circles(graph):
+    index, low, on_stack, stack, circles = {}, {}, set(), [], []
+
+    def visit(node):  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert circles == []
+
+
+def test_the_contract_sees_function_level_imports(graph):
+    """The checker itself: a function-level import counts (renders import engines inside and outside)."""
+    assert "backend.engines.registry" in graph["backend.renders.tts"]
+    assert "backend.engines.sticker_post" in graph["backend.engines.emoji_classic"]
