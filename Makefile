@@ -36,10 +36,14 @@ system-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+	@python3 -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' || { \
+		echo "VoxMoji needs Python 3.11 or 3.12 (mediapipe 0.10.14 ships wheels up to 3.12; tested on 3.11);" \
+		     "python3 is $$(python3 -V 2>&1). Install python3.11 and put it first on PATH." >&2; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip wheel
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $@
 
 $(VENV)/.installed-test: requirements-test.txt requirements.txt
