@@ -4,6 +4,7 @@ from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from backend.services.audio import DEMUXERS, PCM_RATES
+from backend.vocabulary import ANIMATIONS, EXPRESSIONS, IMAGE_FORMATS, STYLES, SWAP_FORMATS
 
 ID_MAX = 64  # every public id (t_…, v_…, template ids) is shorter
 TTS_TEXT_HARD_MAX = 1000  # VOXMOJI_TEXT_MAX_CHARS (default 200) is checked as well, before normalisation
@@ -164,12 +165,12 @@ class EmojiIn(Schema):
     template_id = Id(load_default=None)
     text = Text(CAPTION_HARD_MAX, load_default="",
                 metadata={"description": "caption and/or description, at most 40 characters"})
-    style = String(load_default=None, validate=OneOf(["cutout", "panda", "template", "comic", "sd"]),
+    style = String(load_default=None, validate=OneOf(STYLES),
                    metadata={"description": "default: template with template_id, else cutout"})
-    expression = String(load_default="auto", validate=OneOf(["auto", "none", "smile", "laugh", "surprise", "angry", "sad"]))
+    expression = String(load_default="auto", validate=OneOf(("auto",) + EXPRESSIONS))
     animated = Boolean(load_default=False)
-    animation = String(load_default="bounce", validate=OneOf(["bounce", "shake", "zoom"]))
-    format = String(load_default=None, validate=OneOf(["png", "webp", "gif"]),
+    animation = String(load_default="bounce", validate=OneOf(ANIMATIONS))
+    format = String(load_default=None, validate=OneOf(list(IMAGE_FORMATS)),
                     metadata={"description": "default: png, or gif when animated"})
     face_index = Integer(load_default=None, validate=Range(0, 9))
 
@@ -181,7 +182,7 @@ class SwapIn(Schema):
     blend = Float(load_default=1.0, validate=Range(0, 1))
     mask_blur = Float(load_default=None, validate=Range(0, 64))
     enhance_output = Boolean(load_default=False)
-    format = String(load_default="png", validate=OneOf(["png", "webp"]))
+    format = String(load_default="png", validate=OneOf(SWAP_FORMATS))
     face_index = Integer(load_default=None, validate=Range(0, 9))
 
 

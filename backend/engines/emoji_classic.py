@@ -13,9 +13,9 @@ from scipy.spatial import Delaunay
 
 from backend.engines import sticker_templates
 from backend.engines.face_analysis import FACE_OVAL, Face, FaceAnalyzer
-from backend.engines.face_warp import EXPRESSIONS, apply_expression, warp
+from backend.engines.face_warp import apply_expression, warp
+from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
-STYLES = ("cutout", "panda", "template", "comic")
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
 
 
@@ -56,8 +56,8 @@ class ClassicStickerEngine:
 
     def check_inputs(self, style, expression, image, template):
         """Raise ValueError naming the bad value."""
-        if style not in STYLES:
-            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if style not in CLASSIC_STYLES:
+            raise ValueError(f"style must be one of {CLASSIC_STYLES}, got {style!r}")
         if expression not in EXPRESSIONS:
             raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
         if image is None and template is None:

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from backend.vocabulary import ANIMATIONS, IMAGE_FORMATS
+
 FONT_PATH = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
 FONT_FAMILY = "Noto Sans CJK SC"
 STATIC_SIZE = 512
 ANIMATED_SIZE = 240  # WeChat custom stickers
-ANIMATIONS = ("bounce", "shake", "zoom")
-FORMATS = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 # Pictographs, dingbats, variation selectors and joiners: the CJK font has no glyphs for them.
 _EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0E\uFE0F\u200D\u20E3\U000E0020-\U000E007F]")
 
@@ -202,8 +202,8 @@ def encode_static(image: Image.Image, fmt):
     elif fmt == "webp":
         image.save(buffer, format="WEBP", quality=90, method=4)
     else:
-        raise ValueError(f"format must be one of {tuple(FORMATS)}, got {fmt!r}")
-    return EncodedSticker(buffer.getvalue(), FORMATS[fmt], image.width, image.height, 1)
+        raise ValueError(f"format must be one of {tuple(IMAGE_FORMATS)}, got {fmt!r}")
+    return EncodedSticker(buffer.getvalue(), IMAGE_FORMATS[fmt], image.width, image.height, 1)
 
 
 def encode_animated(frames, fmt, max_bytes, duration_ms=80):
@@ -212,7 +212,7 @@ def encode_animated(frames, fmt, max_bytes, duration_ms=80):
         buffer = io.BytesIO()
         frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
                        quality=80, method=4)
-        return EncodedSticker(buffer.getvalue(), FORMATS["webp"], frames[0].width, frames[0].height, len(frames))
+        return EncodedSticker(buffer.getvalue(), IMAGE_FORMATS["webp"], frames[0].width, frames[0].height, len(frames))
     if fmt != "gif":
         raise ValueError(f"animated stickers are gif or webp, got {fmt!r}")
     attempts = [(255, frames), (128, frames), (64, frames), (64, frames[::2] if len(frames) >= 16 else frames),
@@ -222,7 +222,7 @@ def encode_animated(frames, fmt, max_bytes, duration_ms=80):
         data = _gif(chosen, colours, duration_ms * len(frames) // len(chosen))
         if max_bytes is None or len(data) <= max_bytes:
             break
-    return EncodedSticker(data, FORMATS["gif"], frames[0].width, frames[0].height, len(chosen))
+    return EncodedSticker(data, IMAGE_FORMATS["gif"], frames[0].width, frames[0].height, len(chosen))
 
 
 def _gif(frames, colours, duration_ms):

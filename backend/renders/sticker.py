@@ -9,6 +9,7 @@ from backend.engines.emoji_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.services import images, media
+from backend.vocabulary import IMAGE_FORMATS
 
 
 def render(job, progress):
@@ -41,7 +42,7 @@ def render(job, progress):
 
 def store_result(job, encoded, engine_name, meta):
     """Write an encoded image result under its fingerprint name; the job's result fields."""
-    extension = {mime: fmt for fmt, mime in sticker_post.FORMATS.items()}[encoded.mime]
+    extension = {mime: fmt for fmt, mime in IMAGE_FORMATS.items()}[encoded.mime]
     path = media.result_path(job.kind, job.cache_key, extension)
     media.write_atomic(path, encoded.data)
     return {

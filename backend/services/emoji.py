@@ -7,9 +7,9 @@ from backend.engines.expression_words import expression_for
 from backend.errors import ApiError
 from backend.schemas import EmojiIn
 from backend.services import cache, images, jobs, uploads
+from backend.vocabulary import PHOTO_STYLES
 
 
-PHOTO_STYLES = ("cutout", "comic", "sd")  # styles made from the photo alone (a template_id is ignored)
 
 
 def request_sticker(user, fields):

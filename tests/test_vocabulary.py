@@ -1,0 +1,47 @@
+"""The sticker vocabulary is defined once (backend/vocabulary.py): the API accepts exactly it, and the
+engines and post-processing serve every word of it."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from backend import vocabulary
+from backend.engines import sticker_post
+from backend.schemas import EmojiIn, SwapIn
+
+
+def choices(schema, name):
+    return tuple(schema().fields[name].validate.choices)
+
+
+def test_the_api_accepts_exactly_the_vocabulary():
+    assert choices(EmojiIn, "style") == vocabulary.STYLES
+    assert choices(EmojiIn, "expression") == ("auto",) + vocabulary.EXPRESSIONS
+    assert choices(EmojiIn, "animation") == vocabulary.ANIMATIONS
+    assert choices(EmojiIn, "format") == tuple(vocabulary.IMAGE_FORMATS)
+    assert choices(SwapIn, "format") == vocabulary.SWAP_FORMATS
+    assert set(vocabulary.PHOTO_STYLES) <= set(vocabulary.STYLES)
+    assert set(vocabulary.ANIMATED_FORMATS) <= set(vocabulary.IMAGE_FORMATS)
+
+
+@pytest.mark.parametrize("animation", vocabulary.ANIMATIONS)
+@pytest.mark.parametrize("fmt", vocabulary.ANIMATED_FORMATS)
+def test_every_animation_in_every_animated_format(animation, fmt):
+    frame = Image.fromarray(np.full((240, 240, 4), (200, 80, 80, 255), np.uint8), "RGBA")
+    encoded = sticker_post.encode_animated(sticker_post.animate(frame, animation), fmt, 500 * 1024)
+    assert encoded.mime == vocabulary.IMAGE_FORMATS[fmt] and encoded.frames > 1
+
+
+def test_the_embedded_engine_checks_against_the_vocabulary():
+    from backend.engines import sticker_templates
+    from backend.engines.emoji_classic import ClassicStickerEngine
+
+    engine = ClassicStickerEngine.__new__(ClassicStickerEngine)  # check_inputs needs no model
+    photo = np.zeros((64, 64, 3), np.uint8)
+    for style in vocabulary.CLASSIC_STYLES:
+        for expression in vocabulary.EXPRESSIONS:
+            template = sticker_templates.get("wanted") if style == "template" else None
+            engine.check_inputs(style, expression, photo, template)
+    with pytest.raises(ValueError, match="style must be one of"):
+        engine.check_inputs("sd", "none", photo, None)
+    with pytest.raises(ValueError, match="expression must be one of"):
+        engine.check_inputs("cutout", "auto", photo, None)
