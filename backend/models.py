@@ -191,6 +191,10 @@ class Job(db.Model):
         sa.Index("ix_jobs_user_created", "user_id", "created_at"),
     )
 
+    # Not stored: set on the task handed back to a user who repeats a request of theirs that succeeded
+    # (shown as `cached: true`, cost 0; nothing is written for such a repeat).
+    repeat = False
+
     @property
     def finished(self):
         return self.status in FINISHED

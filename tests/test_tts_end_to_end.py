@@ -109,15 +109,17 @@ def test_own_repeat_is_a_free_cache_hit_and_another_users_is_a_paid_job_computed
     first = api.wait_task(first["task_id"])
     assert first["status"] == "succeeded" and first["cached"] is False and first["cost"] == 1
 
-    again = api.post("/api/v1/tts", json=body)  # the same user: their own result again, free, never enqueued
+    rows = stack.query("SELECT COUNT(*) AS n FROM jobs WHERE user_id = :u", u=api.user["id"])[0]["n"]
+    again = api.post("/api/v1/tts", json=body)  # the same user: their own task again, free, nothing written
     assert again.status_code == 200, again.text
     hit = again.json()
     assert hit["cached"] is True and hit["status"] == "succeeded" and hit["cost"] == 0
-    assert hit["task_id"] != first["task_id"]
+    assert hit["task_id"] == first["task_id"]
     assert hit["result"]["url"].split("?")[0] == first["result"]["url"].split("?")[0]
-    row = stack.job(hit["task_id"])
-    assert row["enqueued_at"] is None and row["started_at"] is None and row["attempts"] == 0
+    assert stack.query("SELECT COUNT(*) AS n FROM jobs WHERE user_id = :u", u=api.user["id"])[0]["n"] == rows
+    assert stack.job(first["task_id"])["attempts"] == 1  # not run again
     assert len(download(hit["audio_url"])) == first["result"]["bytes"]
+    assert api.get(f"/api/v1/tasks/{first['task_id']}").json()["cost"] == 1  # what it cost then
 
     # Another user: answered exactly like a fresh job (no membership oracle), charged, not computed again.
     fresh = other_api.post("/api/v1/tts", json=body)

@@ -85,3 +85,21 @@ def test_deleting_a_voice_while_its_job_is_queued_releases_the_hold(stack, high_
         stack.wait_ready()
     time.sleep(2)
     assert stack.job(queued["task_id"])["status"] == "deleted" and stack.job(queued["task_id"])["started_at"] is None
+
+
+def test_the_same_recording_again_is_recognised_before_decoding(stack, low_voice, monkeypatch):
+    """A repeated upload (inline prompt_audio, a saved voice) is known by the digest of its raw bytes: no
+    ffmpeg runs for it; a recording whose stored file is gone is decoded again."""
+    from backend.services import audio, voices
+
+    data = wav_bytes(low_voice * 0.44)
+    decodes = []
+    original = audio.decode
+    monkeypatch.setattr(audio, "decode", lambda *args, **kwargs: decodes.append(1) or original(*args, **kwargs))
+    with stack.app_context():
+        first = voices.store_prompt(data, None, None, "prompt_audio")
+        again = voices.store_prompt(data, None, None, "prompt_audio")
+        assert again == first and len(decodes) == 1
+        (stack.media_root / first.path).unlink()
+        third = voices.store_prompt(data, None, None, "prompt_audio")
+        assert third == first and len(decodes) == 2 and (stack.media_root / first.path).exists()

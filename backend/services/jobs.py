@@ -25,15 +25,17 @@ _WAITERS = "vm:waiters:"
 def submit(user, kind, params, fingerprint, engine, cost):
     """Create the user's job for a request (see docs/API.md, "Who pays"):
 
-    - the same user repeating a request of theirs that succeeded gets that result again at no cost
-      (`cached: true`); repeating one still in flight gets that same job;
+    - the same user repeating a request of theirs that succeeded gets that task again at no cost
+      (`cached: true`; nothing is written); repeating one still in flight gets that same task;
     - anyone else pays the full cost, held now: a job with a finished twin is enqueued like any other and
       the worker hands it the existing result without computing; a job with a twin in flight follows it
       (one computation) and is charged when it succeeds, released when it fails or is canceled.
     So what a response says never depends on what other users asked for."""
     own = _finished_twin(fingerprint, user_id=user.id)
     if own is not None:
-        return _own_cache_hit(user, kind, params, own)
+        own.repeat = True
+        metrics.job_transition(kind, "cached")
+        return own
     for _attempt in range(3):
         try:
             with write_transaction():
@@ -57,16 +59,6 @@ def submit(user, kind, params, fingerprint, engine, cost):
             enqueue(job)
         return job
     raise ApiError("service_unavailable", "The request is busy; please retry in a moment.")
-
-
-def _own_cache_hit(user, kind, params, finished):
-    job = Job(user_id=user.id, kind=kind, engine=finished.engine, params=params, cache_key=finished.cache_key,
-              cached=True, cost=0, status="succeeded", progress=100, finished_at=utcnow(),
-              **{name: getattr(finished, name) for name in _RESULT_FIELDS})
-    with write_transaction():
-        db.session.add(job)
-    metrics.job_transition(kind, "cached")
-    return job
 
 
 def _finished_twin(fingerprint, user_id=None):
@@ -406,7 +398,8 @@ def present(job):
             status, progress = leader.status, leader.progress
     task = {
         "task_id": job.id, "kind": job.kind, "status": status, "progress": progress,
-        "engine": job.engine, "cached": job.cached, "cost": job.cost if job.charge in ("held", "captured") else 0,
+        "engine": job.engine, "cached": job.cached or job.repeat,
+        "cost": job.cost if job.charge in ("held", "captured") and not job.repeat else 0,
         "refunded": job.cost if job.charge == "released" else 0,
         "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
         "result": None, "error": None,

@@ -1,6 +1,7 @@
 """Reference recordings: decode, check, store normalized (content-addressed); saved voices per user."""
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import soundfile
@@ -8,12 +9,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend.errors import ApiError
-from backend.extensions import db
+from backend.extensions import db, get_redis
 from backend.models import Voice, isoformat
 from backend import celery_app
 from backend.celery_app import FORGET_RECORDING, QUEUE_BY_KIND
 from backend.services import audio, jobs, media
 from backend.services.transactions import end_read, write_transaction
+
+_PROMPT_OF = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
 
 
 @dataclass
@@ -26,7 +29,33 @@ class Prompt:
 
 
 def store_prompt(data, declared_format, sample_rate, field):
-    """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256."""
+    """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256. The same bytes sent
+    again are recognised by their digest before anything is decoded (no ffmpeg on a repeat)."""
+    raw_key = f"{_PROMPT_OF}{hashlib.sha256(data).hexdigest()}:{declared_format}:{sample_rate}"
+    known = _known_prompt(raw_key)
+    if known is not None:
+        return known
+    prompt = _decode_and_store(data, declared_format, sample_rate, field)
+    try:
+        get_redis().set(raw_key, json.dumps(asdict(prompt)), ex=current_app.config["CACHE_TTL"])
+    except Exception:  # noqa: BLE001 - only an optimisation
+        current_app.logger.warning("could not remember a recording's digest", exc_info=True)
+    return prompt
+
+
+def _known_prompt(raw_key):
+    """The stored recording for these raw bytes, if it was decoded before and is still there."""
+    try:
+        known = get_redis().get(raw_key)
+    except Exception:  # noqa: BLE001 - a Redis outage only costs a decode
+        return None
+    if not known:
+        return None
+    prompt = Prompt(**json.loads(known))
+    return prompt if media.absolute(prompt.path).exists() else None
+
+
+def _decode_and_store(data, declared_format, sample_rate, field):
     config = current_app.config
     end_read()  # ffmpeg may take seconds: no database snapshot is held meanwhile
     decoded = audio.decode(data, declared_format, sample_rate, max_seconds=config["AUDIO_MAX_SECONDS"],

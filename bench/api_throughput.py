@@ -1,0 +1,72 @@
+"""Throughput of the hot path, measured with wrk through Nginx on a real stack (one run, same machine):
+
+- `GET /healthz` (the ceiling: Nginx + gunicorn + Flask, no database);
+- a repeated `POST /api/v1/tts` by `voice_id` whose result the user already has (a cache hit);
+- the same request with the recording inline (about 260 KB of base64 audio), also a cache hit.
+
+Prints requests/s for each and the ratios to /healthz. Needs wrk (Debian package `wrk`) and
+`make install-test`. Never fails on time. `python bench/api_throughput.py [seconds per run]`.
+"""
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support import Api, Stack, reference_voice, wav_bytes  # noqa: E402
+
+WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+"""
+
+
+def wrk(url, seconds, root, method="GET", body=None, token=""):
+    script = Path(root) / f"wrk-{time.monotonic_ns()}.lua"
+    script.write_text(WRK_SCRIPT.format(method=method, body=json.dumps(body) if body else "nil", token=token))
+    done = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", str(script), url],
+                          capture_output=True, text=True, timeout=seconds + 60)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    return rate, int(non_2xx.group(1)) if non_2xx else 0
+
+
+def main(seconds):
+    if shutil.which("wrk") is None:
+        sys.exit("bench/api_throughput.py needs wrk: apt-get install -y wrk")
+    with tempfile.TemporaryDirectory() as root, Stack(root, VOXMOJI_SIGNUP_GRANT="10000") as stack:
+        api = Api(stack.base_url, f"throughput-{time.monotonic_ns()}")
+        token = api.tokens["access_token"]
+        recording = wav_bytes(reference_voice(180.0))
+        voice = api.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}).json()["voice"]
+        by_id = {"text": "缓存命中的吞吐量测试。", "voice_id": voice["voice_id"]}
+        inline = {"text": "内联录音的缓存命中。", "prompt_audio": base64.b64encode(recording).decode()}
+        for body in (by_id, inline):  # computed once; from now on every identical request is a cache hit
+            task = api.post("/api/v1/tts?wait=20", json=body).json()
+            assert api.wait_task(task["task_id"])["status"] == "succeeded"
+            again = api.post("/api/v1/tts", json=body)
+            assert again.status_code == 200 and again.json()["status"] == "succeeded", again.text
+        health, health_errors = wrk(stack.base_url + "/healthz", seconds, root)
+        hit_id, id_errors = wrk(stack.base_url + "/api/v1/tts", seconds, root, "POST", json.dumps(by_id), token)
+        hit_inline, inline_errors = wrk(stack.base_url + "/api/v1/tts", seconds, root, "POST", json.dumps(inline),
+                                        token)
+        print(f"GET /healthz                      {health:8.1f} req/s  (non-2xx {health_errors})")
+        print(f"POST /api/v1/tts, hit by voice_id  {hit_id:8.1f} req/s  (non-2xx {id_errors})  "
+              f"ratio {hit_id / health:.3f}")
+        print(f"POST /api/v1/tts, hit inline {len(json.dumps(inline)) // 1024} KB {hit_inline:8.1f} req/s  "
+              f"(non-2xx {inline_errors})  ratio {hit_inline / health:.3f}")
+        jobs = stack.query("SELECT COUNT(*) AS n FROM jobs")[0]["n"]
+        print(f"jobs rows after the runs: {jobs}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
