@@ -3,8 +3,18 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
-from backend.services.audio import DEMUXERS, PCM_RATES
-from backend.vocabulary import ANIMATIONS, EXPRESSIONS, IMAGE_FORMATS, STYLES, SWAP_FORMATS
+from backend.vocabulary import (
+    ANIMATIONS,
+    AUDIO_FORMATS,
+    EXPRESSIONS,
+    IMAGE_FORMATS,
+    JOB_KINDS,
+    PCM_RATES,
+    SPEECH_FORMATS,
+    STYLES,
+    SWAP_FORMATS,
+    TTS_MODES,
+)
 
 ID_MAX = 64  # every public id (t_…, v_…, template ids) is shorter
 TTS_TEXT_HARD_MAX = 1000  # VOXMOJI_TEXT_MAX_CHARS (default 200) is checked as well, before normalisation
@@ -72,7 +82,7 @@ class MeOut(Schema):
 
 class VoiceIn(Schema):
     audio = String(required=True, metadata={"description": "base64 (or a multipart file part)"})
-    audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
+    audio_format = String(validate=OneOf(AUDIO_FORMATS), load_default=None)
     sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
     prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says"})
     name = Text(64, load_default=None)
@@ -98,22 +108,22 @@ class VoiceListOut(Schema):
 
 class TtsIn(Schema):
     text = Text(TTS_TEXT_HARD_MAX, required=True, metadata={"description": "1-200 characters by default"})
-    mode = String(load_default="zero_shot", validate=OneOf(["zero_shot", "instruct", "cross_lingual"]))
+    mode = String(load_default="zero_shot", validate=OneOf(TTS_MODES))
     voice_id = Id(load_default=None)
     prompt_audio = String(metadata={"description": "base64 (or a multipart file part); instead of voice_id"})
-    prompt_audio_format = String(validate=OneOf(list(DEMUXERS)), load_default=None)
+    prompt_audio_format = String(validate=OneOf(AUDIO_FORMATS), load_default=None)
     sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
     prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says"})
     instruct = Text(100, load_default=None,
                     metadata={"description": "e.g. 用四川话说, 悲伤地说; required for mode=instruct"})
     speed = Float(load_default=1.0, validate=Range(0.5, 2.0))
-    format = String(load_default="mp3", validate=OneOf(["mp3", "wav"]))
+    format = String(load_default="mp3", validate=OneOf(SPEECH_FORMATS))
 
 
 class SeedTtsIn(Schema):
     text = Text(TTS_TEXT_HARD_MAX, required=True)
     prompt_audio = String(required=True)
-    mode = String(load_default="zero_shot", validate=OneOf(["zero_shot", "instruct", "cross_lingual"]))
+    mode = String(load_default="zero_shot", validate=OneOf(TTS_MODES))
     instruct = Text(100, load_default=None)
 
 
@@ -130,7 +140,7 @@ class WaitQuery(Schema):
 
 
 class TaskListQuery(Schema):
-    kind = String(load_default=None, validate=OneOf(["tts", "emoji", "swap"]))
+    kind = String(load_default=None, validate=OneOf(JOB_KINDS))
     limit = Integer(load_default=20, validate=Range(1, 100))
     before = Id(load_default=None)
 

@@ -1,5 +1,14 @@
-"""The sticker vocabulary, defined once: what the schemas accept, what the engines check and what the
-renders produce. Plain data, imported by every layer."""
+"""The API's vocabulary, defined once: what the schemas accept, what the engines and decoders check and
+what the renders produce. Plain data, imported by every layer."""
+
+# Voices
+AUDIO_FORMATS = ("wav", "mp3", "aac", "m4a", "pcm")  # recordings we decode (pcm needs a sample rate)
+PCM_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+SPEECH_FORMATS = ("mp3", "wav")  # what TTS results are encoded as
+TTS_MODES = ("zero_shot", "instruct", "cross_lingual")
+JOB_KINDS = ("tts", "emoji", "swap")
+
+# Stickers
 
 CLASSIC_STYLES = ("cutout", "panda", "template", "comic")  # the embedded engine's styles
 STYLES = CLASSIC_STYLES + ("sd",)  # `sd` needs the Stable Diffusion engine

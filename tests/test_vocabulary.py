@@ -6,7 +6,7 @@ from PIL import Image
 
 from backend import vocabulary
 from backend.engines import sticker_post
-from backend.schemas import EmojiIn, SwapIn
+from backend.schemas import EmojiIn, SwapIn, TaskListQuery, TtsIn, VoiceIn
 
 
 def choices(schema, name):
@@ -21,6 +21,15 @@ def test_the_api_accepts_exactly_the_vocabulary():
     assert choices(SwapIn, "format") == vocabulary.SWAP_FORMATS
     assert set(vocabulary.PHOTO_STYLES) <= set(vocabulary.STYLES)
     assert set(vocabulary.ANIMATED_FORMATS) <= set(vocabulary.IMAGE_FORMATS)
+    assert choices(VoiceIn, "audio_format") == vocabulary.AUDIO_FORMATS
+    assert choices(TtsIn, "mode") == vocabulary.TTS_MODES and choices(TtsIn, "format") == vocabulary.SPEECH_FORMATS
+    assert choices(TaskListQuery, "kind") == vocabulary.JOB_KINDS
+
+
+def test_the_decoder_knows_every_audio_format():
+    from backend.services import audio
+
+    assert tuple(audio.DEMUXERS) == vocabulary.AUDIO_FORMATS
 
 
 @pytest.mark.parametrize("animation", vocabulary.ANIMATIONS)

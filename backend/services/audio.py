@@ -10,11 +10,11 @@ import numpy as np
 import soundfile
 
 from backend.errors import ApiError
+from backend.vocabulary import PCM_RATES
 
 # Our format names -> ffmpeg demuxers. Never auto-probed: a playlist, concat script or
 # AVI with an embedded HLS playlist is parsed as the declared format and fails there.
-DEMUXERS = {"wav": "wav", "mp3": "mp3", "aac": "aac", "m4a": "mov", "pcm": "s16le"}
-PCM_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+DEMUXERS = {"wav": "wav", "mp3": "mp3", "aac": "aac", "m4a": "mov", "pcm": "s16le"}  # ffmpeg's, per AUDIO_FORMATS
 DECODE_RATE = 16000
 MIME = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 _NOT_AUDIO = {
