@@ -1,4 +1,5 @@
 """Prometheus metrics; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (gunicorn, Celery)."""
+import json
 import os
 import time
 
@@ -16,6 +17,10 @@ HTTP_REQUESTS = Counter("voxmoji_http_requests_total", "HTTP requests", ["method
 HTTP_LATENCY = Histogram("voxmoji_http_request_seconds", "HTTP request latency", ["method", "endpoint"])
 JOBS = Counter("voxmoji_jobs_total", "Job state transitions", ["kind", "status"])
 WAITS_REFUSED = Counter("voxmoji_waits_refused_total", "Long-polls answered at once (no slot)", ["limit"])
+JOB_SECONDS = Histogram(
+    "voxmoji_job_seconds", "From submission to the final status, per job kind and engine", ["kind", "engine", "status"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
 ENGINE_SECONDS = Histogram(
     "voxmoji_engine_seconds", "Time spent inside an engine per job", ["engine"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120),
@@ -25,6 +30,34 @@ ENGINE_SECONDS = Histogram(
 def job_transition(kind, status):
     """Count a job entering a status."""
     JOBS.labels(kind, status).inc()
+
+
+class FleetCollector:
+    """Read at scrape time from Redis: jobs waiting per Celery queue, and live workers per engine (their
+    heartbeats). What an autoscaler (KEDA / HPA on Prometheus) scales GPU workers on."""
+
+    def __init__(self, redis, queues, worker_key):
+        self.redis, self.queues, self.worker_key = redis, queues, worker_key
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        depth = GaugeMetricFamily("voxmoji_queue_depth", "Jobs waiting in a Celery queue", labels=["queue"])
+        live = GaugeMetricFamily("voxmoji_live_workers", "Live workers serving an engine", labels=["kind", "engine"])
+        try:
+            for queue in self.queues:
+                depth.add_metric([queue], self.redis.llen(queue))
+            counts = {}
+            for key in self.redis.scan_iter(match=self.worker_key + "*", count=100):
+                raw = self.redis.get(key)
+                for kind, engine in (json.loads(raw).get("engines", {}) if raw else {}).items():
+                    counts[(kind, engine)] = counts.get((kind, engine), 0) + 1
+            for (kind, engine), count in sorted(counts.items()):
+                live.add_metric([kind, engine], count)
+        except Exception:  # noqa: BLE001 - a scrape without Redis shows no fleet, not an error
+            pass
+        yield depth
+        yield live
 
 
 def init_app(app):
@@ -47,9 +80,24 @@ def init_app(app):
     @app.get("/metrics")
     @app.doc(hide=True)
     def metrics():
+        from backend.celery_app import QUEUES, WORKER_KEY
+
+        registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
         else:
-            from prometheus_client import REGISTRY as registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+            from prometheus_client import REGISTRY as process_registry
+
+            registry = process_registry
+        fleet = FleetCollector(app.extensions["redis"], QUEUES + ("default",), WORKER_KEY)
+        return Response(generate_latest(registry) + generate_latest(_Only(fleet)), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _Only:
+    """A registry-like wrapper so generate_latest() renders one collector."""
+
+    def __init__(self, collector):
+        self._collector = collector
+
+    def collect(self):
+        return self._collector.collect()

@@ -76,3 +76,34 @@ def test_login_without_dev_mode_is_unavailable():
     response = app.test_client().post("/api/v1/auth/login", json={"code": "x"})
     assert response.status_code == 503
     assert response.json["error"]["code"] == "service_unavailable"
+
+
+def test_metrics_give_an_autoscaler_queue_depth_live_workers_and_job_latency(api, stack):
+    import re
+
+    def scrape():
+        return requests.get(stack.base_url + "/metrics", timeout=10).text
+
+    def value(text, name, **labels):
+        for found in re.finditer(rf"^{name}\{{(.*)\}} ([0-9.e+]+)$", text, re.MULTILINE):
+            if dict(re.findall(r'(\w+)="([^"]*)"', found.group(1))) == labels:
+                return float(found.group(2))
+        return None
+
+    stack.stop("worker")
+    try:
+        tasks = [api.post("/api/v1/emoji", json={"template_id": "wanted", "text": f"排队{n}"}).json()
+                 for n in range(3)]
+        waiting = scrape()
+        assert value(waiting, "voxmoji_queue_depth", queue="emoji") >= 3
+        assert value(waiting, "voxmoji_live_workers", kind="emoji", engine="classic") is None
+    finally:
+        stack.start("worker")
+        stack.wait_ready()
+    for task in tasks:
+        assert api.wait_task(task["task_id"])["status"] == "succeeded"
+    served = scrape()
+    assert value(served, "voxmoji_queue_depth", queue="emoji") == 0
+    assert value(served, "voxmoji_live_workers", kind="emoji", engine="classic") == 1
+    assert value(served, "voxmoji_live_workers", kind="tts", engine="espeak-world") == 1
+    assert value(served, "voxmoji_job_seconds_count", kind="emoji", engine="classic", status="succeeded") >= 3

@@ -155,6 +155,8 @@ def finish(job_id, status, *, error_code=None, error_message=None, error_field=N
         return False
     job = db.session.get(Job, job_id)
     metrics.job_transition(job.kind, status)
+    metrics.JOB_SECONDS.labels(job.kind, job.engine, status).observe(
+        (job.finished_at - job.created_at).total_seconds())
     if status == "succeeded":
         cache.store(job.cache_key, job.id)
     resolve_followers(job_id)
