@@ -91,14 +91,23 @@ def _advertise(sender, **_):
                 pass
             if _stop.wait(HEARTBEAT_SECONDS):
                 break
-        try:
-            redis.delete(key)
-        except Exception:  # noqa: BLE001
-            pass
 
-    threading.Thread(target=beat, daemon=True, name="voxmoji-heartbeat").start()
+    _heartbeat.update(key=key, thread=threading.Thread(target=beat, daemon=True, name="voxmoji-heartbeat"))
+    _heartbeat["thread"].start()
+
+
+_heartbeat = {}
 
 
 @worker_shutdown.connect
 def _stop_advertising(**_):
+    """A worker that stops leaves the fleet at once (not when its heartbeat expires): /readyz and the
+    live-worker metric stop counting it."""
     _stop.set()
+    if not _heartbeat:
+        return
+    _heartbeat["thread"].join(timeout=5)
+    try:
+        flask_app.extensions["redis"].delete(_heartbeat["key"])
+    except Exception:  # noqa: BLE001 - it expires on its own
+        pass
