@@ -160,8 +160,7 @@ DEV_SECRETS = {"SECRET_KEY": "dev-only-jwt-secret-never-use-in-production-000",
 def production_signs(config):
     """Why this configuration looks like production (empty when it does not)."""
     signs = []
-    env = (config["ENV"] or "").strip().lower()
-    if env.startswith("prod"):
+    if _env_name(config).startswith("prod"):
         signs.append(f"VOXMOJI_ENV={config['ENV']}")
     if config["WECHAT_APPID"] or config["WECHAT_SECRET"]:
         signs.append("WeChat credentials are set")
@@ -173,16 +172,20 @@ def production_signs(config):
     return signs
 
 
+def _env_name(config):
+    return (config["ENV"] or "").strip().lower()
+
+
 def dev_mode(config):
     """The explicit dev mode: VOXMOJI_ENV=development and nothing that looks like production."""
-    return (config["ENV"] or "").strip().lower() in DEV_MODES and not production_signs(config)
+    return _env_name(config) in DEV_MODES and not production_signs(config)
 
 
 def check_config(config):
     """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets."""
     signs = production_signs(config)
     production = not dev_mode(config)
-    if config["DEV_LOGIN"] and (config["WECHAT_APPID"] or config["ENV"].strip().lower().startswith("prod")):
+    if config["DEV_LOGIN"] and (config["WECHAT_APPID"] or _env_name(config).startswith("prod")):
         raise RuntimeError(
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
             "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."

@@ -82,22 +82,12 @@ def init_app(app):
     def metrics():
         from backend.celery_app import QUEUES, WORKER_KEY
 
-        registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
         else:
-            from prometheus_client import REGISTRY as process_registry
+            from prometheus_client import REGISTRY as registry
+        fleet = CollectorRegistry()  # read from Redis at each scrape, by whichever process answers it
+        fleet.register(FleetCollector(app.extensions["redis"], QUEUES + ("default",), WORKER_KEY))
+        return Response(generate_latest(registry) + generate_latest(fleet), mimetype=CONTENT_TYPE_LATEST)
 
-            registry = process_registry
-        fleet = FleetCollector(app.extensions["redis"], QUEUES + ("default",), WORKER_KEY)
-        return Response(generate_latest(registry) + generate_latest(_Only(fleet)), mimetype=CONTENT_TYPE_LATEST)
-
-
-class _Only:
-    """A registry-like wrapper so generate_latest() renders one collector."""
-
-    def __init__(self, collector):
-        self._collector = collector
-
-    def collect(self):
-        return self._collector.collect()

@@ -20,20 +20,12 @@ def request_key(kind, engine, engine_version, params):
 
 def lookup(key):
     """The id of a finished job with this key, or None (a Redis outage is a miss)."""
-    try:
-        value = get_redis().get(_PREFIX + key)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation; the database decides
-        current_app.logger.warning("cache lookup failed", exc_info=True)
-        return None
-    return value.decode() if value else None
+    return recall(_PREFIX + key)
 
 
 def store(key, job_id):
     """Remember the finished job for this key."""
-    try:
-        get_redis().set(_PREFIX + key, job_id, ex=current_app.config["CACHE_TTL"])
-    except Exception:  # noqa: BLE001
-        current_app.logger.warning("cache store failed", exc_info=True)
+    remember(_PREFIX + key, job_id)
 
 
 def forget(key):
@@ -42,3 +34,21 @@ def forget(key):
         get_redis().delete(_PREFIX + key)
     except Exception:  # noqa: BLE001
         current_app.logger.warning("cache forget failed", exc_info=True)
+
+
+def recall(redis_key):
+    """A remembered string, or None; a Redis outage is a miss (the cache is an optimisation, never the truth)."""
+    try:
+        value = get_redis().get(redis_key)
+    except Exception:  # noqa: BLE001
+        current_app.logger.warning("cache lookup failed", exc_info=True)
+        return None
+    return value.decode() if value else None
+
+
+def remember(redis_key, value):
+    """Remember a string for CACHE_TTL seconds (best effort)."""
+    try:
+        get_redis().set(redis_key, value, ex=current_app.config["CACHE_TTL"])
+    except Exception:  # noqa: BLE001
+        current_app.logger.warning("cache store failed", exc_info=True)

@@ -1,7 +1,6 @@
 """Untrusted images in: an allow-list of formats, a pixel budget, EXIF orientation, downscale, re-encode."""
 import hashlib
 import io
-import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.errors import ApiError
 from backend.services import media
+from backend.services.slots import ProcessSlots
 from backend.services.transactions import end_read
 
 ALLOWED = {"JPEG", "PNG", "WEBP", "GIF"}
@@ -94,25 +94,17 @@ def _open_reduced(data, field, max_pixels):
                        field)
 
 
-_decode_slots = None
-_decode_slots_lock = threading.Lock()
+_DECODES = ProcessSlots("IMAGE_DECODES_PER_PROCESS")
 
 
 @contextmanager
 def _decode_slot():
     """Wait (up to IMAGE_DECODE_WAIT seconds) for one of this process's image decoding slots; 503 if busy."""
-    global _decode_slots
-    config = current_app.config
-    with _decode_slots_lock:
-        if _decode_slots is None:
-            _decode_slots = threading.BoundedSemaphore(config["IMAGE_DECODES_PER_PROCESS"])
-    if not _decode_slots.acquire(timeout=config["IMAGE_DECODE_WAIT"]):
-        raise ApiError("service_unavailable", "Many photos are being processed right now; retry in a few seconds.",
-                       headers={"Retry-After": "2"})
-    try:
+    with _DECODES.hold(timeout=current_app.config["IMAGE_DECODE_WAIT"]) as acquired:
+        if not acquired:
+            raise ApiError("service_unavailable", "Many photos are being processed right now; retry in a few "
+                           "seconds.", headers={"Retry-After": "2"})
         yield
-    finally:
-        _decode_slots.release()
 
 
 def _looks_allowed(data):

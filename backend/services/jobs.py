@@ -1,5 +1,4 @@
 """Jobs: create (or join, or answer from cache), run-state transitions, cancel, wait, present."""
-import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
 from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
 from backend.services import cache, ledger, media
+from backend.services.slots import ProcessSlots
 from backend.services.transactions import write_transaction
 
 _RESULT_FIELDS = ("result_path", "result_mime", "result_bytes", "result_duration",
@@ -31,7 +31,7 @@ def submit(user, kind, params, fingerprint, engine, cost):
       the worker hands it the existing result without computing; a job with a twin in flight follows it
       (one computation) and is charged when it succeeds, released when it fails or is canceled.
     So what a response says never depends on what other users asked for."""
-    own = _finished_twin(fingerprint, user_id=user.id)
+    own = _own_result(fingerprint, user.id)
     if own is not None:
         own.repeat = True
         metrics.job_transition(kind, "cached")
@@ -61,26 +61,29 @@ def submit(user, kind, params, fingerprint, engine, cost):
     raise ApiError("service_unavailable", "The request is busy; please retry in a moment.")
 
 
-def _finished_twin(fingerprint, user_id=None):
-    """A succeeded job with this fingerprint whose result file still exists: the user's own when user_id is
-    given, else anyone's (through the Redis cache first)."""
-    if user_id is None:
-        job_id = cache.lookup(fingerprint)
-        job = db.session.get(Job, job_id) if job_id else None
-        if _serves(job):
-            return job
-        if job_id:
-            cache.forget(fingerprint)
-    query = sa.select(Job).where(Job.cache_key == fingerprint, Job.status == "succeeded",
-                                 Job.result_path.is_not(None))
-    if user_id is not None:
-        query = query.where(Job.user_id == user_id)
-    job = db.session.scalars(query.order_by(Job.finished_at.desc()).limit(1)).first()
-    if not _serves(job):
-        return None
-    if user_id is None:
+def _own_result(fingerprint, user_id):
+    """The user's own succeeded job with this fingerprint whose result file still exists."""
+    return _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
+
+
+def _any_result(fingerprint):
+    """Anyone's succeeded job with this fingerprint whose result file still exists (Redis first)."""
+    job_id = cache.lookup(fingerprint)
+    job = db.session.get(Job, job_id) if job_id else None
+    if _serves(job):
+        return job
+    if job_id:
+        cache.forget(fingerprint)
+    job = _latest_served(sa.select(Job).where(Job.cache_key == fingerprint))
+    if job is not None:
         cache.store(fingerprint, job.id)
     return job
+
+
+def _latest_served(query):
+    job = db.session.scalars(query.where(Job.status == "succeeded", Job.result_path.is_not(None))
+                             .order_by(Job.finished_at.desc()).limit(1)).first()
+    return job if _serves(job) else None
 
 
 def _serves(job):
@@ -100,7 +103,7 @@ def _unfinished_twin(fingerprint, user_id=None):
 
 def finished_result(fingerprint):
     """Worker side: the result fields of a finished twin, to hand to a job without computing it again."""
-    twin = _finished_twin(fingerprint)
+    twin = _any_result(fingerprint)
     if twin is None:
         return None
     return {"engine": twin.engine, **{name: getattr(twin, name) for name in _RESULT_FIELDS}}
@@ -328,44 +331,45 @@ def _wait_until_finished(job, deadline):
             pubsub.close()
 
 
-_process_wait_slots = None
-_process_wait_lock = threading.Lock()
+_WAIT_SLOTS = ProcessSlots("WAIT_SLOTS_PER_PROCESS")
 
 
 @contextmanager
 def _wait_slot(user_id):
     """Yield True if this request may wait: a free slot in this process and under the user's cap."""
-    global _process_wait_slots
-    config = current_app.config
-    with _process_wait_lock:
-        if _process_wait_slots is None:
-            _process_wait_slots = threading.BoundedSemaphore(config["WAIT_SLOTS_PER_PROCESS"])
-    if not _process_wait_slots.acquire(blocking=False):
-        metrics.WAITS_REFUSED.labels("process").inc()
-        yield False
-        return
-    key = _WAITERS + user_id
-    counted = False
-    try:
-        try:
-            redis = get_redis()
-            waiting = redis.incr(key)
-            counted = True
-            redis.expire(key, max(config["WAIT_MAX_SECONDS"], config["SEED_TTS_WAIT"]) + 10)  # outlives any wait
-        except Exception:  # noqa: BLE001 - without Redis only the per-process cap applies
-            waiting = 0
-        if waiting > config["WAITS_PER_USER"]:
-            metrics.WAITS_REFUSED.labels("user").inc()
+    with _WAIT_SLOTS.hold() as slot:
+        if not slot:
+            metrics.WAITS_REFUSED.labels("process").inc()
             yield False
-        else:
-            yield True
+            return
+        with _user_waiting(user_id) as waiting:
+            if waiting > current_app.config["WAITS_PER_USER"]:
+                metrics.WAITS_REFUSED.labels("user").inc()
+                yield False
+            else:
+                yield True
+
+
+@contextmanager
+def _user_waiting(user_id):
+    """Count this wait among the user's across the tier (Redis); yields how many are waiting, this one
+    included (0 when Redis is down: then only the per-process cap applies)."""
+    config = current_app.config
+    key = _WAITERS + user_id
+    try:
+        redis = get_redis()
+        waiting = redis.incr(key)
+        redis.expire(key, max(config["WAIT_MAX_SECONDS"], config["SEED_TTS_WAIT"]) + 10)  # outlives any wait
+    except Exception:  # noqa: BLE001
+        yield 0
+        return
+    try:
+        yield waiting
     finally:
-        if counted:
-            try:
-                get_redis().decr(key)
-            except Exception:  # noqa: BLE001 - the key expires on its own
-                pass
-        _process_wait_slots.release()
+        try:
+            redis.decr(key)
+        except Exception:  # noqa: BLE001 - the key expires on its own
+            pass
 
 
 def _announce(job_id):

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend.errors import ApiError
-from backend.extensions import db, get_redis
+from backend.extensions import db
 from backend.models import Voice, isoformat
 from backend import celery_app
 from backend.celery_app import FORGET_RECORDING, QUEUE_BY_KIND
-from backend.services import audio, jobs, media
+from backend.services import audio, cache, jobs, media
 from backend.services.transactions import end_read, write_transaction
 
 _PROMPT_OF = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
@@ -36,20 +36,14 @@ def store_prompt(data, declared_format, sample_rate, field):
     if known is not None:
         return known
     prompt = _decode_and_store(data, declared_format, sample_rate, field)
-    try:
-        get_redis().set(raw_key, json.dumps(asdict(prompt)), ex=current_app.config["CACHE_TTL"])
-    except Exception:  # noqa: BLE001 - only an optimisation
-        current_app.logger.warning("could not remember a recording's digest", exc_info=True)
+    cache.remember(raw_key, json.dumps(asdict(prompt)))
     return prompt
 
 
 def _known_prompt(raw_key):
     """The stored recording for these raw bytes, if it was decoded before and is still there."""
-    try:
-        known = get_redis().get(raw_key)
-    except Exception:  # noqa: BLE001 - a Redis outage only costs a decode
-        return None
-    if not known:
+    known = cache.recall(raw_key)
+    if known is None:
         return None
     prompt = Prompt(**json.loads(known))
     return prompt if media.absolute(prompt.path).exists() else None
