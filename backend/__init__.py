@@ -6,7 +6,6 @@ from backend import metrics, openapi, ratelimit
 from backend.api import register_blueprints
 from backend.celery_app import celery_init_app
 from backend.config import check_config, load_config
-from backend.engines import registry
 from backend.errors import register_error_handlers
 from backend.extensions import db, init_redis, migrate
 from backend.json_provider import StrictJSONProvider, parse_json_body
@@ -33,7 +32,6 @@ def create_app(config=None):
     init_redis(app)
     ratelimit.init_app(app)
     celery_init_app(app)
-    app.extensions["engines"] = {kind: registry.describe(kind, app.config) for kind in registry.ENGINES}
     register_error_handlers(app)
     app.before_request(parse_json_body)
     register_blueprints(app)

@@ -4,11 +4,11 @@ from urllib.parse import parse_qs, urlparse
 from celery import Celery, Task
 from kombu import Queue
 
-# Job kind -> the Celery queue whose workers have its engine.
-QUEUE_BY_KIND = {"tts": "tts", "emoji": "emoji", "swap": "emoji"}
-QUEUES = ("tts", "emoji")
-# A live worker keeps `vm:worker:<celery hostname>` in Redis (a heartbeat with a short TTL; read by /readyz).
-WORKER_KEY = "vm:worker:"
+from backend.engine_catalog import QUEUES
+
+# Each engine has its own queue (`tts.cosyvoice3`, `sticker.classic`, ...): a job is sent to the queue of the
+# engine it was routed to (backend/fleet.py). `default` carries maintenance (the sweeper).
+DEFAULT_QUEUE = "default"
 # Task names: the web tier sends tasks by name, so services never import the worker side (backend.tasks).
 RUN_JOB = "voxmoji.run_job"
 FORGET_RECORDING = "voxmoji.forget_recording"
@@ -57,14 +57,14 @@ def celery_init_app(app):
         worker_proc_alive_timeout=120,
         task_soft_time_limit=config["JOB_SOFT_TIME_LIMIT"],
         task_time_limit=hard,
-        task_default_queue="default",
-        task_queues=[Queue("default")] + [Queue(name) for name in QUEUES],
+        task_default_queue=DEFAULT_QUEUE,
+        task_queues=[Queue(DEFAULT_QUEUE)] + [Queue(name) for name in QUEUES],
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         beat_schedule={
-            "sweep-jobs": {"task": SWEEP_JOBS, "schedule": config["SWEEP_INTERVAL"], "options": {"queue": "default"}},
+            "sweep-jobs": {"task": SWEEP_JOBS, "schedule": config["SWEEP_INTERVAL"], "options": {"queue": DEFAULT_QUEUE}},
         },
         beat_schedule_filename=f"{config['VAR_DIR']}/celerybeat-schedule",
         timezone="UTC",

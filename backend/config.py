@@ -102,12 +102,18 @@ def load_config(environ=None):
         "CAPTION_MAX_CHARS": _env_int("VOXMOJI_CAPTION_MAX_CHARS", 40),
         "GIF_MAX_BYTES": _env_int("VOXMOJI_GIF_MAX_BYTES", 500 * 1024),
         "AI_LABEL": _env_bool("VOXMOJI_AI_LABEL", True),
-        "EMOJI_ENGINE": _env("VOXMOJI_EMOJI_ENGINE", "auto"),
         "COST_STICKER": _env_int("VOXMOJI_COST_STICKER", 1),
         "COST_ANIMATED_STICKER": _env_int("VOXMOJI_COST_ANIMATED_STICKER", 2),
         "COST_SWAP": _env_int("VOXMOJI_COST_SWAP", 1),
-        # Engines: "auto" or an engine name
-        "TTS_ENGINE": _env("VOXMOJI_TTS_ENGINE", "auto"),
+        # Engines. A worker serves what VOXMOJI_WORKER_ENGINES names (`auto`: the best engine of each family
+        # that can run on its machine, or e.g. `tts:cosyvoice3,sticker:sd-lora`); the web tier routes each
+        # request by the live workers and a policy per family: best | gpu | embedded (docs/deploy.md).
+        "WORKER_ENGINES": _env("VOXMOJI_WORKER_ENGINES", "auto"),
+        "ENGINE_POLICY_TTS": _env("VOXMOJI_ENGINE_POLICY_TTS", "best"),
+        "ENGINE_POLICY_STICKER": _env("VOXMOJI_ENGINE_POLICY_STICKER", "best"),
+        # a queued or orphaned job whose engine has had no live worker for this long fails (hold released)
+        "ENGINE_WAIT_SECONDS": _env_int("VOXMOJI_ENGINE_WAIT_SECONDS", 600),
+        "ENGINE_RETRY_AFTER": _env_int("VOXMOJI_ENGINE_RETRY_AFTER", 30),
         "VOICE_PROFILE_DIR": _env("VOXMOJI_VOICE_PROFILE_DIR", str(var / "cache" / "voice-profiles")),
         # CosyVoice3 (GPU voice engine); see models/README.md
         "COSYVOICE_ROOT": _env("COSYVOICE_ROOT", ""),
@@ -190,6 +196,10 @@ def check_config(config):
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
             "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
         )
+    for family in ("TTS", "STICKER"):
+        if config[f"ENGINE_POLICY_{family}"] not in ("best", "gpu", "embedded"):
+            raise RuntimeError(f"VOXMOJI_ENGINE_POLICY_{family}={config[f'ENGINE_POLICY_{family}']!r}: use best, gpu "
+                               "or embedded.")
     if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
     for key, variable in SECRET_NAMES.items():

@@ -26,7 +26,7 @@ STATUS_BY_CODE = {
     "idempotency_conflict": 422,
     "idempotency_in_progress": 409,
     "wechat_unavailable": 503,
-    "engine_unavailable": 422,
+    "engine_unavailable": 503,
     "canceled": 409,
     "engine_failed": 500,
     "internal_error": 500,

@@ -1,5 +1,4 @@
 """Prometheus metrics; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (gunicorn, Celery)."""
-import json
 import os
 import time
 
@@ -12,6 +11,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from backend.fleet import read_workers
 
 HTTP_REQUESTS = Counter("voxmoji_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram("voxmoji_http_request_seconds", "HTTP request latency", ["method", "endpoint"])
@@ -33,25 +34,24 @@ def job_transition(kind, status):
 
 
 class FleetCollector:
-    """Read at scrape time from Redis: jobs waiting per Celery queue, and live workers per engine (their
+    """Read at scrape time from Redis: jobs waiting per engine queue, and live workers per engine (their
     heartbeats). What an autoscaler (KEDA / HPA on Prometheus) scales GPU workers on."""
 
-    def __init__(self, redis, queues, worker_key):
-        self.redis, self.queues, self.worker_key = redis, queues, worker_key
+    def __init__(self, redis, queues):
+        self.redis, self.queues = redis, queues
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
         depth = GaugeMetricFamily("voxmoji_queue_depth", "Jobs waiting in a Celery queue", labels=["queue"])
-        live = GaugeMetricFamily("voxmoji_live_workers", "Live workers serving an engine", labels=["kind", "engine"])
+        live = GaugeMetricFamily("voxmoji_live_workers", "Live workers serving an engine", labels=["family", "engine"])
         try:
             for queue in self.queues:
                 depth.add_metric([queue], self.redis.llen(queue))
             counts = {}
-            for key in self.redis.scan_iter(match=self.worker_key + "*", count=100):
-                raw = self.redis.get(key)
-                for kind, engine in (json.loads(raw).get("engines", {}) if raw else {}).items():
-                    counts[(kind, engine)] = counts.get((kind, engine), 0) + 1
+            for worker in read_workers(self.redis):
+                for family, engine in worker.get("engines", {}).items():
+                    counts[(family, engine["name"])] = counts.get((family, engine["name"]), 0) + 1
             for (kind, engine), count in sorted(counts.items()):
                 live.add_metric([kind, engine], count)
         except Exception:  # noqa: BLE001 - a scrape without Redis shows no fleet, not an error
@@ -80,7 +80,8 @@ def init_app(app):
     @app.get("/metrics")
     @app.doc(hide=True)
     def metrics():
-        from backend.celery_app import QUEUES, WORKER_KEY
+        from backend.celery_app import DEFAULT_QUEUE
+        from backend.engine_catalog import QUEUES
 
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
@@ -88,6 +89,6 @@ def init_app(app):
         else:
             from prometheus_client import REGISTRY as registry
         fleet = CollectorRegistry()  # read from Redis at each scrape, by whichever process answers it
-        fleet.register(FleetCollector(app.extensions["redis"], QUEUES + ("default",), WORKER_KEY))
+        fleet.register(FleetCollector(app.extensions["redis"], QUEUES + (DEFAULT_QUEUE,)))
         return Response(generate_latest(registry) + generate_latest(fleet), mimetype=CONTENT_TYPE_LATEST)
 

@@ -8,7 +8,7 @@ from backend.vocabulary import (
     AUDIO_FORMATS,
     EXPRESSIONS,
     IMAGE_FORMATS,
-    JOB_KINDS,
+    API_JOB_KINDS,
     PCM_RATES,
     SPEECH_FORMATS,
     STYLES,
@@ -140,7 +140,7 @@ class WaitQuery(Schema):
 
 
 class TaskListQuery(Schema):
-    kind = String(load_default=None, validate=OneOf(JOB_KINDS))
+    kind = String(load_default=None, validate=OneOf(API_JOB_KINDS))
     limit = Integer(load_default=20, validate=Range(1, 100))
     before = Id(load_default=None)
 

@@ -40,15 +40,13 @@ def settings():
         "WEB_WORKERS": int(os.environ.get("VOXMOJI_WEB_WORKERS", "2")),
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
-        "WORKER_QUEUES": os.environ.get("VOXMOJI_WORKER_QUEUES", "tts,emoji,default"),
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
     }
 
 
 def environment(s):
-    """Environment shared by every service (metrics directory for multiprocess mode, worker queues)."""
+    """Environment shared by every service (metrics directory for multiprocess mode, allocator settings)."""
     return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(s["METRICS_DIR"]), "PYTHONUNBUFFERED": "1",
-            "VOXMOJI_WORKER_QUEUES": s["WORKER_QUEUES"],
             # Large buffers (decoded photos, audio) are mmapped and so returned to the system when freed;
             # without this glibc raises its mmap threshold after the first free, keeps every such buffer in
             # per-thread arenas, and a web process grows by one decoded photo per thread.
@@ -84,11 +82,8 @@ def prepare(s, migrate=True):
         from flask_migrate import upgrade
 
         from backend import create_app
-        from backend.cli import render_template_previews
-
         with create_app().app_context():
             upgrade()
-            render_template_previews()
 
 
 def render_nginx(s):
@@ -138,7 +133,7 @@ def command(service, s):
         ]
     if service == "worker":
         return [
-            str(venv_bin / "celery"), "-A", "backend.worker", "worker", "-Q", s["WORKER_QUEUES"],
+            str(venv_bin / "celery"), "-A", "backend.worker", "worker",
             "--concurrency", str(s["WORKER_CONCURRENCY"]), "--pool", s["WORKER_POOL"],
             "-n", f"voxmoji-{s['HTTP_PORT']}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
         ]

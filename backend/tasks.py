@@ -4,15 +4,16 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import sqlalchemy as sa
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
-from backend import metrics
+from backend import fleet, metrics
 from backend.celery_app import FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
+from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
@@ -20,7 +21,7 @@ from backend.renders import sticker, swap, tts
 from backend.services import jobs, media, recharges
 from backend.services.transactions import checkpoint
 
-RENDERERS = {"tts": tts.render, "emoji": sticker.render, "swap": swap.render}
+RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render}
 _LEASE = "vm:lease:"
 _RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND_IF_OWNER = (
@@ -143,8 +144,14 @@ def sweep_jobs():
         sa.select(Job).where(Job.status.in_(UNFINISHED), Job.parent_id.is_(None), Job.created_at < grace)
     ).all()
     requeued = 0
+    workers = fleet.read_workers(get_redis())
     for job in candidates:
         if is_held(job.id):
+            continue
+        if engine_gone(job, workers):
+            jobs.finish(job.id, "failed", error_code="engine_unavailable", error_message=(
+                f"No worker running {job.engine} came back within {config['ENGINE_WAIT_SECONDS']} s; "
+                "your tokens were returned. Please retry."))
             continue
         waiting_too_long = job.status == "queued" and (job.enqueued_at is None or job.enqueued_at < requeue_before)
         orphaned = job.status == "running"
@@ -161,6 +168,16 @@ def sweep_jobs():
     wal = checkpoint()
     return {"requeued": requeued, "holds_expired": expired, "partials_removed": removed,
             "idempotency_keys_removed": forgotten, "wal_checkpoint": wal, "at": time.time()}
+
+
+def engine_gone(job, workers):
+    """True when no live worker has served the job's engine for VOXMOJI_ENGINE_WAIT_SECONDS (counted from
+    when one was last seen, or from the job's creation if later)."""
+    since = fleet.vanished_since(FAMILY_BY_KIND[job.kind], job.engine, workers)
+    if since is None:
+        return False
+    created = job.created_at.replace(tzinfo=timezone.utc).timestamp()
+    return time.time() - max(since, created) > current_app.config["ENGINE_WAIT_SECONDS"]
 
 
 def expire_holds():

@@ -1,16 +1,23 @@
-"""Celery entry point (`celery -A backend.worker worker`): engines pre-warmed, liveness advertised."""
+"""Celery entry point (`celery -A backend.worker worker`): this worker's engines resolved, loaded and advertised.
+
+At import the worker resolves which engine it serves per family (VOXMOJI_WORKER_ENGINES; a pinned engine
+that cannot run here stops it with the reason) and consumes exactly those engines' queues, plus `default`
+for maintenance. Each pool process loads its engines before the first job. While it runs, the worker keeps
+a heartbeat in Redis that the web tier routes by (backend/fleet.py).
+"""
 import json
 import logging
 import os
 import socket
 import threading
+import time
 
 import redis as redis_lib
-
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from kombu import Queue
 
-from backend import create_app
-from backend.celery_app import QUEUE_BY_KIND, QUEUES, WORKER_KEY
+from backend import create_app, engine_catalog, fleet
+from backend.celery_app import DEFAULT_QUEUE
 from backend.engines import registry
 from backend.tasks import FORGET_CHANNEL, forget_locally
 
@@ -18,35 +25,29 @@ flask_app = create_app()
 celery = flask_app.extensions["celery"]
 logger = logging.getLogger("voxmoji.worker")
 _stop = threading.Event()
-HEARTBEAT_SECONDS = 5
 
 
-def served_kinds():
-    """The job kinds whose queues this worker consumes (VOXMOJI_WORKER_QUEUES, set by the stack)."""
-    queues = set(os.environ.get("VOXMOJI_WORKER_QUEUES", ",".join(QUEUES)).split(","))
-    return [kind for kind in flask_app.extensions["engines"] if QUEUE_BY_KIND[kind] in queues]
+def _resolve():
+    try:
+        return registry.resolve(flask_app.config)
+    except ValueError as error:
+        raise SystemExit(f"voxmoji worker: {error}") from None
 
 
-def check_engines():
-    """Stop the worker with a clear message when a configured engine cannot run; log what `auto` chose."""
-    for kind in served_kinds():
-        problem = registry.check_configured(kind, flask_app.config)
-        if problem:
-            raise SystemExit(f"voxmoji worker: {problem}")
-        chosen, skipped = registry.explain(kind, flask_app.config)
-        logger.warning("%s engine: %s%s", kind, chosen,
-                       "".join(f"; not {name}: {reason}" for name, reason in skipped.items()))
-
-
-check_engines()
+SERVED, UNAVAILABLE = _resolve()  # {family: engine name}, {family: {engine: why it cannot run here}}
+for _family, _name in SERVED.items():
+    logger.warning("%s engine: %s%s", _family, _name,
+                   "".join(f"; not {name}: {why}" for name, why in UNAVAILABLE[_family].items()))
+celery.conf.task_queues = [Queue(DEFAULT_QUEUE)] + [
+    Queue(engine_catalog.get(family, name).queue) for family, name in SERVED.items()]
 
 
 @worker_process_init.connect
 def _load_engines(**_):
     """One engine instance per pool process, created (and warmed up) before the first job arrives."""
     with flask_app.app_context():
-        for kind in served_kinds():
-            registry.load(kind, flask_app.config)
+        for family, name in SERVED.items():
+            registry.load(family, name, flask_app.config)
     threading.Thread(target=_listen_for_forgotten_recordings, daemon=True, name="voxmoji-forget").start()
 
 
@@ -72,24 +73,47 @@ def _load_engines_in_solo_pool(sender, **_):
 
 
 @worker_ready.connect
+def _render_template_previews(**_):
+    """Sticker workers draw the meme templates' previews into media storage (the web tier has no engines)."""
+    if "sticker" in SERVED:
+        from backend.engines import sticker_templates
+        from backend.services import media
+
+        with flask_app.app_context():
+            sticker_templates.render_previews(media.write_atomic)
+
+
+def heartbeat(hostname, concurrency):
+    """What this worker advertises: host, queues, per family the engine it serves, and the reasons the
+    other engines could not run on this machine."""
+    config = flask_app.config
+    return {
+        "hostname": hostname, "host": socket.gethostname(), "pid": os.getpid(), "started_at": time.time(),
+        "queues": sorted(queue.name for queue in celery.conf.task_queues),
+        "engines": {family: {"name": name, "version": engine_catalog.get(family, name).version,
+                             "tier": engine_catalog.get(family, name).tier,
+                             "device": registry.device(family, name, config), "concurrency": concurrency}
+                    for family, name in SERVED.items()},
+        "unavailable": UNAVAILABLE,
+    }
+
+
+@worker_ready.connect
 def _advertise(sender, **_):
-    """Keep `vm:worker:<hostname>` alive in Redis while this worker runs (read by /readyz)."""
-    queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
-    engines = {kind: name for kind, (name, _version) in flask_app.extensions["engines"].items()
-               if QUEUE_BY_KIND[kind] in queues}
-    skipped = {kind: registry.explain(kind, flask_app.config)[1] for kind in engines}
-    key = WORKER_KEY + sender.hostname
-    info = json.dumps({"hostname": sender.hostname, "host": socket.gethostname(), "pid": os.getpid(),
-                       "queues": queues, "engines": engines, "engines_not_chosen": skipped})
+    """Keep `vm:worker:<hostname>` alive in Redis while this worker runs (the web tier routes by it)."""
+    key = fleet.WORKER_KEY + sender.hostname
+    info = heartbeat(sender.hostname, sender.pool.limit)  # processes (prefork) or 1 (solo)
+    payload = json.dumps(info)
     redis = flask_app.extensions["redis"]
 
     def beat():
         while True:
             try:
-                redis.set(key, info, ex=HEARTBEAT_SECONDS * 3)
+                redis.set(key, payload, ex=fleet.HEARTBEAT_SECONDS * 3)
+                fleet.mark_seen(redis, info["engines"])
             except Exception:  # noqa: BLE001 - retried on the next beat
                 pass
-            if _stop.wait(HEARTBEAT_SECONDS):
+            if _stop.wait(fleet.HEARTBEAT_SECONDS):
                 break
 
     _heartbeat.update(key=key, thread=threading.Thread(target=beat, daemon=True, name="voxmoji-heartbeat"))
@@ -101,8 +125,8 @@ _heartbeat = {}
 
 @worker_shutdown.connect
 def _stop_advertising(**_):
-    """A worker that stops leaves the fleet at once (not when its heartbeat expires): /readyz and the
-    live-worker metric stop counting it."""
+    """A worker that stops leaves the fleet at once (not when its heartbeat expires): requests stop being
+    routed to its engines, and /readyz and the live-worker metric stop counting it."""
     _stop.set()
     if not _heartbeat:
         return

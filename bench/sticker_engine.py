@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from backend.engines import sticker_templates  # noqa: E402
-from backend.engines.emoji_classic import ClassicStickerEngine  # noqa: E402
+from backend import sticker_catalog  # noqa: E402
+from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
 from backend.engines.sticker_decorations import decorate  # noqa: E402
 from backend.engines import sticker_post  # noqa: E402
 from support import Api, Stack, child_pids, encode_image, hopper_photo, rss_mb  # noqa: E402
@@ -32,7 +32,7 @@ CASES = [("cutout", None, "smile"), ("comic", None, "laugh"), ("panda", "panda",
 
 
 def one_sticker(engine, photo, style, template_id, expression, animated):
-    template = sticker_templates.get(template_id) if template_id else None
+    template = sticker_catalog.get(template_id) if template_id else None
     out = engine.generate(image=photo, template=template, style=style, expression=expression)
     decorate(out.image, out.face, out.expression)
     size = sticker_post.ANIMATED_SIZE if animated else sticker_post.STATIC_SIZE

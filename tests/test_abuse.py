@@ -190,7 +190,7 @@ def test_readyz_details_only_for_operators(stack):
     assert public.status_code == 200 and public.json == {"success": True, "ready": True}
     assert "workers" not in json.dumps(public.json)
     local = requests.get(stack.base_url + "/readyz", timeout=10).json()
-    assert local["workers"] and local["engines"]
+    assert local["workers"] and local["routing"]["tts"]["chosen"] == "espeak-world"
 
 
 # -- one user cannot stall the web tier ------------------------------------------------------------------

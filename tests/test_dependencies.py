@@ -18,7 +18,7 @@ class Refuse:
             raise ImportError('jax is not part of this install: ' + name)
 sys.meta_path.insert(0, Refuse())
 from skimage import data
-from backend.engines.emoji_classic import ClassicStickerEngine
+from backend.engines.sticker_classic import ClassicStickerEngine
 out = ClassicStickerEngine.from_config({}).generate(image=data.astronaut(), style='cutout', expression='smile')
 print(out.image.shape[2], len(out.face.landmarks))
 """

@@ -147,12 +147,16 @@ def test_incomplete_model_dir_is_refused(config, model_dir):
 def test_registry_reasons(config):
     from backend.engines import registry
 
-    full = {"TTS_ENGINE": "auto", **config}
-    chosen, skipped = registry.explain("tts", full)
-    assert chosen == "espeak-world"
-    assert "NVIDIA" in skipped["cosyvoice3"] or "CUDA" in skipped["cosyvoice3"]  # weights and package are there
-    assert registry.check_configured("tts", {**full, "TTS_ENGINE": "cosyvoice3"}).startswith(
-        "TTS_ENGINE=cosyvoice3 cannot run here")
+    chosen, unavailable = registry.resolve({**config, "WORKER_ENGINES": "tts:auto"})
+    assert chosen == {"tts": "espeak-world"}
+    reason = unavailable["tts"]["cosyvoice3"]
+    assert "NVIDIA" in reason or "CUDA" in reason  # weights and package are there: only the GPU is missing
+    with pytest.raises(ValueError, match="tts:cosyvoice3 cannot run here"):
+        registry.resolve({**config, "WORKER_ENGINES": "tts:cosyvoice3"})
+    with pytest.raises(ValueError, match="not an engine family"):
+        registry.wanted({"WORKER_ENGINES": "voice:auto"})
+    with pytest.raises(ValueError, match="not a tts engine"):
+        registry.wanted({"WORKER_ENGINES": "tts:bark"})
 
 
 def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):
@@ -161,12 +165,12 @@ def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):
 
     from support import REPO
 
-    env = {**os.environ, "VOXMOJI_VAR_DIR": str(tmp_path), "VOXMOJI_TTS_ENGINE": "cosyvoice3",
-           "COSYVOICE_MODEL_DIR": str(tmp_path / "nothing"), "VOXMOJI_WORKER_QUEUES": "tts,default"}
+    env = {**os.environ, "VOXMOJI_VAR_DIR": str(tmp_path), "VOXMOJI_WORKER_ENGINES": "tts:cosyvoice3",
+           "COSYVOICE_MODEL_DIR": str(tmp_path / "nothing")}
     done = subprocess.run([sys.executable, "-c", "import backend.worker"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode != 0
-    assert "TTS_ENGINE=cosyvoice3 cannot run here" in done.stderr and "lacks cosyvoice3.yaml" in done.stderr
+    assert "VOXMOJI_WORKER_ENGINES=tts:cosyvoice3 cannot run here" in done.stderr and "lacks cosyvoice3.yaml" in done.stderr
 
 
 def test_forget_drops_the_speakers_of_a_recording(config, prompt, calls):

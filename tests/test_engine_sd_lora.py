@@ -76,14 +76,14 @@ def config_for(models, **overrides):
 
 @pytest.fixture(scope="module")
 def classic():
-    from backend.engines.emoji_classic import ClassicStickerEngine
+    from backend.engines.sticker_classic import ClassicStickerEngine
 
     return ClassicStickerEngine()
 
 
 @pytest.fixture(scope="module")
 def engine(models, classic):
-    from backend.engines.emoji_sd_lora import SdLoraStickerEngine
+    from backend.engines.sticker_sd_lora import SdLoraStickerEngine
 
     return SdLoraStickerEngine.from_config(config_for(models), classic=classic)
 
@@ -122,7 +122,7 @@ def test_lora_changes_output_and_weight_zero_restores_base(engine, crop):
 
 
 def test_fused_matches_unfused(models, classic, crop):
-    from backend.engines.emoji_sd_lora import SdLoraStickerEngine
+    from backend.engines.sticker_sd_lora import SdLoraStickerEngine
 
     unfused = SdLoraStickerEngine.from_config(config_for(models), classic=classic)
     expected = unfused.img2img(crop, "a face", seed=5, adapters=(["tiny"], [1.0]))
@@ -133,7 +133,7 @@ def test_fused_matches_unfused(models, classic, crop):
 
 
 def test_prompt_from_chinese_caption():
-    from backend.engines.emoji_sd_lora import english_prompt
+    from backend.engines.sticker_sd_lora import english_prompt
 
     assert "laughing happily" in english_prompt("开心大笑")
     assert "crying" in english_prompt("好难过") and "sad" in english_prompt("好难过", "sad")
@@ -141,7 +141,7 @@ def test_prompt_from_chinese_caption():
 
 
 def test_missing_lora_file_is_a_clear_error(models, tmp_path, classic):
-    from backend.engines.emoji_sd_lora import SdLoraStickerEngine
+    from backend.engines.sticker_sd_lora import SdLoraStickerEngine
 
     (tmp_path / "manifest.json").write_text(json.dumps([{"name": "gone", "file": "gone.safetensors"}]))
     with pytest.raises(FileNotFoundError, match="gone.safetensors"):
@@ -150,12 +150,12 @@ def test_missing_lora_file_is_a_clear_error(models, tmp_path, classic):
 
 @pytest.fixture(scope="module")
 def sd_stack(models, tmp_path_factory):
-    """A stack whose emoji workers run sd-lora (tiny model, CPU) as the configured engine."""
+    """A stack whose worker runs sd-lora (tiny model, CPU) as its pinned sticker engine."""
     from support import Stack
 
-    with Stack(tmp_path_factory.mktemp("sd-stack"), VOXMOJI_EMOJI_ENGINE="sd-lora", SD_MODEL_DIR=str(models / "base"),
+    with Stack(tmp_path_factory.mktemp("sd-stack"), VOXMOJI_WORKER_ENGINES="sticker:sd-lora", SD_MODEL_DIR=str(models / "base"),
                SD_LORA_DIR=str(models / "loras"), SD_DEVICE="cpu", SD_STEPS="2", SD_SIZE="64",
-               VOXMOJI_WORKER_QUEUES="emoji,default", VOXMOJI_WORKER_CONCURRENCY="1") as stack:
+               VOXMOJI_WORKER_CONCURRENCY="1") as stack:
         yield stack
 
 
@@ -170,7 +170,8 @@ def test_style_sd_through_the_stack(sd_stack):
     from support import Api, encode_image
 
     ready = requests.get(sd_stack.base_url + "/readyz", timeout=10).json()
-    assert ready["engines"] == {"emoji": "sd-lora"}
+    assert [worker["engines"]["sticker"]["name"] for worker in ready["workers"]] == ["sd-lora"]
+    assert ready["routing"]["sticker"]["chosen"] == "sd-lora"
     api = Api(sd_stack.base_url, f"sd-{time.monotonic_ns()}")
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
     answer = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "sd", "text": "开心大笑"})

@@ -67,7 +67,7 @@ def test_make_a_sticker_in_the_browser(page, tmp_path):
     page.click("#sticker-go")
     page.wait_for_function("() => document.getElementById('sticker-image').naturalWidth > 0", timeout=90000)
     assert page.evaluate("document.getElementById('sticker-image').naturalWidth") == 512
-    assert page.get_attribute("#sticker-download", "href").count("/media/emoji/") == 1
+    assert page.get_attribute("#sticker-download", "href").count("/media/sticker/") == 1
     page.wait_for_function("() => document.querySelectorAll('#history-list li').length > 0")
     page.screenshot(path=str(ARTIFACTS / "h5-sticker.png"), full_page=True)
 

@@ -97,4 +97,4 @@ def test_no_import_circles(graph):
 def test_the_contract_sees_function_level_imports(graph):
     """The checker itself: a function-level import counts (renders import engines inside and outside)."""
     assert "backend.engines.registry" in graph["backend.renders.tts"]
-    assert "backend.engines.sticker_post" in graph["backend.engines.emoji_classic"]
+    assert "backend.engines.sticker_post" in graph["backend.engines.sticker_classic"]

@@ -13,10 +13,15 @@ def test_healthz_and_readyz(stack):
     assert requests.get(stack.base_url + "/healthz", timeout=10).json()["status"] == "ok"
     ready = requests.get(stack.base_url + "/readyz", timeout=10).json()
     assert ready["ready"] and ready["redis"] and ready["database"]
-    assert ready["engines"] == {"tts": "espeak-world", "emoji": "classic"}
-    assert any("tts" in worker["queues"] for worker in ready["workers"])
-    why = ready["workers"][0]["engines_not_chosen"]
-    assert "cosyvoice3" in why["tts"] and "sd-lora" in why["emoji"]  # auto says why the GPU engines were skipped
+    assert {family: route["chosen"] for family, route in ready["routing"].items()} == {
+        "tts": "espeak-world", "sticker": "classic"}
+    worker = ready["workers"][0]
+    assert set(worker["queues"]) == {"default", "tts.espeak-world", "sticker.classic"}
+    assert worker["engines"]["tts"]["name"] == "espeak-world" and worker["engines"]["tts"]["device"] == "cpu"
+    assert worker["engines"]["sticker"]["concurrency"] == 2
+    why = worker["unavailable"]  # auto says why the GPU engines were not chosen on this machine
+    assert "NVIDIA" in why["tts"]["cosyvoice3"] or "lacks" in why["tts"]["cosyvoice3"]
+    assert "SD_MODEL_DIR" in why["sticker"]["sd-lora"]
 
 
 def test_openapi_and_docs(stack):
@@ -95,15 +100,15 @@ def test_metrics_give_an_autoscaler_queue_depth_live_workers_and_job_latency(api
         tasks = [api.post("/api/v1/emoji", json={"template_id": "wanted", "text": f"排队{n}"}).json()
                  for n in range(3)]
         waiting = scrape()
-        assert value(waiting, "voxmoji_queue_depth", queue="emoji") >= 3
-        assert value(waiting, "voxmoji_live_workers", kind="emoji", engine="classic") is None  # left at once
+        assert value(waiting, "voxmoji_queue_depth", queue="sticker.classic") >= 3
+        assert value(waiting, "voxmoji_live_workers", family="sticker", engine="classic") is None  # left at once
     finally:
         stack.start("worker")
         stack.wait_ready()
     for task in tasks:
         assert api.wait_task(task["task_id"])["status"] == "succeeded"
     served = scrape()
-    assert value(served, "voxmoji_queue_depth", queue="emoji") == 0
-    assert value(served, "voxmoji_live_workers", kind="emoji", engine="classic") == 1
-    assert value(served, "voxmoji_live_workers", kind="tts", engine="espeak-world") == 1
-    assert value(served, "voxmoji_job_seconds_count", kind="emoji", engine="classic", status="succeeded") >= 3
+    assert value(served, "voxmoji_queue_depth", queue="sticker.classic") == 0
+    assert value(served, "voxmoji_live_workers", family="sticker", engine="classic") == 1
+    assert value(served, "voxmoji_live_workers", family="tts", engine="espeak-world") == 1
+    assert value(served, "voxmoji_job_seconds_count", kind="sticker", engine="classic", status="succeeded") >= 3

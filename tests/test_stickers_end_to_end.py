@@ -8,7 +8,8 @@ import pytest
 import requests
 from PIL import Image
 
-from backend.engines.face_analysis import Face, FaceAnalyzer
+from backend.engines.face_analysis import FaceAnalyzer
+from backend.face_mesh import Face
 from support import astronaut_photo, encode_image, hopper_photo, landscape_photo
 
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent / "artifacts"
@@ -200,7 +201,7 @@ def _bomb_png(side=20000):
     ("41 chars", {"image": "hopper", "text": "好" * 41}, 422, "text_too_long", "text"),
     ("unknown template", {"template_id": "nope", "text": "hi"}, 404, "not_found", "template_id"),
     ("unknown style", {"image": "hopper", "style": "oil-painting"}, 400, "invalid_request", "style"),
-    ("sd", {"image": "hopper", "style": "sd"}, 422, "engine_unavailable", "style"),
+    ("sd", {"image": "hopper", "style": "sd"}, 503, "engine_unavailable", "style"),  # no sd-lora worker runs
     ("nothing", {"text": "hi"}, 400, "invalid_request", "image"),
     ("png animated", {"template_id": "panda", "animated": True, "format": "png"}, 400, "invalid_request", "format"),
 ])

@@ -23,7 +23,16 @@ def test_the_api_accepts_exactly_the_vocabulary():
     assert set(vocabulary.ANIMATED_FORMATS) <= set(vocabulary.IMAGE_FORMATS)
     assert choices(VoiceIn, "audio_format") == vocabulary.AUDIO_FORMATS
     assert choices(TtsIn, "mode") == vocabulary.TTS_MODES and choices(TtsIn, "format") == vocabulary.SPEECH_FORMATS
-    assert choices(TaskListQuery, "kind") == vocabulary.JOB_KINDS
+    assert choices(TaskListQuery, "kind") == ("tts", "emoji", "swap")  # the API's names for the job kinds
+    assert {vocabulary.KIND_BY_API_KIND.get(kind, kind) for kind in vocabulary.API_JOB_KINDS} == set(
+        vocabulary.JOB_KINDS)
+
+
+def test_every_job_kind_has_an_engine_family_and_a_renderer():
+    from backend.engine_catalog import FAMILY_BY_KIND
+    from backend.tasks import RENDERERS
+
+    assert set(FAMILY_BY_KIND) == set(vocabulary.JOB_KINDS) == set(RENDERERS)
 
 
 def test_the_decoder_knows_every_audio_format():
@@ -41,14 +50,14 @@ def test_every_animation_in_every_animated_format(animation, fmt):
 
 
 def test_the_embedded_engine_checks_against_the_vocabulary():
-    from backend.engines import sticker_templates
-    from backend.engines.emoji_classic import ClassicStickerEngine
+    from backend import sticker_catalog
+    from backend.engines.sticker_classic import ClassicStickerEngine
 
     engine = ClassicStickerEngine.__new__(ClassicStickerEngine)  # check_inputs needs no model
     photo = np.zeros((64, 64, 3), np.uint8)
     for style in vocabulary.CLASSIC_STYLES:
         for expression in vocabulary.EXPRESSIONS:
-            template = sticker_templates.get("wanted") if style == "template" else None
+            template = sticker_catalog.get("wanted") if style == "template" else None
             engine.check_inputs(style, expression, photo, template)
     with pytest.raises(ValueError, match="style must be one of"):
         engine.check_inputs("sd", "none", photo, None)

@@ -1,11 +1,11 @@
 """Liveness and readiness."""
-import json
 
 import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import request
 
-from backend.celery_app import WORKER_KEY
+from backend import engine_catalog, fleet
+from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.services import api_keys
 
@@ -32,21 +32,15 @@ def _may_see_details():
 @bp.get("/readyz")
 def readyz():
     """Ready or not (public). From this machine or with an admin API key, also the details: Redis, the
-    database, the live workers (hosts, pids, queues) and the engine serving each kind, with the reasons
-    others were not chosen."""
+    database, the live workers (host, queues, the engine of each family with its device and concurrency,
+    and why the other engines could not run on that host), and per family the engine new requests go to
+    under the configured policy."""
     checks = {"redis": False, "database": False, "workers": []}
-    engines = {}
     try:
         redis = get_redis()
         redis.ping()
         checks["redis"] = True
-        for key in redis.scan_iter(match=WORKER_KEY + "*", count=100):
-            raw = redis.get(key)
-            if raw:
-                worker = json.loads(raw)
-                checks["workers"].append(worker)
-                for kind, engine in worker.get("engines", {}).items():
-                    engines.setdefault(kind, engine)
+        checks["workers"] = sorted(fleet.read_workers(redis), key=lambda worker: worker["hostname"])
     except Exception as error:  # noqa: BLE001 - reported, not raised
         checks["redis_error"] = str(error)[:200]
     try:
@@ -57,5 +51,19 @@ def readyz():
     ready = checks["redis"] and checks["database"] and bool(checks["workers"])
     if not _may_see_details():
         return {"success": ready, "ready": ready}, 200 if ready else 503
-    body = {"success": ready, "ready": ready, **checks, "engines": engines}
+    body = {"success": ready, "ready": ready, **checks, "routing": _routing(checks["workers"])}
     return body, 200 if ready else 503
+
+
+def _routing(workers):
+    """Per family: the policy, the engines live workers serve, and the engine a new request goes to now
+    (or why none can take it)."""
+    routing = {}
+    for family in engine_catalog.FAMILIES:
+        entry = {"policy": fleet.policy(family), "live": sorted(fleet.live_engines(family, workers))}
+        try:
+            entry["chosen"] = fleet.choose(family, workers=workers)[0]
+        except ApiError as error:
+            entry.update(chosen=None, why_not=error.message)
+        routing[family] = entry
+    return routing

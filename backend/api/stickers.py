@@ -2,12 +2,12 @@
 from apiflask import APIBlueprint
 from flask import current_app
 
+from backend import sticker_catalog
 from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
-from backend.engines import sticker_templates
 from backend.schemas import EmojiIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
-from backend.services import emoji, media, swap, uploads
+from backend.services import media, stickers, swap, uploads
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -21,7 +21,7 @@ bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 def create_emoji(query, _documented):
     """A sticker from a photo (cutout, panda, template, comic) or a template, with a caption."""
     fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
-    return task_response(emoji.request_sticker(token_auth.current_user, fields), query["wait"])
+    return task_response(stickers.request_sticker(token_auth.current_user, fields), query["wait"])
 
 
 @bp.post("/swap")
@@ -42,8 +42,8 @@ def create_swap(query, _documented):
 def list_templates():
     """The meme templates, with signed preview URLs."""
     out = []
-    for template in sticker_templates.TEMPLATES.values():
-        path = sticker_templates.preview_path(template.id)
+    for template in sticker_catalog.TEMPLATES.values():
+        path = sticker_catalog.preview_path(template.id)
         preview = media.sign_url(path)[0] if media.absolute(path).exists() else None
         out.append({**template.describe(), "preview_url": preview})
     return {"success": True, "templates": out}

@@ -4,6 +4,7 @@ from apiflask import APIBlueprint
 from backend.auth import token_auth
 from backend.schemas import TaskListOut, TaskListQuery, TaskOut, WaitQuery
 from backend.services import jobs
+from backend.vocabulary import KIND_BY_API_KIND
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
 
@@ -33,5 +34,5 @@ def cancel_task(task_id):
 @bp.output(TaskListOut)
 def list_tasks(query):
     """The user's tasks, newest first; pass `next` as `before` for the next page."""
-    found, next_cursor = jobs.list_for(token_auth.current_user, query["kind"], query["limit"], query["before"])
+    found, next_cursor = jobs.list_for(token_auth.current_user, KIND_BY_API_KIND.get(query["kind"], query["kind"]), query["limit"], query["before"])
     return {"success": True, "tasks": [jobs.present(job) for job in found], "next": next_cursor}

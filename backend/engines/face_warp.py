@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from backend.engines.face_analysis import CHIN, FOREHEAD, MOUTH_LEFT, MOUTH_RIGHT, Face
+from backend.face_mesh import CHIN, FOREHEAD, MOUTH_LEFT, MOUTH_RIGHT, Face
 from backend.vocabulary import EXPRESSIONS
 
 

@@ -1,9 +1,8 @@
-"""Which engine serves each kind: `auto` picks the GPU engine when it can run, else the embedded one.
+"""Which engines a worker serves: `VOXMOJI_WORKER_ENGINES` pins them, `auto` takes the best that can run.
 
-The web tier reads this table to name the engine in cache keys without importing the
-engine's heavy modules; only workers import and build engines. Bump an engine's
-`version` here whenever its output for the same request changes, so cached results
-made by the old code are not served for the new.
+Only workers use this module (the web tier routes by the workers' heartbeats, backend/fleet.py). The
+engines' names, tiers and versions are backend/engine_catalog.py; here is where each one's code lives
+and a cheap check of whether it can run on this machine.
 """
 import importlib
 import importlib.util
@@ -14,17 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from backend import engine_catalog
+
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """Where an engine class lives, its output version, and a cheap check that it can run here.
-
-    `unavailable(config)` returns None when the engine can run, else the reason it cannot; it
-    never imports torch or loads weights (the web tier calls it).
-    """
+    """Where an engine class lives, and a cheap check that it can run here: `unavailable(config)` returns
+    None when the engine can run, else the reason it cannot; it never imports torch or loads weights."""
 
     target: str  # "module:Class"
-    version: str
     unavailable: Callable[[dict], str | None]
 
 
@@ -67,15 +64,15 @@ def _mediapipe_unavailable(config):
     return _package("mediapipe")
 
 
-# kind -> engines in order of preference for `auto`
-ENGINES = {
+# family -> engine name -> spec (the order of preference is the catalogue's)
+SPECS = {
     "tts": {
-        "cosyvoice3": EngineSpec("backend.engines.tts_cosyvoice3:CosyVoice3TTS", "1", _cosyvoice3_unavailable),
-        "espeak-world": EngineSpec("backend.engines.tts_espeak_world:EspeakWorldTTS", "1", _espeak_unavailable),
+        "cosyvoice3": EngineSpec("backend.engines.tts_cosyvoice3:CosyVoice3TTS", _cosyvoice3_unavailable),
+        "espeak-world": EngineSpec("backend.engines.tts_espeak_world:EspeakWorldTTS", _espeak_unavailable),
     },
-    "emoji": {
-        "sd-lora": EngineSpec("backend.engines.emoji_sd_lora:SdLoraStickerEngine", "1", _sd_lora_unavailable),
-        "classic": EngineSpec("backend.engines.emoji_classic:ClassicStickerEngine", "1", _mediapipe_unavailable),
+    "sticker": {
+        "sd-lora": EngineSpec("backend.engines.sticker_sd_lora:SdLoraStickerEngine", _sd_lora_unavailable),
+        "classic": EngineSpec("backend.engines.sticker_classic:ClassicStickerEngine", _mediapipe_unavailable),
     },
 }
 
@@ -83,59 +80,76 @@ _loaded = {}
 _lock = threading.Lock()
 
 
-def spec(kind, name):
-    """The registered spec of an engine, or ValueError naming the choices."""
-    if name not in ENGINES.get(kind, {}):
-        raise ValueError(f"{kind.upper()}_ENGINE={name!r} is not a {kind} engine; use one of {list(ENGINES.get(kind, {}))}")
-    return ENGINES[kind][name]
+def wanted(config):
+    """{family: engine name or "auto"} from VOXMOJI_WORKER_ENGINES (`auto`, or e.g.
+    `tts:cosyvoice3,sticker:sd-lora`; a family left out is not served by this worker)."""
+    text = (config.get("WORKER_ENGINES") or "auto").replace(" ", "")
+    if text == "auto":
+        return {family: "auto" for family in engine_catalog.FAMILIES}
+    chosen = {}
+    for item in filter(None, text.split(",")):
+        family, _, name = item.partition(":")
+        if family not in engine_catalog.FAMILIES:
+            raise ValueError(f"VOXMOJI_WORKER_ENGINES: {family!r} is not an engine family; use "
+                             f"{list(engine_catalog.FAMILIES)}, e.g. tts:cosyvoice3,sticker:auto")
+        if name != "auto":
+            engine_catalog.get(family, name or "?")  # ValueError naming the choices
+        chosen[family] = name
+    return chosen
 
 
-def explain(kind, config):
-    """`(chosen name, {other engine: why it was not chosen})` for `kind` (checks, does not load)."""
-    wanted = config.get(f"{kind.upper()}_ENGINE", "auto")
-    if wanted != "auto":
-        spec(kind, wanted)
-        return wanted, {name: "not configured" for name in ENGINES[kind] if name != wanted}
+def unavailable_reasons(family, config):
+    """{engine name: why it cannot run on this machine} for the family's engines that cannot."""
     reasons = {}
-    for name, candidate in ENGINES[kind].items():
-        reason = candidate.unavailable(config)
-        if reason is None:
-            return name, reasons
-        reasons[name] = reason
-    raise RuntimeError(f"no {kind} engine can run here: {reasons}; run `make install`")
+    for engine in engine_catalog.ENGINES[family]:
+        reason = SPECS[family][engine.name].unavailable(config)
+        if reason:
+            reasons[engine.name] = reason
+    return reasons
 
 
-def resolve(kind, config):
-    """The engine name configuration selects for `kind` (checking, not loading, the engine)."""
-    return explain(kind, config)[0]
+def resolve(config):
+    """`({family: engine name}, {family: {engine: reason it cannot run}})` for this worker. A pinned engine
+    that cannot run here is a ValueError (the worker stops with it); `auto` takes the best that can."""
+    chosen, reasons = {}, {}
+    for family, name in wanted(config).items():
+        reasons[family] = unavailable_reasons(family, config)
+        if name == "auto":
+            runnable = [e.name for e in engine_catalog.ENGINES[family] if e.name not in reasons[family]]
+            if not runnable:
+                raise ValueError(f"no {family} engine can run here: {reasons[family]}; run `make install`")
+            chosen[family] = runnable[0]
+        elif name in reasons[family]:
+            raise ValueError(f"VOXMOJI_WORKER_ENGINES={family}:{name} cannot run here: {reasons[family][name]}")
+        else:
+            chosen[family] = name
+    return chosen, reasons
 
 
-def check_configured(kind, config):
-    """A configured (not `auto`) engine that cannot run here: the message that stops the worker."""
-    wanted = config.get(f"{kind.upper()}_ENGINE", "auto")
-    if wanted == "auto":
-        return None
-    reason = spec(kind, wanted).unavailable(config)
-    return f"{kind.upper()}_ENGINE={wanted} cannot run here: {reason}" if reason else None
+def build(family, name, config):
+    """A new instance of an engine (workers call `load`; tests and benchmarks may build one directly)."""
+    module, _, cls = SPECS[family][name].target.partition(":")
+    return getattr(importlib.import_module(module), cls).from_config(config)
 
 
-def describe(kind, config):
-    """`(name, version)` of the engine that serves `kind`; part of every cache key."""
-    name = resolve(kind, config)
-    return name, spec(kind, name).version
-
-
-def load(kind, config):
-    """The process's engine instance for `kind`, created once (one model per worker process)."""
+def load(family, name, config):
+    """The process's instance of an engine, created once (one model per worker process)."""
     with _lock:
-        if kind not in _loaded:
-            name = resolve(kind, config)
-            module, _, cls = spec(kind, name).target.partition(":")
-            _loaded[kind] = getattr(importlib.import_module(module), cls).from_config(config)
-        return _loaded[kind]
+        if (family, name) not in _loaded:
+            _loaded[(family, name)] = build(family, name, config)
+        return _loaded[(family, name)]
 
 
 def loaded():
     """The engine instances this process has created."""
     with _lock:
         return list(_loaded.values())
+
+
+def device(family, name, config):
+    """Where an engine computes on this machine (advertised in the heartbeat)."""
+    if engine_catalog.get(family, name).tier == engine_catalog.EMBEDDED:
+        return "cpu"
+    if name == "sd-lora":
+        return config.get("SD_DEVICE", "cuda")
+    return "cuda" if _cuda_device() is None else "cpu"

@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from backend.engines.face_analysis import Face
+from backend.face_mesh import Face
 
 RED = (230, 40, 40, 255)
 BLUE = (90, 170, 245, 235)

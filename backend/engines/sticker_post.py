@@ -1,4 +1,4 @@
-"""Sticker post-processing shared by every emoji engine: outline, caption, "AI生成" label, animation, encoding."""
+"""Sticker post-processing shared by every sticker engine: outline, caption, "AI生成" label, animation, encoding."""
 import io
 import math
 import re

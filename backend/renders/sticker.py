@@ -1,11 +1,11 @@
-"""Render a sticker job (kind `emoji`): the sticker engine, then decorations, caption, label, animation."""
+"""Render a sticker job: the sticker engine, then decorations, caption, label, animation."""
 import time
 
 from flask import current_app
 
-from backend import metrics
-from backend.engines import registry, sticker_post, sticker_templates
-from backend.engines.emoji_classic import NoFaceError
+from backend import metrics, sticker_catalog
+from backend.engines import registry, sticker_post
+from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.services import images, media
@@ -16,9 +16,9 @@ def render(job, progress):
     """Generate, decorate, caption, animate, encode and store a sticker."""
     params = job.params
     config = current_app.config
-    engine = registry.load("emoji", config)
+    engine = registry.load("sticker", job.engine, config)
     photo = images.load(params["image_path"]) if params["image_path"] else None
-    template = sticker_templates.get(params["template_id"]) if params["template_id"] else None
+    template = sticker_catalog.get(params["template_id"]) if params["template_id"] else None
     started = time.perf_counter()
     try:
         out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],

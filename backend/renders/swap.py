@@ -4,9 +4,9 @@ import time
 from flask import current_app
 from PIL import Image
 
-from backend import metrics
-from backend.engines import registry, sticker_post, sticker_templates
-from backend.engines.emoji_classic import NoFaceError
+from backend import metrics, sticker_catalog
+from backend.engines import registry, sticker_post
+from backend.engines.sticker_classic import NoFaceError
 from backend.errors import ApiError
 from backend.renders.sticker import store_result
 from backend.services import images
@@ -15,10 +15,10 @@ from backend.services import images
 def render(job, progress):
     """Swap the face, label, encode and store."""
     params = job.params
-    engine = registry.load("emoji", current_app.config)
+    engine = registry.load("sticker", job.engine, current_app.config)
     source = images.load(params["source_path"])
     target = images.load(params["target_path"]) if params["target_path"] else None
-    template = sticker_templates.get(params["template_id"]) if params["template_id"] else None
+    template = sticker_catalog.get(params["template_id"]) if params["template_id"] else None
     started = time.perf_counter()
     try:
         out = engine.swap(source=source, target=target, template=template, blend=params["blend"],

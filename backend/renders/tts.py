@@ -11,7 +11,7 @@ from backend.services import audio, media, voices
 def render(job, progress):
     """Synthesize, encode and store the result file of a TTS job."""
     params = job.params
-    engine = registry.load("tts", current_app.config)
+    engine = registry.load("tts", job.engine, current_app.config)
     samples, rate = voices.load_prompt(params["prompt_path"])
     started = time.perf_counter()
     speech = engine.synthesize(

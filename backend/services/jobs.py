@@ -7,14 +7,16 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from backend import celery_app, metrics
-from backend.celery_app import QUEUE_BY_KIND, RUN_JOB
+from backend import celery_app, engine_catalog, metrics
+from backend.celery_app import RUN_JOB
+from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
 from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
 from backend.services import cache, ledger, media
 from backend.services.slots import ProcessSlots
 from backend.services.transactions import write_transaction
+from backend.vocabulary import API_KIND_BY_KIND
 
 _RESULT_FIELDS = ("result_path", "result_mime", "result_bytes", "result_duration",
                   "result_width", "result_height", "result_meta")
@@ -110,9 +112,9 @@ def finished_result(fingerprint):
 
 
 def enqueue(job):
-    """Send the job to its kind's Celery queue; if the broker is down the sweeper retries."""
+    """Send the job to the queue of the engine it was routed to; if the broker is down the sweeper retries."""
     try:
-        celery_app.send(RUN_JOB, job.id, queue=QUEUE_BY_KIND[job.kind])
+        celery_app.send(RUN_JOB, job.id, queue=engine_catalog.get(FAMILY_BY_KIND[job.kind], job.engine).queue)
     except Exception:  # noqa: BLE001 - the jobs table is the source of truth
         current_app.logger.warning("enqueue of %s failed; the sweeper will retry", job.id, exc_info=True)
         return False
@@ -403,7 +405,7 @@ def present(job):
         if leader is not None and not leader.finished:
             status, progress = leader.status, leader.progress
     task = {
-        "task_id": job.id, "kind": job.kind, "status": status, "progress": progress,
+        "task_id": job.id, "kind": API_KIND_BY_KIND.get(job.kind, job.kind), "status": status, "progress": progress,
         "engine": job.engine, "cached": job.cached or job.repeat,
         "cost": job.cost if job.charge in ("held", "captured") and not job.repeat else 0,
         "refunded": job.cost if job.charge == "released" else 0,

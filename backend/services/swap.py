@@ -2,10 +2,11 @@
 
 from flask import current_app
 
+from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import SwapIn
 from backend.services import cache, images, jobs, uploads
-from backend.services.emoji import template_or_404
+from backend.services.stickers import template_or_404
 
 
 def request_swap(user, fields):
@@ -27,7 +28,7 @@ def request_swap(user, fields):
         "mask_blur": args["mask_blur"], "enhance_output": args["enhance_output"], "format": args["format"],
         "face_index": args["face_index"], "ai_label": config["AI_LABEL"],
     }
-    engine, version = current_app.extensions["engines"]["emoji"]
+    engine, version = fleet.choose("swap")
     fingerprint = cache.request_key("swap", engine, version, params)
     paths = {"source_path": source.path, "target_path": target.path if target else None}
     return jobs.submit(user, "swap", {**params, **paths}, fingerprint, engine, config["COST_SWAP"])

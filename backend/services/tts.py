@@ -3,6 +3,7 @@ import math
 
 from flask import current_app
 
+from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import TtsIn
 from backend.services import cache, jobs, uploads, voices
@@ -38,7 +39,7 @@ def request_speech(user, fields):
         "speed": round(args["speed"], 2), "format": args["format"],
         "prompt_sha256": prompt.sha256, "prompt_text": (prompt_text or "").strip() or None,
     }
-    engine, version = current_app.extensions["engines"]["tts"]
+    engine, version = fleet.choose("tts")
     fingerprint = cache.request_key("tts", engine, version, params)
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
     return jobs.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)

@@ -12,7 +12,7 @@ from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Voice, isoformat
 from backend import celery_app
-from backend.celery_app import FORGET_RECORDING, QUEUE_BY_KIND
+from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
 from backend.services import audio, cache, jobs, media
 from backend.services.transactions import end_read, write_transaction
 
@@ -119,7 +119,7 @@ def delete(user, voice_id):
 
 def _forget_on_workers(digest):
     try:
-        celery_app.send(FORGET_RECORDING, digest, queue=QUEUE_BY_KIND["tts"])
+        celery_app.send(FORGET_RECORDING, digest, queue=DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - logged; the caches hold only derived statistics of deleted bytes
         current_app.logger.error("could not ask the workers to forget recording %s", digest, exc_info=True)
 

@@ -52,7 +52,7 @@ test('choose a photo, make a sticker, save and share it', async () => {
   page.onStyle({ detail: { value: 3 } }); // 漫画风
   await page.generate();
   assert.equal(page.data.error, '');
-  assert.match(page.data.imageUrl, /\/media\/emoji\/.+\.png\?md5=/);
+  assert.match(page.data.imageUrl, /\/media\/sticker\/.+\.png\?md5=/);
   assert.equal((await fetch(page.data.imageUrl)).headers.get('content-type'), 'image/png');
   assert.equal(await page.saveToAlbum(), true);
   assert.equal(rt.calls.saved.length, 1);

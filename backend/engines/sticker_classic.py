@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from backend import sticker_catalog
 from backend.engines import sticker_templates
-from backend.engines.face_analysis import FACE_OVAL, Face, FaceAnalyzer
+from backend.engines.face_analysis import FaceAnalyzer
+from backend.face_mesh import FACE_OVAL, Face
 from backend.engines.face_warp import apply_expression, warp
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
@@ -88,10 +90,10 @@ class ClassicStickerEngine:
         if style in ("cutout", "comic"):
             rgba, moved = self._die_cut(image, face, cartoon=style == "comic")
             return StickerOutput(rgba, expression, None, moved)
-        template = template or sticker_templates.get("panda")
+        template = template or sticker_catalog.get("panda")
         blend = "photocopy" if style == "panda" else template.blend
         target = template.face()
-        composed = place_face(image, face, template.backdrop(), target, blend)
+        composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
         return StickerOutput(composed, expression, template.caption_box, target)
 
     def swap(self, *, source, target=None, template=None, blend=1.0, mask_blur=None, enhance=False, face_index=None):
@@ -100,7 +102,7 @@ class ClassicStickerEngine:
             raise ValueError(f"blend must be within 0-1, got {blend!r}")
         face = self.find_face(source, face_index, "source photo")
         if template is not None:
-            backdrop, target_face, mode = template.backdrop(), template.face(), template.blend
+            backdrop, target_face, mode = sticker_templates.backdrop(template), template.face(), template.blend
         else:
             backdrop = np.dstack([target, np.full(target.shape[:2], 255, np.uint8)])
             target_face, mode = self.find_face(target, which="target photo"), "photo"
@@ -112,7 +114,7 @@ class ClassicStickerEngine:
     # -- styles --------------------------------------------------------------------
 
     def _template_only(self, template, expression):
-        image = template.image()
+        image = sticker_templates.image(template)
         face = template.face()
         if template.eye_slot is not None:  # photos can change expression; drawings cannot
             expression = "none"

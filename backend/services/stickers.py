@@ -1,9 +1,8 @@
 """表情包: turn a sticker request into a job (the worker side is renders/sticker.py)."""
-
 from flask import current_app
 
-from backend.engines import sticker_templates
-from backend.engines.expression_words import expression_for
+from backend import fleet, sticker_catalog
+from backend.expression_words import expression_for
 from backend.errors import ApiError
 from backend.schemas import EmojiIn
 from backend.services import cache, images, jobs, uploads
@@ -19,12 +18,8 @@ def request_sticker(user, fields):
     text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")
-    engine, version = current_app.extensions["engines"]["emoji"]
-    if style == "sd" and engine != "sd-lora":
-        raise ApiError("engine_unavailable", "style 'sd' needs the Stable Diffusion engine, which is not installed on "
-                       "this server; use cutout, panda, template or comic.", "style")
     if style == "panda":
-        template = template or sticker_templates.get("panda")
+        template = template or sticker_catalog.get("panda")
     if style == "template" and template is None:
         raise ApiError("invalid_request", "style 'template' needs template_id (see GET /api/v1/templates).",
                        "template_id")
@@ -50,10 +45,23 @@ def request_sticker(user, fields):
         "face_index": args["face_index"], "image_sha256": photo.sha256 if photo else None,
         "ai_label": config["AI_LABEL"],
     }
-    fingerprint = cache.request_key("emoji", engine, version, params)
+    engine, version = _engine_for(style)
+    fingerprint = cache.request_key("sticker", engine, version, params)
     cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
     cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
-    return jobs.submit(user, "emoji", {**params, "image_path": photo.path if photo else None}, fingerprint, engine, cost)
+    return jobs.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine, cost)
+
+
+def _engine_for(style):
+    """The engine a sticker of this style runs on: `sd` only on sd-lora, others as the fleet policy says."""
+    try:
+        return fleet.choose("sticker", require="sd-lora" if style == "sd" else None)
+    except ApiError as error:
+        if style == "sd":
+            error.message = (f"style 'sd' needs the Stable Diffusion engine: {error.message} Other styles work now: "
+                             "cutout, panda, template or comic.")
+            error.field = "style"
+        raise
 
 
 def template_or_404(template_id):
@@ -61,6 +69,6 @@ def template_or_404(template_id):
     if not template_id:
         return None
     try:
-        return sticker_templates.get(template_id)
+        return sticker_catalog.get(template_id)
     except KeyError:
         raise ApiError("not_found", f"No template {template_id!r}; see GET /api/v1/templates.", "template_id")

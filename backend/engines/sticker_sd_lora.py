@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backend.engines.emoji_classic import ClassicStickerEngine, StickerOutput, die_cut
+from backend.engines.sticker_classic import ClassicStickerEngine, StickerOutput, die_cut
 from backend.engines.face_warp import apply_expression
 
 logger = logging.getLogger("voxmoji.engines.sd_lora")

@@ -1,0 +1,47 @@
+"""The engines there are, as plain data: their family, name, tier and output version.
+
+Read by the web tier (to route requests and name the engine in cache keys) and by the workers'
+engine registry (which adds where each engine's code lives and whether it can run on a machine).
+Bump an engine's `version` whenever its output for the same request changes, so results cached by
+the old code are not served for the new.
+"""
+from dataclasses import dataclass
+
+GPU, EMBEDDED = "gpu", "embedded"
+
+
+@dataclass(frozen=True)
+class Engine:
+    family: str  # "tts" or "sticker": which job kinds it serves
+    name: str
+    tier: str  # GPU (a model on a GPU in production) or EMBEDDED (runs anywhere, no weights)
+    version: str
+
+    @property
+    def queue(self):
+        """The Celery queue of this engine's workers."""
+        return f"{self.family}.{self.name}"
+
+
+# family -> engines, best first (what policy `best` prefers)
+ENGINES = {
+    "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "espeak-world", EMBEDDED, "1")),
+    "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "1")),
+}
+FAMILIES = tuple(ENGINES)
+# job kind -> the family of engines that runs it
+FAMILY_BY_KIND = {"tts": "tts", "sticker": "sticker", "swap": "sticker"}
+QUEUES = tuple(engine.queue for engines in ENGINES.values() for engine in engines)
+
+
+def get(family, name):
+    """The engine `name` of `family`, or ValueError naming the choices."""
+    for engine in ENGINES.get(family, ()):
+        if engine.name == name:
+            return engine
+    raise ValueError(f"{name!r} is not a {family} engine; use one of {[e.name for e in ENGINES.get(family, ())]}")
+
+
+def embedded(family):
+    """The family's engine that runs anywhere."""
+    return next(engine for engine in ENGINES[family] if engine.tier == EMBEDDED)
