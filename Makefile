@@ -2,10 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server nginx espeak-ng ffmpeg fonts-noto-cjk build-essential python3-dev python3-venv libsndfile1 postgresql chromium nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-test system-deps bench
+.PHONY: run test web worker install install-test system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 run: install
@@ -19,33 +18,78 @@ bench: install
 	$(PY) bench/tts_engine.py
 	$(PY) bench/sticker_engine.py
 
-install: system-deps $(VENV)/.installed
+# A worker host (docs/deploy.md): only the worker, against the Redis, database and S3 bucket the environment
+# names (REDIS_URL, DATABASE_URL, VOXMOJI_MEDIA_STORAGE=s3 ...); VOXMOJI_WORKER_ENGINES pins its engines.
+# ROLE=gpu installs torch and diffusers as well (into a GPU host's own CUDA build of torch).
+ROLE ?= worker
+worker: system-deps-worker $(VENV)/.installed-$(ROLE)
+	$(PY) -m backend.stack worker
+
+# A web host (docs/deploy.md): Nginx, gunicorn and Celery beat, no engines; Redis, the database and the
+# S3 bucket are the ones the environment names.
+web: system-deps-web $(VENV)/.installed-web
+	$(PY) -m backend.stack prepare
+	VOXMOJI_SERVICES=web,beat,nginx $(PY) -m backend.stack supervise
+
+# One box runs every service, so it installs the worker role (which includes the web tier's packages).
+install: system-deps $(VENV)/.installed-worker
 
 # The tests also run the GPU engines' real code (CPU torch, diffusers) against tiny stand-in models.
-install-test: install $(VENV)/.installed-test
+install-test: system-deps-test $(VENV)/.installed-test
 
-# Debian packages, installed only when something is missing.
-system-deps:
-	@missing=0; \
-	for cmd in redis-server nginx espeak-ng ffmpeg g++ chromium node; do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
-	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing=1; \
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
-	if [ $$missing = 1 ]; then \
-		echo "Installing Debian packages: $(APT_PACKAGES)"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
-	fi
-
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt
-	@python3 -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' || { \
+PYTHON_OK := python3 -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)'
+define need_python
+	@$(PYTHON_OK) || { \
 		echo "VoxMoji needs Python 3.11 or 3.12 (mediapipe 0.10.14 ships wheels up to 3.12; tested on 3.11);" \
 		     "python3 is $$(python3 -V 2>&1). Install python3.11 and put it first on PATH." >&2; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip wheel
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+endef
+
+# Debian packages of each role, installed only when something is missing.
+BASE_APT := ffmpeg python3-dev python3-venv libsndfile1
+WEB_APT := redis-server nginx $(BASE_APT)
+WORKER_APT := espeak-ng fonts-noto-cjk build-essential $(BASE_APT)
+TEST_APT := postgresql chromium nodejs
+FONT_CHECK := [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing=1;
+define apt_install
+	@missing=0; for cmd in $(2); do command -v $$cmd >/dev/null 2>&1 || missing=1; done; \
+	$(3) \
+	if [ $$missing = 1 ]; then \
+		echo "Installing Debian packages: $(1)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1); \
+	fi
+endef
+
+system-deps:
+	$(call apt_install,$(sort $(WEB_APT) $(WORKER_APT)),redis-server nginx espeak-ng ffmpeg g++,$(FONT_CHECK))
+
+system-deps-web:
+	$(call apt_install,$(WEB_APT),nginx ffmpeg,)
+
+system-deps-worker:
+	$(call apt_install,$(WORKER_APT),espeak-ng ffmpeg g++,$(FONT_CHECK))
+
+# Everything the tests start, in one apt-get run.
+system-deps-test:
+	$(call apt_install,$(sort $(WEB_APT) $(WORKER_APT) $(TEST_APT)),redis-server nginx espeak-ng ffmpeg g++ chromium node,$(FONT_CHECK) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1;)
+
+$(VENV)/.installed-web: requirements/web.txt
+	$(need_python)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/web.txt
 	touch $@
 
-$(VENV)/.installed-test: requirements-test.txt requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+$(VENV)/.installed-worker: requirements/web.txt requirements/worker.txt requirements/worker-nodeps.txt
+	$(need_python)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/worker.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/worker-nodeps.txt
+	touch $@
+
+$(VENV)/.installed-gpu: $(VENV)/.installed-worker requirements/gpu.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/gpu.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-worker requirements/test.txt requirements/worker.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/test.txt
 	touch $@

@@ -88,9 +88,37 @@ def block_user_command(user, reason, unblock):
     click.echo(f"user {found.id} {'unblocked' if unblock else 'blocked'}")
 
 
+media_cli = AppGroup("media", help="Media storage.")
+
+
+@media_cli.command("prepare-bucket")
+def prepare_bucket_command():
+    """S3 mode: create S3_BUCKET if it does not exist and, unless MEDIA_PUBLIC_BASE hands out presigned URLs,
+    let Nginx read its public/ prefix without credentials (restrict that to your network: docs/deploy.md)."""
+    from flask import current_app
+
+    from backend import storage
+    from backend.services import media
+
+    config = current_app.config
+    if config["MEDIA_STORAGE"] != "s3":
+        raise click.ClickException("VOXMOJI_MEDIA_STORAGE is not s3; the local media root needs no preparing.")
+    client, bucket = media.store().client, config["S3_BUCKET"]
+    try:
+        client.head_bucket(Bucket=bucket)
+    except client.exceptions.ClientError:
+        client.create_bucket(Bucket=bucket)
+        click.echo(f"created bucket {bucket}")
+    if not config["MEDIA_PUBLIC_BASE"]:
+        client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(storage.public_read_policy(bucket)))
+        click.echo(f"{bucket}/{storage.PUBLIC_PREFIX}* is readable without credentials; {storage.PRIVATE_PREFIX}* "
+                   "is not")
+
+
 def register_commands(app):
     """Attach the commands to the app."""
     app.cli.add_command(block_user_command)
     app.cli.add_command(stickers_cli)
+    app.cli.add_command(media_cli)
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(recharge_command)

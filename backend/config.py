@@ -63,6 +63,16 @@ def load_config(environ=None):
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{var}/voxmoji.db"),
         "REDIS_URL": _env("REDIS_URL", redis_socket_url(var)),
         "MEDIA_ROOT": _env("VOXMOJI_MEDIA_ROOT", str(var / "media")),
+        # local (a directory on this machine) or s3 (a bucket shared by every host; docs/deploy.md)
+        "MEDIA_STORAGE": _env("VOXMOJI_MEDIA_STORAGE", "local"),
+        "S3_ENDPOINT_URL": _env("S3_ENDPOINT_URL", ""),
+        "S3_BUCKET": _env("S3_BUCKET", ""),
+        "S3_REGION": _env("S3_REGION", "us-east-1"),
+        "AWS_ACCESS_KEY_ID": _env("AWS_ACCESS_KEY_ID", ""),
+        "AWS_SECRET_ACCESS_KEY": _env("AWS_SECRET_ACCESS_KEY", ""),
+        # s3 only: hand out presigned URLs on this base (your own media domain / CDN in front of the bucket)
+        # instead of Nginx-signed URLs on the API's domain
+        "MEDIA_PUBLIC_BASE": _env("MEDIA_PUBLIC_BASE", ""),
         "MEDIA_SECRET": _env("VOXMOJI_MEDIA_SECRET", ""),
         "MEDIA_URL_TTL": _env_int("VOXMOJI_MEDIA_URL_TTL", 24 * 3600),
         "MAX_CONTENT_LENGTH": _env_int("VOXMOJI_MAX_BODY_BYTES", 15 * 1024 * 1024),
@@ -122,6 +132,8 @@ def load_config(environ=None):
         "COSYVOICE_TRT": _env_bool("COSYVOICE_TRT", False),
         "COSYVOICE_VLLM": _env_bool("COSYVOICE_VLLM", False),
         "COSYVOICE_TIMEOUT": _env_float("COSYVOICE_TIMEOUT", 120.0),
+        # cuda, or cpu: an operator's explicit (slow) choice to serve cosyvoice3 without a GPU, and the tests'
+        "COSYVOICE_DEVICE": _env("COSYVOICE_DEVICE", "cuda"),
         # shared by every worker (put it on shared storage when workers run on several machines)
         "COSYVOICE_SPEAKER_DIR": _env("COSYVOICE_SPEAKER_DIR", str(var / "cache" / "cosyvoice-speakers")),
         # Stable Diffusion + LoRA (GPU sticker engine); see models/README.md
@@ -196,6 +208,10 @@ def check_config(config):
             "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
             "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
         )
+    if config["MEDIA_STORAGE"] not in ("local", "s3"):
+        raise RuntimeError(f"VOXMOJI_MEDIA_STORAGE={config['MEDIA_STORAGE']!r}: use local or s3.")
+    if config["MEDIA_STORAGE"] == "s3" and not config["S3_BUCKET"]:
+        raise RuntimeError("VOXMOJI_MEDIA_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL unless it is AWS S3).")
     for family in ("TTS", "STICKER"):
         if config[f"ENGINE_POLICY_{family}"] not in ("best", "gpu", "embedded"):
             raise RuntimeError(f"VOXMOJI_ENGINE_POLICY_{family}={config[f'ENGINE_POLICY_{family}']!r}: use best, gpu "

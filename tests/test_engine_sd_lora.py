@@ -4,68 +4,15 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
 
-from support import hopper_photo  # noqa: E402
-
-LORA_FILE = "tiny_sticker.safetensors"
-
-
-def tiny_tokenizer(directory):
-    """A CLIP BPE tokenizer whose vocabulary is the 256 byte symbols (no merges)."""
-    from transformers import CLIPTokenizer
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
-
-    symbols = list(bytes_to_unicode().values())
-    vocab = {token: index for index, token in enumerate(
-        ["<|startoftext|>", "<|endoftext|>", "!"] + symbols + [s + "</w>" for s in symbols])}
-    (directory / "vocab.json").write_text(json.dumps(vocab))
-    (directory / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=77)
-
-
-def tiny_components(directory):
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2)
-    text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=32, intermediate_size=37,
-                                                layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
-                                                pad_token_id=1, vocab_size=600))
-    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tiny_tokenizer(directory),
-            "scheduler": PNDMScheduler(skip_prk_steps=True, steps_offset=1), "safety_checker": None, "feature_extractor": None,
-            "requires_safety_checker": False}
+from support import hopper_photo
+from tiny_models import build_sd_models
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A diffusers folder (SD1.5 img2img architecture, random weights) and a random LoRA with a manifest."""
-    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    root = tmp_path_factory.mktemp("sd")
-    components = tiny_components(root)
-    StableDiffusionImg2ImgPipeline(**components).save_pretrained(root / "base")
-    unet = components["unet"]
-    torch.manual_seed(1)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    loras = root / "loras"
-    StableDiffusionPipeline.save_lora_weights(
-        loras, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
-        weight_name=LORA_FILE, safe_serialization=True)
-    (loras / "manifest.json").write_text(json.dumps([
-        {"name": "tiny", "file": LORA_FILE, "trigger": "vmsticker", "weight": 1.0,
-         "prompt": "{subject}, chibi sticker, thick white outline"}]))
-    return root
+    return build_sd_models(tmp_path_factory.mktemp("sd"))
 
 
 def config_for(models, **overrides):

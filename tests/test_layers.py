@@ -11,10 +11,10 @@ BACKEND = Path(__file__).resolve().parent.parent / "backend"
 # layer -> the layers it must never import (directly or inside a function)
 FORBIDDEN = {
     "engines": {"api", "services", "renders", "tasks", "worker"},
-    "services": {"api", "renders", "tasks", "worker"},
+    "services": {"api", "renders", "tasks", "worker", "engines"},  # the web tier imports no engine
     "renders": {"api", "tasks", "worker"},
     "tasks": {"api", "worker"},
-    "api": {"renders", "tasks", "worker"},
+    "api": {"renders", "tasks", "worker", "engines"},
 }
 
 

@@ -44,6 +44,6 @@ def list_templates():
     out = []
     for template in sticker_catalog.TEMPLATES.values():
         path = sticker_catalog.preview_path(template.id)
-        preview = media.sign_url(path)[0] if media.absolute(path).exists() else None
+        preview = media.sign_url(path)[0] if media.exists(path) else None
         out.append({**template.describe(), "preview_url": preview})
     return {"success": True, "templates": out}

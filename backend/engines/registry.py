@@ -45,7 +45,8 @@ def _cosyvoice3_unavailable(config):
     missing = missing_files(config["COSYVOICE_MODEL_DIR"])
     if missing:
         return f"COSYVOICE_MODEL_DIR={config['COSYVOICE_MODEL_DIR']} lacks {', '.join(missing[:3])}"
-    return _package("cosyvoice", config.get("COSYVOICE_ROOT")) or _package("torch") or _cuda_device()
+    cpu = config.get("COSYVOICE_DEVICE", "cuda") == "cpu"
+    return _package("cosyvoice", config.get("COSYVOICE_ROOT")) or _package("torch") or (None if cpu else _cuda_device())
 
 
 def _sd_lora_unavailable(config):
@@ -150,6 +151,4 @@ def device(family, name, config):
     """Where an engine computes on this machine (advertised in the heartbeat)."""
     if engine_catalog.get(family, name).tier == engine_catalog.EMBEDDED:
         return "cpu"
-    if name == "sd-lora":
-        return config.get("SD_DEVICE", "cuda")
-    return "cuda" if _cuda_device() is None else "cpu"
+    return config.get("SD_DEVICE" if name == "sd-lora" else "COSYVOICE_DEVICE", "cuda")

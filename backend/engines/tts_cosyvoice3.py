@@ -149,14 +149,16 @@ class CosyVoice3TTS:
                             timings={"inference": time.perf_counter() - started})
 
     def _collect(self, run, report):
-        """Run a CosyVoice generator to the end within the time limit; chunks are concatenated."""
+        """Run a CosyVoice generator to the end within the time limit; chunks are concatenated. Progress is
+        reported from the calling thread (the job's, which has the app context), never from the model's."""
         deadline = time.monotonic() + self.timeout
+        done = {"chunks": 0}
 
         def consume():
             chunks = []
             for output in run():
                 chunks.append(output["tts_speech"].detach().float().cpu().numpy().reshape(-1))
-                report(min(0.9, 0.1 + 0.1 * len(chunks)))
+                done["chunks"] = len(chunks)
                 if time.monotonic() > deadline:
                     raise EngineTimeout(f"CosyVoice3 took longer than {self.timeout:.0f} s")
             if not chunks:
@@ -165,10 +167,19 @@ class CosyVoice3TTS:
 
         with self._lock:
             future = self._pool.submit(consume)
+            reported = 0
             try:
-                return future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                raise EngineTimeout(f"CosyVoice3 took longer than {self.timeout:.0f} s") from None
+                while True:
+                    try:
+                        return future.result(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+                    except FutureTimeout:
+                        if time.monotonic() >= deadline:
+                            raise EngineTimeout(f"CosyVoice3 took longer than {self.timeout:.0f} s") from None
+                        if done["chunks"] > reported:
+                            reported = done["chunks"]
+                            report(min(0.9, 0.1 + 0.1 * reported))
+            except EngineTimeout:
+                raise
             except Exception as error:
                 if _is_out_of_memory(error):
                     _free_gpu_memory()

@@ -125,7 +125,7 @@ def store(pixels):
 
 def load(path):
     """A stored upload as RGB pixels."""
-    with Image.open(media.absolute(path)) as image:
+    with Image.open(io.BytesIO(media.read(path))) as image:
         return np.asarray(image.convert("RGB"))
 
 

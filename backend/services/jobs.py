@@ -90,7 +90,7 @@ def _latest_served(query):
 
 def _serves(job):
     return (job is not None and job.status == "succeeded" and job.result_path is not None
-            and media.absolute(job.result_path).exists())
+            and media.exists(job.result_path))
 
 
 def _unfinished_twin(fingerprint, user_id=None):
@@ -277,7 +277,7 @@ def _remove_unless_served(result_path):
     served = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
         Job.result_path == result_path, Job.status == "succeeded"))
     if not served:
-        media.absolute(result_path).unlink(missing_ok=True)
+        media.delete(result_path)
 
 
 def get_owned(user, job_id):

@@ -1,20 +1,23 @@
-"""Result files under the media root: fingerprint names, atomic writes, signed Nginx URLs."""
+"""Media: fingerprint names, whole-object writes to the configured store (backend/storage.py), signed URLs."""
 import base64
 import hashlib
-import os
-import tempfile
+import mimetypes
 import time
-from pathlib import Path
 
 from flask import current_app
 
-PARTIAL_DIR = ".partial"  # same filesystem as the results, so os.replace is atomic; never served
-PRIVATE_DIR = "private"  # uploads (reference recordings); never signed, denied by Nginx
+from backend import storage
+from backend.storage import PRIVATE_PREFIX
+
+PRIVATE_DIR = PRIVATE_PREFIX.rstrip("/")  # uploads (photos, recordings); never signed, never served
 
 
-def root():
-    """The media root directory."""
-    return Path(current_app.config["MEDIA_ROOT"])
+def store():
+    """This app's media store (local directory or S3 bucket), created once per app."""
+    extensions = current_app.extensions
+    if "media_store" not in extensions:
+        extensions["media_store"] = storage.from_config(current_app.config)
+    return extensions["media_store"]
 
 
 def result_path(kind, fingerprint, ext):
@@ -27,55 +30,39 @@ def upload_path(kind, digest, ext):
     return f"{PRIVATE_DIR}/{kind}/{digest[:2]}/{digest}.{ext}"
 
 
-def absolute(relative):
-    """The file on disk for a path relative to the media root."""
-    return root() / relative
-
-
 def write_atomic(relative, data):
-    """Write bytes so that readers see either nothing or the whole file; returns the path."""
-    target = absolute(relative)
-    if target.exists() and target.stat().st_size == len(data):
-        return target
-    partial_dir = root() / PARTIAL_DIR
-    partial_dir.mkdir(parents=True, exist_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=partial_dir, prefix=target.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(partial, 0o644)
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    return target
+    """Store bytes so that readers see either nothing or the whole object."""
+    store().write(relative, data, mimetypes.guess_type(relative)[0])
+
+
+def read(relative):
+    """The stored bytes; KeyError if there is no such object."""
+    return store().read(relative)
+
+
+def exists(relative):
+    return store().exists(relative)
+
+
+def delete(relative):
+    store().delete(relative)
 
 
 def remove_stale_partials(older_than_seconds):
-    """Delete half-written files left by killed workers; returns how many were removed."""
-    partial_dir = root() / PARTIAL_DIR
-    if not partial_dir.is_dir():
-        return 0
-    cutoff = time.time() - older_than_seconds
-    removed = 0
-    for path in partial_dir.iterdir():
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
+    """Delete half-written files left by killed workers (local store); returns how many were removed."""
+    return store().remove_stale_partials(older_than_seconds)
 
 
 def sign_url(relative, ttl=None, now=None):
-    """Absolute URL Nginx accepts until it expires: `secure_link_md5 "$expires$uri secret"`."""
-    ttl = current_app.config["MEDIA_URL_TTL"] if ttl is None else ttl
+    """`(url, expires)`: an absolute URL that serves the object until it expires. By default Nginx checks it on
+    the API's own domain (`secure_link_md5 "$expires$uri secret"`) and reads the file or the bucket; with
+    MEDIA_PUBLIC_BASE in S3 mode it is a presigned URL on that domain, checked by the store itself."""
+    config = current_app.config
+    ttl = config["MEDIA_URL_TTL"] if ttl is None else ttl
     expires = int(now if now is not None else time.time()) + ttl
+    if config["MEDIA_STORAGE"] == "s3" and config["MEDIA_PUBLIC_BASE"]:
+        return store().presigned_url(relative, ttl), expires
     uri = f"/media/{relative}"
-    digest = hashlib.md5(f"{expires}{uri} {current_app.config['MEDIA_SECRET']}".encode()).digest()
+    digest = hashlib.md5(f"{expires}{uri} {config['MEDIA_SECRET']}".encode()).digest()
     token = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-    return f"{current_app.config['PUBLIC_BASE_URL']}{uri}?md5={token}&expires={expires}", expires
+    return f"{config['PUBLIC_BASE_URL']}{uri}?md5={token}&expires={expires}", expires

@@ -1,5 +1,6 @@
 """Reference recordings: decode, check, store normalized (content-addressed); saved voices per user."""
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass
 
@@ -46,7 +47,7 @@ def _known_prompt(raw_key):
     if known is None:
         return None
     prompt = Prompt(**json.loads(known))
-    return prompt if media.absolute(prompt.path).exists() else None
+    return prompt if media.exists(prompt.path) else None
 
 
 def _decode_and_store(data, declared_format, sample_rate, field):
@@ -66,7 +67,7 @@ def _decode_and_store(data, declared_format, sample_rate, field):
 
 def load_prompt(path):
     """The stored recording as float32 samples at 16 kHz."""
-    samples, rate = soundfile.read(media.absolute(path), dtype="float32")
+    samples, rate = soundfile.read(io.BytesIO(media.read(path)), dtype="float32")
     return samples, rate
 
 
@@ -113,7 +114,7 @@ def delete(user, voice_id):
     other_voices = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.audio_sha256 == digest))
     if other_voices or jobs.count_unfinished(jobs.made_with_recording(digest)):
         return
-    media.absolute(media.upload_path("prompts", digest, "wav")).unlink(missing_ok=True)
+    media.delete(media.upload_path("prompts", digest, "wav"))
     _forget_on_workers(digest)
 
 
