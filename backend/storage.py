@@ -5,10 +5,13 @@ write whole objects atomically: a reader sees nothing or everything. In the buck
 `private/` prefix (never readable without credentials) and everything else goes under `public/`, the one
 prefix Nginx (or a CDN) may read, and only behind a signed, expiring URL.
 """
+import functools
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from backend.errors import ApiError
 
 PARTIAL_DIR = ".partial"  # local store: same filesystem as the results, so os.replace is atomic; never served
 PRIVATE_PREFIX = "private/"
@@ -72,6 +75,22 @@ class LocalStorage:
         return removed
 
 
+def _unavailable_on_failure(method):
+    """The store not answering (network, 5xx, throttling) is a 503 the client may retry, not a crash."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return method(self, *args, **kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise ApiError("service_unavailable", "Media storage is not answering; please retry in a moment.",
+                           headers={"Retry-After": "5"}) from error
+
+    return call
+
+
 class S3Storage:
     """Objects in one bucket of any S3-compatible store (AWS S3, Tencent COS, MinIO, SeaweedFS), through boto3.
     One PUT of the whole object is atomic; there are no partial files to clean."""
@@ -101,16 +120,19 @@ class S3Storage:
         """The object key of a media path: uploads stay private, the rest is under the public prefix."""
         return relative if relative.startswith(PRIVATE_PREFIX) else PUBLIC_PREFIX + relative
 
+    @_unavailable_on_failure
     def write(self, relative, data, content_type=None):
         extra = {"ContentType": content_type} if content_type else {}
         self.client.put_object(Bucket=self.bucket, Key=self.key(relative), Body=data, **extra)
 
+    @_unavailable_on_failure
     def read(self, relative):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.key(relative))["Body"].read()
         except self.client.exceptions.NoSuchKey:
             raise KeyError(relative) from None
 
+    @_unavailable_on_failure
     def exists(self, relative):
         from botocore.exceptions import ClientError
 
@@ -122,6 +144,7 @@ class S3Storage:
                 return False
             raise
 
+    @_unavailable_on_failure
     def delete(self, relative):
         self.client.delete_object(Bucket=self.bucket, Key=self.key(relative))
 

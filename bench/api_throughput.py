@@ -20,7 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Api, Stack, reference_voice, wav_bytes  # noqa: E402
+from api_client import Api  # noqa: E402
+from media_samples import reference_voice, wav_bytes  # noqa: E402
+from stack_process import Stack  # noqa: E402
 
 WRK_SCRIPT = """
 wrk.method = "{method}"

@@ -7,6 +7,9 @@ Builds the SD1.5 architecture (UNet, VAE, CLIP text encoder) from configs with r
           so no CFG batch), and batches of queued requests
 and prints ms per 512x512 sticker, stickers/s, and the UNet FLOPs floor at the GPU's peak.
 Needs a CUDA GPU: without one it says so and exits 2 (`--tiny --device cpu` only checks the code).
+
+    python bench/gpu_sd.py --random-weights            # SD1.5-shaped, random weights: no download
+    python bench/gpu_sd.py --model-dir models/stable-diffusion   # the operator's real SD1.5 folder
 """
 import argparse
 import statistics
@@ -76,6 +79,10 @@ def timed(run, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--random-weights", action="store_true",
+                        help="build the SD1.5 architecture from configs written here, random weights (same compute)")
+    source.add_argument("--model-dir", help="a local diffusers SD1.5 folder instead (nothing is downloaded)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny model: checks the code path, measures nothing")
     parser.add_argument("--batch", type=int, default=4)
@@ -91,12 +98,19 @@ def main():
 
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     size = 64 if args.tiny else 512
-    pipe = build(args.tiny, args.device, dtype)
+    if args.model_dir:
+        from diffusers import StableDiffusionImg2ImgPipeline
+
+        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(args.model_dir, torch_dtype=dtype, safety_checker=None,
+                                                              local_files_only=True).to(args.device)
+        pipe.set_progress_bar_config(disable=True)
+    else:
+        pipe = build(args.tiny, args.device, dtype)
     image = Image.new("RGB", (size, size), (200, 160, 140))
     embeds = torch.randn(1, 77, pipe.unet.config.cross_attention_dim, device=args.device, dtype=dtype)
     negative = torch.zeros_like(embeds)
     print(f"device {torch.cuda.get_device_name() if args.device.startswith('cuda') else args.device}, "
-          f"{'tiny' if args.tiny else 'SD1.5-sized'} random weights, {size}x{size}")
+          f"{args.model_dir or ('tiny' if args.tiny else 'SD1.5-sized') + ' random weights'}, {size}x{size}")
 
     add_random_lora(pipe)
     plain = timed(lambda: pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, image=image, strength=0.75,

@@ -15,7 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Api, Stack, child_pids, reference_voice, rss_mb, wav_bytes  # noqa: E402
+from api_client import Api  # noqa: E402
+from media_samples import reference_voice, wav_bytes  # noqa: E402
+from process_stats import child_pids, rss_mb  # noqa: E402
+from stack_process import Stack  # noqa: E402
 
 USERS = 20
 CAPTIONS = ["开心", "大笑", "生气", "惊讶", "无语", "得意", "委屈", "害羞"]

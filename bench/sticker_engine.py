@@ -23,7 +23,10 @@ from backend import sticker_catalog  # noqa: E402
 from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
 from backend.engines.sticker_decorations import decorate  # noqa: E402
 from backend.engines import sticker_post  # noqa: E402
-from support import Api, Stack, child_pids, encode_image, hopper_photo, rss_mb  # noqa: E402
+from api_client import Api  # noqa: E402
+from media_samples import encode_image, hopper_photo  # noqa: E402
+from process_stats import child_pids, rss_mb  # noqa: E402
+from stack_process import Stack  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RUNS = 9

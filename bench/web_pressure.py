@@ -25,7 +25,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Api, Stack, child_pids, rss_mb  # noqa: E402
+from api_client import Api  # noqa: E402
+from process_stats import child_pids, rss_mb  # noqa: E402
+from stack_process import Stack  # noqa: E402
 
 WAITS = 40
 PROBES = int(os.environ.get("PROBES", 200))  # fewer for a stack that stalls (seconds each)

@@ -5,7 +5,13 @@ import time
 
 import pytest
 
-from support import Api, Stack, reference_voice, wav_bytes
+from api_client import Api
+
+# In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
+from media_samples import reference_voice, wav_bytes
+
+# In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
+from stack_process import Stack
 
 # In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
 os.environ.setdefault("VOXMOJI_ENV", "development")

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from support import free_port
+from stack_process import free_port
 
 
 class Postgres:

@@ -71,7 +71,7 @@ class S3Server:
             f"-master.port={p}", f"-master.port.grpc={p + 1}", f"-volume.port={p + 2}", f"-volume.port.grpc={p + 3}",
             "-filer", f"-filer.port={p + 4}", f"-filer.port.grpc={p + 5}",
             "-s3", f"-s3.port={p + 6}", f"-s3.port.grpc={p + 7}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            f"-s3.config={config}", "-master.volumeSizeLimitMB=32", "-volume.max=200",
         ], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,7 +9,9 @@ import pytest
 import requests
 
 from backend import create_app
-from support import REPO, Api, wav_bytes
+from api_client import Api
+from media_samples import wav_bytes
+from stack_process import REPO
 
 
 def raw_post(stack, path, body, token=None):
@@ -228,7 +230,7 @@ def test_forty_held_waits_leave_the_web_tier_serving(stack):
 def test_a_192_khz_8_channel_recording_is_downmixed(api):
     import numpy as np
 
-    from support import wav_bytes as encode
+    from media_samples import wav_bytes as encode
 
     rate, seconds = 192000, 2.0
     t = np.arange(int(rate * seconds)) / rate
@@ -249,7 +251,7 @@ def test_six_parallel_worst_case_photos_stay_under_the_memory_ceiling(api, stack
     import numpy as np
     from PIL import Image
 
-    from support import child_pids, rss_mb
+    from process_stats import child_pids, rss_mb
 
     pixels = np.full((6600, 6000, 4), (250, 240, 230, 255), np.uint8)
     pixels[::97, :, :3] = 30

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import wav_bytes
+from media_samples import wav_bytes
 
 
 def b64(data):

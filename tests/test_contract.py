@@ -4,7 +4,8 @@ and a fixed seed, so it stays quick and repeatable in CI."""
 import subprocess
 import time
 
-from support import REPO, Api
+from api_client import Api
+from stack_process import REPO
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 MAX_EXAMPLES = 15

@@ -31,7 +31,7 @@ print(out.image.shape[2], len(out.face.landmarks))
 
 def requirement_names(role):
     """The package names a role's requirements file installs (following its -r includes)."""
-    from support import REPO
+    from stack_process import REPO
 
     names = set()
     for line in (REPO / "requirements" / f"{role}.txt").read_text().splitlines():

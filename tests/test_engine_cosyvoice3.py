@@ -170,7 +170,7 @@ def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):
     import os
     import subprocess
 
-    from support import REPO
+    from stack_process import REPO
 
     env = {**os.environ, "VOXMOJI_VAR_DIR": str(tmp_path), "VOXMOJI_WORKER_ENGINES": "tts:cosyvoice3",
            "COSYVOICE_MODEL_DIR": str(tmp_path / "nothing")}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 
-from support import hopper_photo
+from media_samples import hopper_photo
 from tiny_models import build_sd_models
 
 
@@ -98,7 +98,7 @@ def test_missing_lora_file_is_a_clear_error(models, tmp_path, classic):
 @pytest.fixture(scope="module")
 def sd_stack(models, tmp_path_factory):
     """A stack whose worker runs sd-lora (tiny model, CPU) as its pinned sticker engine."""
-    from support import Stack
+    from stack_process import Stack
 
     with Stack(tmp_path_factory.mktemp("sd-stack"), VOXMOJI_WORKER_ENGINES="sticker:sd-lora", SD_MODEL_DIR=str(models / "base"),
                SD_LORA_DIR=str(models / "loras"), SD_DEVICE="cpu", SD_STEPS="2", SD_SIZE="64",
@@ -114,7 +114,8 @@ def test_style_sd_through_the_stack(sd_stack):
     import requests
     from PIL import Image
 
-    from support import Api, encode_image
+    from api_client import Api
+    from media_samples import encode_image
 
     ready = requests.get(sd_stack.base_url + "/readyz", timeout=10).json()
     assert [worker["engines"]["sticker"]["name"] for worker in ready["workers"]] == ["sd-lora"]
@@ -142,7 +143,8 @@ def test_swap_on_an_sd_lora_worker(sd_stack):
     import requests
     from PIL import Image
 
-    from support import Api, astronaut_photo, encode_image
+    from api_client import Api
+    from media_samples import astronaut_photo, encode_image
 
     api = Api(sd_stack.base_url, f"sd-swap-{time.monotonic_ns()}")
     source = base64.b64encode(encode_image(hopper_photo())).decode()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from support import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
+from media_samples import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

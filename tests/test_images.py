@@ -9,7 +9,7 @@ from PIL import Image
 from backend import create_app
 from backend.errors import ApiError
 from backend.services import images
-from support import astronaut_photo, encode_image
+from media_samples import astronaut_photo, encode_image
 
 
 @pytest.fixture

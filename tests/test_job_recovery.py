@@ -4,7 +4,7 @@ import signal
 import time
 
 
-from support import wav_bytes
+from media_samples import wav_bytes
 
 LONG_TEXT = ("这是一个很长的句子，用来让工作进程忙上一阵子，这样我们就能在它处理任务的时候把它杀掉。"
              "然后我们检查任务是否仍然完成，并且只产生一个输出文件。") * 2

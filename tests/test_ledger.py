@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from support import REPO, Api
+from api_client import Api
+from stack_process import REPO
 
 GRANT = 37  # VOXMOJI_SIGNUP_GRANT of the test stacks
 
@@ -64,7 +65,7 @@ def test_exactly_n_of_200_concurrent_submissions(any_stack, low_voice_wav):
 def test_failed_job_releases_its_hold(any_stack):
     import base64
 
-    from support import encode_image, landscape_photo
+    from media_samples import encode_image, landscape_photo
 
     api = Api(any_stack.base_url, f"release-{time.monotonic_ns()}")
     photo = base64.b64encode(encode_image(landscape_photo())).decode()

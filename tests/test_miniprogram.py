@@ -3,7 +3,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from support import REPO, encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
+from media_samples import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
+from stack_process import REPO
 
 
 def test_miniprogram_against_the_stack(stack, tmp_path):

@@ -8,7 +8,8 @@ import requests
 
 from backend import create_app
 from backend.services import media
-from support import Api, encode_image, hopper_photo, wav_bytes
+from api_client import Api
+from media_samples import encode_image, hopper_photo, wav_bytes
 
 BUCKET = "voxmoji-media"
 
@@ -95,3 +96,20 @@ def test_presigned_urls_on_the_operators_media_domain(s3_stack, s3_server):
     time.sleep(2.5)
     assert requests.get(short, timeout=10).status_code == 403
     assert requests.get(f"{s3_server.endpoint}/{BUCKET}/private/prompts/x.wav", timeout=10).status_code in (403, 404)
+
+
+def test_an_unreachable_store_is_a_503_the_client_may_retry(s3_stack, high_voice):
+    """The bucket not answering (here: a port nothing listens on) answers 503 service_unavailable with
+    Retry-After, never a 500, and charges nothing."""
+    from stack_process import free_port
+
+    app = create_app(s3_stack.app_config(S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"))
+    with app.test_client() as client:
+        login = client.post("/api/v1/auth/login", json={"code": f"s3-down-{time.monotonic_ns()}"}).json
+        headers = {"Authorization": f"Bearer {login['access_token']}"}
+        answer = client.post("/api/v1/tts", headers=headers, json={
+            "text": "存储坏了。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.5)).decode()})
+        assert answer.status_code == 503 and answer.json["error"]["code"] == "service_unavailable"
+        assert int(answer.headers["Retry-After"]) >= 5  # ours, or the rate limiter's window if later
+        me = client.get("/api/v1/me", headers=headers).json["user"]
+        assert me["balance"] == login["user"]["balance"] and me["held"] == 0

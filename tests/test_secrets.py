@@ -8,7 +8,7 @@ import pytest
 
 from backend import create_app
 from backend.config import DEV_SECRETS
-from support import REPO, TEST_MEDIA_SECRET, TEST_SECRET
+from stack_process import REPO, TEST_MEDIA_SECRET, TEST_SECRET
 
 STRONG = {"SECRET_KEY": TEST_SECRET, "MEDIA_SECRET": TEST_MEDIA_SECRET}
 PRODUCTION_LOOKS = [

@@ -10,7 +10,7 @@ from PIL import Image
 
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.face_mesh import Face
-from support import astronaut_photo, encode_image, hopper_photo, landscape_photo
+from media_samples import astronaut_photo, encode_image, hopper_photo, landscape_photo
 
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent / "artifacts"
 

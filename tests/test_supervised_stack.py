@@ -8,7 +8,10 @@ import time
 import pytest
 import requests
 
-from support import REPO, Api, Stack, child_pids, wav_bytes
+from api_client import Api
+from media_samples import wav_bytes
+from process_stats import child_pids
+from stack_process import REPO, Stack
 
 
 class SupervisedStack(Stack):

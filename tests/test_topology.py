@@ -14,8 +14,11 @@ import pytest
 import requests
 
 from backend import create_app, fleet
+from backend.extensions import db
 from postgres import postgres_url
-from support import Api, Stack, astronaut_photo, encode_image, hopper_photo, wav_bytes
+from api_client import Api
+from media_samples import astronaut_photo, encode_image, hopper_photo, wav_bytes
+from stack_process import Stack
 from tiny_models import STANDINS, build_sd_models, write_cosyvoice_model_dir
 
 ENGINE_WAIT = 12
@@ -165,6 +168,9 @@ def test_without_the_gpu_host_best_falls_back_to_the_embedded_engines_and_gpu_is
             assert int(answer.headers["Retry-After"]) > 0
             ledger = client.get("/api/v1/me/ledger", headers={"Authorization": f"Bearer {token}"}).json["entries"]
             assert all(entry["kind"] != "hold" for entry in ledger)  # nothing was held for the refused request
+        with strict.app_context():  # PostgreSQL connections are closed here, not by the garbage collector
+            db.session.remove()
+            db.engine.dispose()
     finally:
         gpu.start("worker")
         wait_for_workers(web, 2)

@@ -4,7 +4,7 @@ import base64
 import pytest
 import requests
 
-from support import decode_file, ffprobe_duration, median_f0
+from media_samples import decode_file, ffprobe_duration, median_f0
 
 TEXT = "今天天气真好，我们一起去公园散步吧。"
 

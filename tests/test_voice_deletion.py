@@ -3,7 +3,8 @@ import time
 
 import requests
 
-from support import Api, wav_bytes
+from api_client import Api
+from media_samples import wav_bytes
 
 
 def wait_for(predicate, timeout=30):

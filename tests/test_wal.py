@@ -3,7 +3,7 @@ import sqlite3
 import threading
 import time
 
-from support import Api
+from api_client import Api
 
 
 def test_held_long_polls_do_not_pin_the_write_ahead_log(stack):

@@ -12,7 +12,7 @@ from backend import create_app
 from backend.extensions import db
 from backend.models import LedgerEntry, User
 from backend.services.wechat import WeChatClient
-from support import free_port
+from stack_process import free_port
 
 APPID, SECRET = "wx0123456789abcdef", "test-app-secret"
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from support import Api, encode_image, landscape_photo
+from api_client import Api
+from media_samples import encode_image, landscape_photo
 
 GRANT = 37
 

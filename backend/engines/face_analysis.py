@@ -14,7 +14,7 @@ class FaceAnalyzer:
             import mediapipe as mp
         except ImportError as error:  # pragma: no cover - mediapipe is a core requirement
             raise ImportError("the classic sticker engine needs mediapipe==0.10.14 "
-                              "(pip install --no-deps -r requirements-nodeps.txt)") from error
+                              "(pip install --no-deps -r requirements/worker-nodeps.txt)") from error
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=max_faces, refine_landmarks=False, min_detection_confidence=0.5)
         self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
