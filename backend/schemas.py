@@ -170,7 +170,7 @@ class TaskListOut(Schema):
     next = String(allow_none=True)
 
 
-class EmojiIn(Schema):
+class StickerIn(Schema):
     image = String(metadata={"description": "base64 (or a multipart file part); or use template_id"})
     template_id = Id(load_default=None)
     text = Text(CAPTION_HARD_MAX, load_default="",

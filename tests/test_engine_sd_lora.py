@@ -79,6 +79,17 @@ def test_fused_matches_unfused(models, classic, crop):
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2
 
 
+def test_check_inputs_names_the_bad_value(engine, crop):
+    with pytest.raises(ValueError, match="expression must be one of"):
+        engine.generate(image=hopper_photo(), style="sd", expression="grin")
+    with pytest.raises(ValueError, match="needs a photo"):
+        engine.generate(image=None, style="sd")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        engine.check_inputs("sd", "none", hopper_photo().astype(np.float32), None)
+    with pytest.raises(ValueError, match="style must be one of"):  # other styles: the embedded engine's checks
+        engine.check_inputs("oil", "none", hopper_photo(), None)
+
+
 def test_prompt_from_chinese_caption():
     from backend.engines.sticker_sd_lora import english_prompt
 

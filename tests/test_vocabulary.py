@@ -6,7 +6,7 @@ from PIL import Image
 
 from backend import vocabulary
 from backend.engines import sticker_post
-from backend.schemas import EmojiIn, SwapIn, TaskListQuery, TtsIn, VoiceIn
+from backend.schemas import StickerIn, SwapIn, TaskListQuery, TtsIn, VoiceIn
 
 
 def choices(schema, name):
@@ -14,10 +14,10 @@ def choices(schema, name):
 
 
 def test_the_api_accepts_exactly_the_vocabulary():
-    assert choices(EmojiIn, "style") == vocabulary.STYLES
-    assert choices(EmojiIn, "expression") == ("auto",) + vocabulary.EXPRESSIONS
-    assert choices(EmojiIn, "animation") == vocabulary.ANIMATIONS
-    assert choices(EmojiIn, "format") == tuple(vocabulary.IMAGE_FORMATS)
+    assert choices(StickerIn, "style") == vocabulary.STYLES
+    assert choices(StickerIn, "expression") == ("auto",) + vocabulary.EXPRESSIONS
+    assert choices(StickerIn, "animation") == vocabulary.ANIMATIONS
+    assert choices(StickerIn, "format") == tuple(vocabulary.IMAGE_FORMATS)
     assert choices(SwapIn, "format") == vocabulary.SWAP_FORMATS
     assert set(vocabulary.PHOTO_STYLES) <= set(vocabulary.STYLES)
     assert set(vocabulary.ANIMATED_FORMATS) <= set(vocabulary.IMAGE_FORMATS)

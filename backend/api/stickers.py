@@ -6,7 +6,7 @@ from backend import sticker_catalog
 from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
-from backend.schemas import EmojiIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
+from backend.schemas import StickerIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
 from backend.services import media, stickers, swap, uploads
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
@@ -16,9 +16,9 @@ bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 @bp.auth_required(token_auth)
 @job_limit
 @bp.input(WaitQuery, location="query", arg_name="query")
-@bp.input(EmojiIn, location="json", validation=False, arg_name="_documented")
+@bp.input(StickerIn, location="json", validation=False, arg_name="_documented")
 @bp.output(TaskOut, status_code=202)
-def create_emoji(query, _documented):
+def create_sticker(query, _documented):
     """A sticker from a photo (cutout, panda, template, comic) or a template, with a caption."""
     fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
     return task_response(stickers.request_sticker(token_auth.current_user, fields), query["wait"])

@@ -18,6 +18,7 @@ import numpy as np
 
 from backend.engines.sticker_classic import ClassicStickerEngine, StickerOutput, die_cut
 from backend.engines.face_warp import apply_expression
+from backend.vocabulary import EXPRESSIONS
 
 logger = logging.getLogger("voxmoji.engines.sd_lora")
 
@@ -181,14 +182,25 @@ class SdLoraStickerEngine:
         out = (np.clip(result, 0, 1) * 255).round().astype(np.uint8)
         return cv2.resize(out, (width, height), interpolation=cv2.INTER_CUBIC)
 
+    def check_inputs(self, style, expression, image, template):
+        """Raise ValueError naming the bad value: style `sd` here, the others as the embedded engine checks them."""
+        if style != "sd":
+            self.classic.check_inputs(style, expression, image, template)
+            return
+        if expression not in EXPRESSIONS:
+            raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
+        if image is None:
+            raise ValueError("style 'sd' needs a photo")
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be uint8 RGB, got shape {getattr(image, 'shape', None)}")
+
     def generate(self, *, image=None, template=None, style="sd", expression="none", face_index=None, text="",
                  seed=0):
         """Style `sd`: the face crop restyled by SD + LoRA, then cut out; other styles: the embedded engine."""
         if style != "sd":
             return self.classic.generate(image=image, template=template, style=style, expression=expression,
                                          face_index=face_index, text=text, seed=seed)
-        if image is None:
-            raise ValueError("style 'sd' needs a photo")
+        self.check_inputs(style, expression, image, template)
         face = self.classic.find_face(image, face_index)
         image, face = apply_expression(image.copy(), face, expression)
         crop, mask, moved = self.classic.head_and_shoulders(image, face)

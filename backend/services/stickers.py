@@ -4,7 +4,7 @@ from flask import current_app
 from backend import fleet, sticker_catalog
 from backend.expression_words import expression_for
 from backend.errors import ApiError
-from backend.schemas import EmojiIn
+from backend.schemas import StickerIn
 from backend.services import cache, images, jobs, uploads
 from backend.vocabulary import PHOTO_STYLES
 
@@ -14,7 +14,7 @@ from backend.vocabulary import PHOTO_STYLES
 def request_sticker(user, fields):
     """Validate a sticker request, store its photo, and submit it as a job."""
     config = current_app.config
-    args = uploads.load(EmojiIn(), fields)
+    args = uploads.load(StickerIn(), fields)
     text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")

@@ -1,0 +1,40 @@
+"""One engine contract per family: every sticker engine answers `generate`, `swap` and `check_inputs` with the
+same parameters, every TTS engine `synthesize`, `check_inputs` and `forget`; all are built by `from_config`
+and return dataclasses. The renders call any engine of a family the same way."""
+import dataclasses
+import importlib
+import inspect
+
+import pytest
+
+from backend import engine_catalog
+from backend.engines import registry
+
+CALLS = {"sticker": ("generate", "swap", "check_inputs"), "tts": ("synthesize", "check_inputs", "forget")}
+
+
+def engine_class(family, name):
+    module, _, cls = registry.SPECS[family][name].target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def parameters(function):
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize("family", engine_catalog.FAMILIES)
+def test_every_engine_of_a_family_has_the_same_calls(family):
+    classes = {engine.name: engine_class(family, engine.name) for engine in engine_catalog.ENGINES[family]}
+    assert set(classes) == set(registry.SPECS[family])  # the catalogue and the registry name the same engines
+    for call in CALLS[family]:
+        shapes = {name: parameters(getattr(cls, call)) for name, cls in classes.items()}
+        assert len({tuple(shape) for shape in shapes.values()}) == 1, (call, shapes)
+    for cls in classes.values():
+        assert isinstance(inspect.getattr_static(cls, "from_config"), classmethod)
+
+
+def test_outputs_are_dataclasses():
+    from backend.engines.sticker_classic import StickerOutput
+    from backend.engines.tts_output import SpeechOutput
+
+    assert dataclasses.is_dataclass(StickerOutput) and dataclasses.is_dataclass(SpeechOutput)
