@@ -20,7 +20,7 @@
     rate_limited: '操作太频繁了，请稍等片刻再试',
     idempotency_conflict: '重复的请求内容不一致，请刷新后重试',
     idempotency_in_progress: '上一个请求还在处理中，请稍候',
-    engine_unavailable: '该风格暂未开放，请换一种风格',
+    engine_unavailable: '生成服务暂时不可用，请稍后重试（贴纸可换一种风格）',
     engine_failed: '生成失败了，请稍后重试（不会扣除次数）',
     wechat_unavailable: '微信服务繁忙，请稍后重试',
     service_unavailable: '服务繁忙，请稍后重试',
