@@ -115,10 +115,62 @@ def prepare_bucket_command():
                    "is not")
 
 
+words_cli = AppGroup("words", help="The moderation word list (matched before any job is created).")
+
+
+@words_cli.command("add")
+@click.argument("word")
+@click.option("--label", required=True, help="what it is about (politics, porn, abuse, ads, fraud, ...)")
+@click.option("--action", type=click.Choice(["risky", "review"]), default="risky", show_default=True,
+              help="risky: refuse the request; review: accept it and flag it for the review queue")
+def add_word_command(word, label, action):
+    """Add (or update) a word; every web process uses it within a second."""
+    from backend.services import moderation
+
+    try:
+        normalized = moderation.add_word(word, label, action)
+    except ValueError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"{action} {label}: {word} (matched as {normalized!r})")
+
+
+@words_cli.command("import")
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="UTF-8 lines: word<TAB>label[<TAB>risky|review]")
+def import_words_command(path):
+    """Add every word of a file (lines starting with # are comments)."""
+    from backend.services import moderation
+
+    count = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) not in (2, 3):
+                raise click.ClickException(f"line {number}: expected word<TAB>label[<TAB>action]")
+            try:
+                moderation.add_word(parts[0], parts[1], parts[2] if len(parts) == 3 else "risky")
+            except ValueError as error:
+                raise click.ClickException(f"line {number}: {error}")
+            count += 1
+    click.echo(f"imported {count} words")
+
+
+@words_cli.command("remove")
+@click.argument("word")
+def remove_word_command(word):
+    """Remove a word (matched by its normalised form)."""
+    from backend.services import moderation
+
+    click.echo(f"removed {moderation.remove_word(word)}")
+
+
 def register_commands(app):
     """Attach the commands to the app."""
     app.cli.add_command(block_user_command)
     app.cli.add_command(stickers_cli)
     app.cli.add_command(media_cli)
+    app.cli.add_command(words_cli)
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(recharge_command)

@@ -83,6 +83,8 @@ def load_config(environ=None):
         "REFRESH_TTL": _env_int("VOXMOJI_REFRESH_TTL", 30 * 24 * 3600),
         "DEV_LOGIN": _env_bool("VOXMOJI_DEV_LOGIN", False),
         "WECHAT_APPID": _env("WECHAT_APPID", ""),
+        # Text the word list or msgSecCheck marks `review`: accept (and flag for the review queue) or reject
+        "MODERATION_REVIEW": _env("VOXMOJI_MODERATION_REVIEW", "accept"),
         "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
         "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         "WECHAT_TIMEOUT": _env_float("WECHAT_TIMEOUT", 5.0),
@@ -216,6 +218,8 @@ def check_config(config):
         if config[f"ENGINE_POLICY_{family}"] not in ("best", "gpu", "embedded"):
             raise RuntimeError(f"VOXMOJI_ENGINE_POLICY_{family}={config[f'ENGINE_POLICY_{family}']!r}: use best, gpu "
                                "or embedded.")
+    if config["MODERATION_REVIEW"] not in ("accept", "reject"):
+        raise RuntimeError(f"VOXMOJI_MODERATION_REVIEW={config['MODERATION_REVIEW']!r}: use accept or reject.")
     if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
     for key, variable in SECRET_NAMES.items():

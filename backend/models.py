@@ -198,3 +198,35 @@ class Job(db.Model):
     @property
     def finished(self):
         return self.status in FINISHED
+
+
+class ModerationWord(db.Model):
+    """One entry of the operator's word list, matched on its normalised form (services/moderation.py)."""
+
+    __tablename__ = "moderation_words"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    word: Mapped[str] = mapped_column(sa.String(100))
+    normalized: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    label: Mapped[str] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(16))  # risky | review
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class ReviewItem(db.Model):
+    """Something for a moderator to look at: text flagged by moderation (and, later, media verdicts and
+    users' reports)."""
+
+    __tablename__ = "review_items"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # flag | report
+    source: Mapped[str] = mapped_column(sa.String(16))  # wordlist | wechat | user
+    label: Mapped[str] = mapped_column(sa.String(32))
+    field: Mapped[str | None] = mapped_column(sa.String(32))
+    text: Mapped[str | None] = mapped_column(sa.String(500))
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    job_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    voice_id: Mapped[str | None] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open", index=True)  # open | approved | rejected
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -38,6 +38,15 @@ def pg_stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def wechat():
+    """A local server speaking WeChat's server protocol (tests/wechat_standin.py); its base URL."""
+    from wechat_standin import serve
+
+    with serve() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 server (SeaweedFS) on free ports, shared by the tests that need one."""
     from s3server import S3Server

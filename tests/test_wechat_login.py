@@ -1,10 +1,5 @@
 """Login through the real WeChat client against a local server that speaks WeChat's protocol."""
-import json
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -13,65 +8,7 @@ from backend.extensions import db
 from backend.models import LedgerEntry, User
 from backend.services.wechat import WeChatClient
 from stack_process import free_port
-
-APPID, SECRET = "wx0123456789abcdef", "test-app-secret"
-
-
-class WeChatStandIn(BaseHTTPRequestHandler):
-    """jscode2session and stable_token, with WeChat's error codes, selected by the code sent."""
-
-    calls = []
-
-    def _answer(self, body, status=200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):  # noqa: N802
-        url = urlparse(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        WeChatStandIn.calls.append((url.path, query))
-        if url.path != "/sns/jscode2session":
-            return self._answer({"errcode": 404, "errmsg": "not found"}, 404)
-        if query.get("appid") != APPID or query.get("secret") != SECRET or query.get("grant_type") != "authorization_code":
-            return self._answer({"errcode": 40013, "errmsg": "invalid appid"})
-        code = query.get("js_code", "")
-        if code.startswith("good-"):
-            return self._answer({"openid": "o_" + code[5:], "session_key": "sk==", "unionid": "u_" + code[5:]})
-        if code == "busy":
-            return self._answer({"errcode": 45011, "errmsg": "api minute-quota reach limit"})
-        if code == "slow":
-            time.sleep(4)
-            return self._answer({"openid": "o_slow", "session_key": "sk=="})
-        if code == "garbage":
-            self.send_response(502)
-            self.end_headers()
-            return self.wfile.write(b"<html>bad gateway</html>")
-        return self._answer({"errcode": 40029, "errmsg": "invalid code"})
-
-    def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        WeChatStandIn.calls.append((self.path, body))
-        if self.path == "/cgi-bin/stable_token" and body.get("appid") == APPID and body.get("secret") == SECRET:
-            time.sleep(0.2)  # slow enough that concurrent callers would all fetch without the lock
-            return self._answer({"access_token": f"token-{len(WeChatStandIn.calls)}", "expires_in": 7200})
-        return self._answer({"errcode": 40013, "errmsg": "invalid appid"})
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def wechat():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), WeChatStandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+from wechat_standin import APPID, SECRET, WeChatStandIn
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from backend import fleet, sticker_catalog
 from backend.expression_words import expression_for
 from backend.errors import ApiError
 from backend.schemas import StickerIn
-from backend.services import cache, images, jobs, uploads
+from backend.services import cache, images, jobs, moderation, uploads
 from backend.vocabulary import PHOTO_STYLES
 
 
@@ -16,6 +16,7 @@ def request_sticker(user, fields):
     config = current_app.config
     args = uploads.load(StickerIn(), fields)
     text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
+    flags = moderation.check(user, {"text": text})  # the caption, before the photo is decoded
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")
     if style == "panda":
@@ -49,7 +50,11 @@ def request_sticker(user, fields):
     fingerprint = cache.request_key("sticker", engine, version, params)
     cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
     cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
-    return jobs.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine, cost)
+    job = jobs.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine,
+                      cost)
+    if not job.repeat:
+        moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
+    return job
 
 
 def _engine_for(style):

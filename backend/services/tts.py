@@ -6,7 +6,7 @@ from flask import current_app
 from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import TtsIn
-from backend.services import cache, jobs, uploads, voices
+from backend.services import cache, jobs, moderation, uploads, voices
 
 
 def request_speech(user, fields):
@@ -20,6 +20,9 @@ def request_speech(user, fields):
     instruct = (args["instruct"] or "").strip() or None
     if mode == "instruct" and not instruct:
         raise ApiError("invalid_request", "mode=instruct needs instruct, e.g. 用四川话说 or 悲伤地说.", "instruct")
+    texts = {"text": text, "instruct": instruct if mode == "instruct" else None,
+             "prompt_text": (args["prompt_text"] or "").strip() or None}
+    flags = moderation.check(user, texts)  # before anything is decoded, stored or held
     has_inline = fields.get("prompt_audio") not in (None, "")
     if args["voice_id"] and has_inline:
         raise ApiError("invalid_request", "Send either voice_id or prompt_audio, not both.", "voice_id")
@@ -42,4 +45,7 @@ def request_speech(user, fields):
     engine, version = fleet.choose("tts")
     fingerprint = cache.request_key("tts", engine, version, params)
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
-    return jobs.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
+    job = jobs.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
+    if not job.repeat:
+        moderation.record_flags(flags, user, texts, job_id=job.id)
+    return job

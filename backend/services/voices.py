@@ -14,7 +14,7 @@ from backend.extensions import db
 from backend.models import Voice, isoformat
 from backend import celery_app
 from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
-from backend.services import audio, cache, jobs, media
+from backend.services import audio, cache, jobs, media, moderation
 from backend.services.transactions import end_read, write_transaction
 
 _PROMPT_OF = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
@@ -72,12 +72,15 @@ def load_prompt(path):
 
 
 def create(user, data, declared_format, sample_rate, prompt_text, name):
-    """Save a voice for the user."""
+    """Save a voice for the user (its name and transcript moderated first)."""
+    texts = {"name": (name or "").strip(), "prompt_text": (prompt_text or "").strip()}
+    flags = moderation.check(user, texts)
     prompt = store_prompt(data, declared_format, sample_rate, "audio")
-    voice = Voice(user_id=user.id, name=(name or "我的声音").strip()[:64], prompt_text=(prompt_text or "").strip() or None,
+    voice = Voice(user_id=user.id, name=texts["name"][:64] or "我的声音", prompt_text=texts["prompt_text"] or None,
                   audio_sha256=prompt.sha256, duration=prompt.duration)
     with write_transaction():
         db.session.add(voice)
+    moderation.record_flags(flags, user, texts, voice_id=voice.id)
     return voice
 
 

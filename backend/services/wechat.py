@@ -1,4 +1,5 @@
-"""A small client for WeChat's server APIs: jscode2session (login) and stable_token (access token)."""
+"""A small client for WeChat's server APIs: jscode2session (login), stable_token (access token) and
+msgSecCheck (text moderation)."""
 import json
 from dataclasses import dataclass
 
@@ -9,6 +10,10 @@ from backend.errors import ApiError
 from backend.extensions import get_redis
 
 _TOKEN_KEY = "vm:wechat:access_token"
+MSG_SCENE_PROFILE = 1  # msgSecCheck scenes: 1 profile, 2 comment, 3 forum, 4 social log (what we send is 1)
+# msgSecCheck v2 labels (WeChat's documentation)
+MSG_LABELS = {100: "normal", 10001: "ads", 20001: "politics", 20002: "porn", 20003: "abuse", 20006: "crime",
+              20008: "fraud", 20012: "vulgar", 20013: "copyright", 21000: "other"}
 _TOKEN_LOCK = "vm:wechat:access_token:lock"
 
 # errcode -> (our code, message); anything else WeChat reports is "unavailable".
@@ -90,3 +95,24 @@ class WeChatClient:
             lifetime = max(60, int(body.get("expires_in", 7200)) - 300)  # refresh 5 minutes early
             redis.set(_TOKEN_KEY, body["access_token"], ex=lifetime)
             return body["access_token"]
+
+    def call_with_token(self, path, payload):
+        """POST to an API that takes the access token; a token WeChat calls invalid or expired (40001, 42001)
+        is refreshed once and the call repeated."""
+        for attempt in range(2):
+            body = self._call("POST", path, params={"access_token": self.access_token(force_refresh=attempt > 0)},
+                              json=payload)
+            if body.get("errcode") not in (40001, 42001):
+                return body
+        return body
+
+    def msg_sec_check(self, openid, content, scene=MSG_SCENE_PROFILE):
+        """msgSecCheck v2: `{"suggest": pass|review|risky, "label": str}` for a user's text."""
+        body = self.call_with_token("/wxa/msg_sec_check", {"openid": openid, "scene": scene, "version": 2,
+                                                           "content": content[:2500]})
+        if body.get("errcode"):
+            current_app.logger.warning("msg_sec_check errcode=%s errmsg=%s", body.get("errcode"), body.get("errmsg"))
+            raise ApiError("wechat_unavailable", "WeChat's content check is not answering; retry in a moment.")
+        result = body.get("result") or {}
+        return {"suggest": result.get("suggest", "pass"), "label": MSG_LABELS.get(result.get("label"),
+                                                                                  str(result.get("label", "")))}
