@@ -7,11 +7,9 @@ import time
 
 import pytest
 
-from api_client import Api
 from backend import create_app
 from backend.extensions import db
 from backend.services import moderation
-from media_samples import wav_bytes
 from stack_process import REPO
 from wechat_standin import APPID, SECRET, WeChatStandIn
 
