@@ -39,10 +39,11 @@ def one_sticker(engine, photo, style, template_id, expression, animated):
     out = engine.generate(image=photo, template=template, style=style, expression=expression)
     decorate(out.image, out.face, out.expression)
     size = sticker_post.ANIMATED_SIZE if animated else sticker_post.STATIC_SIZE
-    frame = sticker_post.finish_frame(out.image, "开心大笑就完事了", True, size, out.caption_box)
+    frame = sticker_post.finish_frame(out.image, "开心大笑就完事了", size, out.caption_box)
     if animated:
-        return sticker_post.encode_animated(sticker_post.animate(frame, "bounce"), "gif", 500 * 1024)
-    return sticker_post.encode_static(frame, "png")
+        frames = sticker_post.label(sticker_post.animate(frame, "bounce"), True)
+        return sticker_post.encode_animated(frames, "gif", 500 * 1024)
+    return sticker_post.encode_static(sticker_post.label([frame], True)[0], "png")
 
 
 def engine_timings():

@@ -136,8 +136,8 @@ def draw_ai_label(image: Image.Image):
     return image
 
 
-def finish_frame(rgba, caption, ai_label, size, caption_box=None):
-    """Fit a sticker into a square canvas, then caption and label it."""
+def finish_frame(rgba, caption, size, caption_box=None):
+    """Fit a sticker into a square canvas and caption it (the AI label goes on each final frame: `label`)."""
     image = Image.fromarray(rgba, "RGBA")
     image = fit_square(image, size, bottom_room=0.2 if caption and not caption_box else 0.0)
     if caption:
@@ -145,9 +145,13 @@ def finish_frame(rgba, caption, ai_label, size, caption_box=None):
         if caption_box:
             box = tuple(int(v * size) for v in caption_box)
         draw_caption(image, caption, box)
-    if ai_label:
-        draw_ai_label(image)
     return image
+
+
+def label(frames, visible):
+    """The visible "AI生成" on every final frame, in the same place and upright (drawn after animating, so no
+    frame rotates, shrinks or cuts it off)."""
+    return [draw_ai_label(frame) for frame in frames] if visible else frames
 
 
 def fit_square(image: Image.Image, size, bottom_room=0.0):
@@ -192,26 +196,45 @@ def animate(image: Image.Image, animation, frames=12):
     return out
 
 
-def encode_static(image: Image.Image, fmt):
-    """PNG or WebP (keeps transparency); a static GIF is a one-frame animation."""
+def xmp_packet(hidden_label):
+    """An XMP packet carrying the hidden label (WebP's metadata)."""
+    from xml.sax.saxutils import escape
+
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+            f'xmlns:TC260="http://www.tc260.org.cn/ns/AIGC/1.0/" TC260:AIGC="{escape(hidden_label, {chr(34): "&quot;"})}"/>'
+            '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+
+
+def encode_static(image: Image.Image, fmt, hidden_label=None):
+    """PNG or WebP (keeps transparency); a static GIF is a one-frame animation. `hidden_label` (a JSON text)
+    goes into the file's metadata: a PNG iTXt chunk `AIGC`, WebP XMP, a GIF comment."""
     if fmt == "gif":
-        return encode_animated([image], fmt, max_bytes=None)
+        return encode_animated([image], fmt, max_bytes=None, hidden_label=hidden_label)
     buffer = io.BytesIO()
     if fmt == "png":
-        image.save(buffer, format="PNG", optimize=False, compress_level=6)
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        if hidden_label:
+            info.add_itxt("AIGC", hidden_label)
+        image.save(buffer, format="PNG", optimize=False, compress_level=6, pnginfo=info)
     elif fmt == "webp":
-        image.save(buffer, format="WEBP", quality=90, method=4)
+        extra = {"xmp": xmp_packet(hidden_label)} if hidden_label else {}
+        image.save(buffer, format="WEBP", quality=90, method=4, **extra)
     else:
         raise ValueError(f"format must be one of {tuple(IMAGE_FORMATS)}, got {fmt!r}")
     return EncodedSticker(buffer.getvalue(), IMAGE_FORMATS[fmt], image.width, image.height, 1)
 
 
-def encode_animated(frames, fmt, max_bytes, duration_ms=80):
-    """Animated GIF (one shared palette, transparency kept) or WebP; GIFs shrink to fit max_bytes."""
+def encode_animated(frames, fmt, max_bytes, duration_ms=80, hidden_label=None):
+    """Animated GIF (one shared palette, transparency kept) or WebP; GIFs shrink to fit max_bytes. The hidden
+    label goes into a GIF comment or WebP XMP."""
     if fmt == "webp":
         buffer = io.BytesIO()
+        extra = {"xmp": xmp_packet(hidden_label)} if hidden_label else {}
         frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
-                       quality=80, method=4)
+                       quality=80, method=4, **extra)
         return EncodedSticker(buffer.getvalue(), IMAGE_FORMATS["webp"], frames[0].width, frames[0].height, len(frames))
     if fmt != "gif":
         raise ValueError(f"animated stickers are gif or webp, got {fmt!r}")
@@ -219,13 +242,13 @@ def encode_animated(frames, fmt, max_bytes, duration_ms=80):
                 (32, frames), (16, frames)]
     data = None
     for colours, chosen in attempts:
-        data = _gif(chosen, colours, duration_ms * len(frames) // len(chosen))
+        data = _gif(chosen, colours, duration_ms * len(frames) // len(chosen), hidden_label)
         if max_bytes is None or len(data) <= max_bytes:
             break
     return EncodedSticker(data, IMAGE_FORMATS["gif"], frames[0].width, frames[0].height, len(chosen))
 
 
-def _gif(frames, colours, duration_ms):
+def _gif(frames, colours, duration_ms, hidden_label=None):
     # One palette for all frames (no flicker), index `colours` reserved for transparency.
     strip = Image.new("RGB", (frames[0].width, frames[0].height * len(frames)))
     for number, frame in enumerate(frames):
@@ -244,8 +267,9 @@ def _gif(frames, colours, duration_ms):
         paletted.putpalette(palette)
         indexed.append(paletted)
     buffer = io.BytesIO()
+    extra = {"comment": hidden_label.encode()} if hidden_label else {}
     indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=duration_ms, loop=0,
-                    transparency=colours, disposal=2, optimize=False)
+                    transparency=colours, disposal=2, optimize=False, **extra)
     return buffer.getvalue()
 
 

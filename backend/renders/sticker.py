@@ -8,6 +8,7 @@ from backend.engines import registry, sticker_post
 from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
+from backend.renders.labels import hidden_label
 from backend.services import images, media
 from backend.vocabulary import IMAGE_FORMATS
 
@@ -28,12 +29,14 @@ def render(job, progress):
     progress(0.6)
     decorate(out.image, out.face, out.expression)
     size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE
-    frame = sticker_post.finish_frame(out.image, params["text"], params["ai_label"], size, out.caption_box)
+    frame = sticker_post.finish_frame(out.image, params["text"], size, out.caption_box)
+    frames = sticker_post.animate(frame, params["animation"]) if params["animated"] else [frame]
+    frames = sticker_post.label(frames, params["ai_label"])
+    hidden = hidden_label(job.id)
     if params["animated"]:
-        frames = sticker_post.animate(frame, params["animation"])
-        encoded = sticker_post.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"])
+        encoded = sticker_post.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"], hidden_label=hidden)
     else:
-        encoded = sticker_post.encode_static(frame, params["format"])
+        encoded = sticker_post.encode_static(frames[0], params["format"], hidden_label=hidden)
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     return store_result(job, encoded, engine.name, {
         "style": params["style"], "expression": out.expression, "frames": encoded.frames,

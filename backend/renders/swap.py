@@ -8,6 +8,7 @@ from backend import metrics, sticker_catalog
 from backend.engines import registry, sticker_post
 from backend.engines.sticker_classic import NoFaceError
 from backend.errors import ApiError
+from backend.renders.labels import hidden_label
 from backend.renders.sticker import store_result
 from backend.services import images
 
@@ -28,9 +29,7 @@ def render(job, progress):
         field = "target_image" if "target" in str(error) else "source_image"
         raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", field)
     progress(0.8)
-    image = Image.fromarray(out, "RGBA")
-    if params["ai_label"]:
-        sticker_post.draw_ai_label(image)
-    encoded = sticker_post.encode_static(image, params["format"])
+    image = sticker_post.label([Image.fromarray(out, "RGBA")], params["ai_label"])[0]
+    encoded = sticker_post.encode_static(image, params["format"], hidden_label=hidden_label(job.id))
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     return store_result(job, encoded, engine.name, {"template_id": params["template_id"], "ai_label": params["ai_label"]})

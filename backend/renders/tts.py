@@ -5,6 +5,7 @@ from flask import current_app
 
 from backend import metrics
 from backend.engines import registry
+from backend.renders.labels import hidden_label, label_audio
 from backend.services import audio, media, voices
 
 
@@ -20,11 +21,12 @@ def render(job, progress):
     )
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
+    data = label_audio(encoded.data, params["format"], hidden_label(job.id))
     path = media.result_path("tts", job.cache_key, params["format"])
-    media.write_atomic(path, encoded.data)
+    media.write_atomic(path, data)
     return {
         "engine": engine.name, "result_path": path, "result_mime": encoded.mime,
-        "result_bytes": len(encoded.data), "result_duration": round(encoded.duration, 3),
+        "result_bytes": len(data), "result_duration": round(encoded.duration, 3),
         "result_meta": {
             "language": speech.language, "instruct_applied": speech.instruct_applied,
             "instruct_ignored": speech.instruct_ignored, "notes": speech.notes,
