@@ -70,6 +70,8 @@ def _digest(token):
 
 
 def _refuse_blocked(user):
+    if user.blocked and user.openid.startswith("erased:"):
+        raise ApiError("forbidden", "This account was deleted at your request; log in again to start a new one.")
     if user.blocked:
         raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
 

@@ -13,6 +13,8 @@ DEFAULT_QUEUE = "default"
 RUN_JOB = "voxmoji.run_job"
 FORGET_RECORDING = "voxmoji.forget_recording"
 SWEEP_JOBS = "voxmoji.sweep_jobs"
+EXPIRE_MEDIA = "voxmoji.expire_media"
+ERASE_USER = "voxmoji.erase_user"
 
 
 def send(task_name, *args, queue):
@@ -65,6 +67,8 @@ def celery_init_app(app):
         worker_send_task_events=False,
         beat_schedule={
             "sweep-jobs": {"task": SWEEP_JOBS, "schedule": config["SWEEP_INTERVAL"], "options": {"queue": DEFAULT_QUEUE}},
+            "expire-media": {"task": EXPIRE_MEDIA, "schedule": config["RETENTION_INTERVAL"],
+                             "options": {"queue": DEFAULT_QUEUE}},
         },
         beat_schedule_filename=f"{config['VAR_DIR']}/celerybeat-schedule",
         timezone="UTC",

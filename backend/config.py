@@ -85,6 +85,10 @@ def load_config(environ=None):
         "WECHAT_APPID": _env("WECHAT_APPID", ""),
         # Text the word list or msgSecCheck marks `review`: accept (and flag for the review queue) or reject
         "MODERATION_REVIEW": _env("VOXMOJI_MODERATION_REVIEW", "accept"),
+        # Uploads and results are deleted this long after their job finished (fractions allowed); a saved
+        # voice's recording stays until the voice is deleted. Checked every RETENTION_INTERVAL seconds.
+        "RETENTION_HOURS": _env_float("VOXMOJI_RETENTION_HOURS", 72.0),
+        "RETENTION_INTERVAL": _env_float("VOXMOJI_RETENTION_INTERVAL", 600.0),
         "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
         "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         "WECHAT_TIMEOUT": _env_float("WECHAT_TIMEOUT", 5.0),
@@ -99,6 +103,7 @@ def load_config(environ=None):
         "LIMIT_JOBS": _env("VOXMOJI_RATELIMIT_JOBS", "30/minute;1000/day"),
         "LIMIT_JOBS_PER_IP": _env("VOXMOJI_RATELIMIT_JOBS_PER_IP", "120/minute"),
         "LIMIT_LOGIN": _env("VOXMOJI_RATELIMIT_LOGIN", "20/minute"),
+        "LIMIT_EXPORTS": _env("VOXMOJI_RATELIMIT_EXPORTS", "10/hour"),
         # Voice input limits
         "TEXT_MAX_CHARS": _env_int("VOXMOJI_TEXT_MAX_CHARS", 200),
         "AUDIO_MAX_BYTES": _env_int("VOXMOJI_AUDIO_MAX_BYTES", 10 * 1024 * 1024),

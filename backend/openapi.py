@@ -16,6 +16,8 @@ STATUSES = {
     ("post", "/api/v1/auth/refresh"): (401, 403, 422, 429),
     ("get", "/api/v1/me"): (),
     ("get", "/api/v1/me/ledger"): (422,),
+    ("delete", "/api/v1/me"): (),
+    ("get", "/api/v1/me/export"): (429,),
     ("post", "/api/v1/voices"): (415, 422, 429),
     ("get", "/api/v1/voices"): (),
     ("delete", "/api/v1/voices/{voice_id}"): (404,),

@@ -37,6 +37,11 @@ def login_limit(view):
                          scope="login")(view)
 
 
+def export_limit(view):
+    """Data exports per user: a few an hour."""
+    return limiter.limit(lambda: current_app.config["LIMIT_EXPORTS"], key_func=_user_key, scope="export")(view)
+
+
 def job_limit(view):
     """Job creation per user (VOXMOJI_RATELIMIT_JOBS) and per client IP (VOXMOJI_RATELIMIT_JOBS_PER_IP);
     checked before the request is read, so a refused request creates and holds nothing."""

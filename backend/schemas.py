@@ -80,6 +80,11 @@ class MeOut(Schema):
     user = Nested(UserOut)
 
 
+class ErasureOut(Schema):
+    success = Boolean()
+    status = String(metadata={"example": "erasing"})
+
+
 class VoiceIn(Schema):
     audio = String(required=True, metadata={"description": "base64 (or a multipart file part)"})
     audio_format = String(validate=OneOf(AUDIO_FORMATS), load_default=None)

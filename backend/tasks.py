@@ -12,13 +12,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from backend import fleet, metrics
-from backend.celery_app import FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
+from backend.celery_app import ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
 from backend.renders import sticker, swap, tts
-from backend.services import jobs, media, recharges
+from backend.services import erasure, jobs, media, recharges
 from backend.services.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render}
@@ -190,3 +190,15 @@ def expire_holds():
         jobs.finish(job_id, "failed", error_code="engine_failed",
                     error_message="The job took too long and was stopped; its tokens were returned.")
     return len(stuck)
+
+
+@shared_task(name=EXPIRE_MEDIA)
+def expire_media():
+    """Retention: delete what finished jobs made and were sent more than VOXMOJI_RETENTION_HOURS ago."""
+    return erasure.expire()
+
+
+@shared_task(name=ERASE_USER, acks_late=True)
+def erase_user(user_id):
+    """`DELETE /api/v1/me`, done within minutes of the request (idempotent: a redelivery finds less to do)."""
+    return erasure.erase_user(user_id)

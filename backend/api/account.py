@@ -1,12 +1,14 @@
 """Login and the current user."""
 from apiflask import APIBlueprint
+from apiflask.schemas import FileSchema
+from flask import Response
 
 from backend import auth
 from backend.auth import token_auth
-from backend.ratelimit import login_limit
+from backend.ratelimit import export_limit, login_limit
 from backend.models import isoformat
-from backend.schemas import LedgerOut, LedgerQuery, LoginIn, LoginOut, MeOut, RefreshIn
-from backend.services import ledger
+from backend.schemas import ErasureOut, LedgerOut, LedgerQuery, LoginIn, LoginOut, MeOut, RefreshIn
+from backend.services import erasure, ledger
 
 bp = APIBlueprint("account", __name__, url_prefix="/api/v1", tag="Account")
 
@@ -51,3 +53,26 @@ def my_ledger(query):
 def me():
     """The logged-in user and their token balance."""
     return {"success": True, "user": present_user(token_auth.current_user)}
+
+
+@bp.delete("/me")
+@bp.auth_required(token_auth)
+@bp.output(ErasureOut, status_code=202)
+def delete_me():
+    """Delete my account and data: at once the account stops working (logging in again makes a new one);
+    within minutes voices, recordings, photos, results and cache entries are erased everywhere. The ledger
+    stays, anonymised, for accounting."""
+    erasure.request_erasure(token_auth.current_user)
+    return {"success": True, "status": "erasing"}
+
+
+@bp.get("/me/export")
+@bp.auth_required(token_auth)
+@export_limit
+@bp.output(FileSchema(type="string", format="binary"), content_type="application/zip",
+           description="A zip: profile.json, voices.json, jobs.json, ledger.json")
+def export_me():
+    """My data as a zip of JSON documents: profile, voices (with consent records), jobs and ledger."""
+    user = token_auth.current_user
+    return Response(erasure.export(user), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="voxmoji-{user.id}.zip"'})

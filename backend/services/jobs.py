@@ -246,7 +246,7 @@ def count_unfinished(condition):
     return db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(condition, Job.status.in_(UNFINISHED)))
 
 
-def delete_results(user, condition):
+def delete_results(user, condition, message="Deleted, with the voice it was made with."):
     """The user's jobs matching `condition` stop being served: status `deleted` (holds of unfinished ones
     released), result files removed unless another user's result is the same file, cache entries dropped.
     Jobs that followed one of them compute on their own."""
@@ -258,7 +258,7 @@ def delete_results(user, condition):
             if db.session.execute(
                 sa.update(Job).where(Job.id == job.id, Job.status.in_(UNFINISHED + ("succeeded",)))
                 .values(status="deleted", finished_at=utcnow(), error_code="gone", error_field=None,
-                        error_message="Deleted, with the voice it was made with.",
+                        error_message=message,
                         **{name: None for name in _RESULT_FIELDS})
             ).rowcount:
                 ledger.settle(job.id, "release")  # a no-op for a job already captured

@@ -17,7 +17,7 @@ from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
 from backend.services import audio, cache, jobs, media, moderation
 from backend.services.transactions import end_read, write_transaction
 
-_PROMPT_OF = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
+PROMPT_MEMO = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Prompt:
 def store_prompt(data, declared_format, sample_rate, field):
     """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256. The same bytes sent
     again are recognised by their digest before anything is decoded (no ffmpeg on a repeat)."""
-    raw_key = f"{_PROMPT_OF}{hashlib.sha256(data).hexdigest()}:{declared_format}:{sample_rate}"
+    raw_key = f"{PROMPT_MEMO}{hashlib.sha256(data).hexdigest()}:{declared_format}:{sample_rate}"
     known = _known_prompt(raw_key)
     if known is not None:
         return known

@@ -1,0 +1,155 @@
+"""A user's data leaving: `DELETE /api/v1/me` (on local media and on S3), the export, and retention."""
+import base64
+import io
+import json
+import time
+import zipfile
+
+import pytest
+import requests
+
+from api_client import Api
+from media_samples import encode_image, hopper_photo, wav_bytes
+from stack_process import Stack
+
+
+def wait_for(predicate, timeout=60, step=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def stored_paths(stack):
+    """Every media path the stack's store holds (files under the media root, or the bucket's keys)."""
+    from backend.services import media
+
+    with stack.app_context():
+        store = media.store()
+        if hasattr(store, "client"):
+            listed = store.client.list_objects_v2(Bucket=store.bucket).get("Contents", [])
+            return {item["Key"].removeprefix("public/") for item in listed}
+        return {str(path.relative_to(store.root)) for path in store.root.rglob("*") if path.is_file()}
+
+
+def make_everything(api, voice_samples):
+    """A saved voice and speech with it, inline speech, a photo sticker and a swap: every kind of data."""
+    voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(voice_samples), "audio/wav")},
+                     data={"name": "要删除的声音"}).json()["voice"]
+    photo = base64.b64encode(encode_image(hopper_photo()[10:500, 10:500])).decode()
+    answers = [
+        api.post("/api/v1/tts?wait=20", json={"text": "删除我的数据。", "voice_id": voice["voice_id"]}),
+        api.post("/api/v1/tts?wait=20", json={"text": "内联录音。", "prompt_audio": base64.b64encode(
+            wav_bytes(voice_samples * 0.7)).decode()}),
+        api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout", "text": "删除"}),
+        api.post("/api/v1/swap?wait=20", json={"source_image": photo, "template_id": "hopper"}),
+    ]
+    tasks = [api.wait_task(answer.json()["task_id"]) for answer in answers]
+    assert all(task["status"] == "succeeded" for task in tasks), tasks
+    return voice, tasks
+
+
+def test_delete_me_erases_every_file_and_cache_entry_and_keeps_the_ledger_balanced(media_stack, low_voice):
+    stack = media_stack
+    api = Api(stack.base_url, f"erase-{time.monotonic_ns()}")
+    user_id = api.user["id"]
+    before = stored_paths(stack)
+    voice, tasks = make_everything(api, low_voice * 0.9)
+    rows = stack.query("SELECT cache_key, result_path, params FROM jobs WHERE user_id = :u", u=user_id)
+    mine = {row["result_path"] for row in rows} | {
+        value for row in rows for key, value in (json.loads(row["params"]) if isinstance(row["params"], str)
+                                                 else row["params"]).items() if key.endswith("_path") and value}
+    assert mine <= stored_paths(stack) and len(mine) >= 7
+
+    export = api.get("/api/v1/me/export")
+    assert export.status_code == 200 and export.headers["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(export.content))
+    assert set(archive.namelist()) == {"profile.json", "voices.json", "jobs.json", "ledger.json"}
+    assert json.loads(archive.read("voices.json"))[0]["voice_id"] == voice["voice_id"]
+    assert {job["task_id"] for job in json.loads(archive.read("jobs.json"))} == {t["task_id"] for t in tasks}
+
+    answer = api.delete("/api/v1/me")
+    assert answer.status_code == 202 and answer.json()["status"] == "erasing"
+    refused = api.get("/api/v1/me")  # at once: the account no longer works
+    assert refused.status_code == 403 and "deleted at your request" in refused.json()["error"]["message"]
+
+    wait_for(lambda: not (mine & stored_paths(stack)), timeout=90)
+    assert stored_paths(stack) - before - mine == set() or all(
+        path.startswith("templates/") for path in stored_paths(stack) - before - mine)
+    for task in tasks:
+        assert requests.get(task["result"]["url"], timeout=10).status_code == 404
+    wait_for(lambda: stack.query("SELECT openid FROM users WHERE id = :u", u=user_id)[0]["openid"]
+             == f"erased:{user_id}")
+    wait_for(lambda: all(json.loads(r["params"]) == {} if isinstance(r["params"], str) else r["params"] == {}
+                         for r in stack.query("SELECT params FROM jobs WHERE user_id = :u", u=user_id)))
+    with stack.app_context():
+        from backend.extensions import get_redis
+
+        redis = get_redis()
+        assert not any(redis.exists(f"vm:cache:{row['cache_key']}") for row in rows)
+        for key in redis.scan_iter(match="vm:prompt-of:*"):
+            assert json.loads(redis.get(key))["path"] not in mine
+    assert stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=user_id)[0]["n"] == 0
+    user = stack.query("SELECT balance, held FROM users WHERE id = :u", u=user_id)[0]
+    ledger = stack.query("SELECT SUM(delta) AS d, SUM(held_delta) AS h FROM ledger_entries WHERE user_id = :u",
+                         u=user_id)[0]
+    assert (user["balance"], user["held"]) == (ledger["d"], ledger["h"]) and user["held"] == 0
+
+    again = Api(stack.base_url, api.code)  # the same WeChat login makes a fresh account
+    assert again.user["id"] != user_id and again.get("/api/v1/voices").json()["voices"] == []
+
+
+def test_another_users_identical_result_survives_my_erasure(stack, high_voice):
+    mine, theirs = (Api(stack.base_url, f"erase-share-{n}-{time.monotonic_ns()}") for n in range(2))
+    body = {"template_id": "wanted", "text": f"共享{time.monotonic_ns() % 1000}"}
+    first = mine.wait_task(mine.post("/api/v1/emoji?wait=20", json=body).json()["task_id"])
+    second = theirs.wait_task(theirs.post("/api/v1/emoji?wait=20", json=body).json()["task_id"])
+    assert mine.delete("/api/v1/me").status_code == 202
+    wait_for(lambda: stack.job(first["task_id"])["status"] == "deleted")
+    shown = theirs.get(f"/api/v1/tasks/{second['task_id']}").json()
+    assert requests.get(shown["result"]["url"], timeout=10).status_code == 200
+
+
+def test_exports_are_rate_limited(stack):
+    from backend import create_app
+
+    app = create_app(stack.app_config(LIMIT_EXPORTS="2/hour"))
+    with app.test_client() as client:
+        token = client.post("/api/v1/auth/login", json={"code": f"exporter-{time.monotonic_ns()}"}).json
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        codes = [client.get("/api/v1/me/export", headers=headers).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+@pytest.fixture(scope="module")
+def short_retention(tmp_path_factory):
+    with Stack(tmp_path_factory.mktemp("retention"), VOXMOJI_RETENTION_HOURS="0.001",
+               VOXMOJI_RETENTION_INTERVAL="2") as stack:
+        yield stack
+
+
+def test_retention_deletes_results_and_uploads_but_keeps_saved_voices(short_retention, high_voice):
+    stack = short_retention
+    api = Api(stack.base_url, f"retention-{time.monotonic_ns()}")
+    voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.8), "audio/wav")}).json()
+    photo = base64.b64encode(encode_image(hopper_photo())).decode()
+    sticker = api.wait_task(api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout"}).json()["task_id"])
+    speech = api.wait_task(api.post("/api/v1/tts?wait=20", json={
+        "text": "过期以后就删掉。", "voice_id": voice["voice"]["voice_id"]}).json()["task_id"])
+    upload = json.loads(stack.job(sticker["task_id"])["params"])["image_path"] if isinstance(
+        stack.job(sticker["task_id"])["params"], str) else stack.job(sticker["task_id"])["params"]["image_path"]
+    wait_for(lambda: api.get(f"/api/v1/tasks/{sticker['task_id']}").json()["status"] == "deleted", timeout=60)
+    for task in (sticker, speech):
+        shown = api.get(f"/api/v1/tasks/{task['task_id']}").json()
+        assert shown["status"] == "deleted" and shown["error"]["code"] == "gone"
+        assert "retention" in shown["error"]["message"]
+        assert requests.get(task["result"]["url"], timeout=10).status_code == 404
+    wait_for(lambda: not (stack.media_root / upload).exists())
+    assert api.get("/api/v1/voices").json()["voices"][0]["voice_id"] == voice["voice"]["voice_id"]
+    digest = stack.query("SELECT audio_sha256 FROM voices WHERE id = :v", v=voice["voice"]["voice_id"])[0]
+    assert (stack.media_root / "private" / "prompts" / digest["audio_sha256"][:2] /
+            f"{digest['audio_sha256']}.wav").exists()  # a saved voice stays until the user deletes it
+    again = api.post("/api/v1/tts?wait=20", json={"text": "还能用。", "voice_id": voice["voice"]["voice_id"]})
+    assert api.wait_task(again.json()["task_id"])["status"] == "succeeded"
