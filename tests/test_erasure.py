@@ -140,8 +140,8 @@ def test_retention_deletes_results_and_uploads_but_keeps_saved_voices(short_rete
         "text": "过期以后就删掉。", "voice_id": voice["voice"]["voice_id"]}).json()["task_id"])
     upload = json.loads(stack.job(sticker["task_id"])["params"])["image_path"] if isinstance(
         stack.job(sticker["task_id"])["params"], str) else stack.job(sticker["task_id"])["params"]["image_path"]
-    wait_for(lambda: api.get(f"/api/v1/tasks/{sticker['task_id']}").json()["status"] == "deleted", timeout=60)
     for task in (sticker, speech):
+        wait_for(lambda: api.get(f"/api/v1/tasks/{task['task_id']}").json()["status"] == "deleted", timeout=60)
         shown = api.get(f"/api/v1/tasks/{task['task_id']}").json()
         assert shown["status"] == "deleted" and shown["error"]["code"] == "gone"
         assert "retention" in shown["error"]["message"]
