@@ -104,6 +104,7 @@ def load_config(environ=None):
         "LIMIT_JOBS_PER_IP": _env("VOXMOJI_RATELIMIT_JOBS_PER_IP", "120/minute"),
         "LIMIT_LOGIN": _env("VOXMOJI_RATELIMIT_LOGIN", "20/minute"),
         "LIMIT_EXPORTS": _env("VOXMOJI_RATELIMIT_EXPORTS", "10/hour"),
+        "LIMIT_REPORTS": _env("VOXMOJI_RATELIMIT_REPORTS", "30/hour"),
         # Voice input limits
         "TEXT_MAX_CHARS": _env_int("VOXMOJI_TEXT_MAX_CHARS", 200),
         "AUDIO_MAX_BYTES": _env_int("VOXMOJI_AUDIO_MAX_BYTES", 10 * 1024 * 1024),

@@ -26,6 +26,7 @@ STATUSES = {
     ("post", "/api/v1/emoji"): (402, 404, 415, 422, 429, 503),
     ("post", "/api/v1/swap"): (402, 404, 415, 422, 429, 503),
     ("get", "/api/v1/templates"): (),
+    ("post", "/api/v1/reports"): (404, 422, 429),
     ("get", "/api/v1/tasks"): (422,),
     ("get", "/api/v1/tasks/{task_id}"): (404, 422),
     ("delete", "/api/v1/tasks/{task_id}"): (404,),

@@ -42,6 +42,11 @@ def export_limit(view):
     return limiter.limit(lambda: current_app.config["LIMIT_EXPORTS"], key_func=_user_key, scope="export")(view)
 
 
+def report_limit(view):
+    """Reports per user (VOXMOJI_RATELIMIT_REPORTS)."""
+    return limiter.limit(lambda: current_app.config["LIMIT_REPORTS"], key_func=_user_key, scope="report")(view)
+
+
 def job_limit(view):
     """Job creation per user (VOXMOJI_RATELIMIT_JOBS) and per client IP (VOXMOJI_RATELIMIT_JOBS_PER_IP);
     checked before the request is read, so a refused request creates and holds nothing."""

@@ -4,6 +4,7 @@ from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from backend.vocabulary import (
+    REPORT_CATEGORIES,
     ANIMATIONS,
     AUDIO_FORMATS,
     EXPRESSIONS,
@@ -78,6 +79,19 @@ class LoginOut(Schema):
 class MeOut(Schema):
     success = Boolean()
     user = Nested(UserOut)
+
+
+class ReportIn(Schema):
+    job_id = String(load_default=None, validate=Length(max=ID_MAX), metadata={"description": "your task"})
+    media_url = String(load_default=None, validate=Length(max=2000),
+                       metadata={"description": "a result link this service signed (expired links too)"})
+    category = String(required=True, validate=OneOf(REPORT_CATEGORIES))
+    reason = String(load_default="", validate=Length(max=200))
+
+
+class ReportOut(Schema):
+    success = Boolean()
+    report = Dict(metadata={"example": {"report_id": 12, "job_id": "t_…", "category": "abuse", "status": "open"}})
 
 
 class ErasureOut(Schema):

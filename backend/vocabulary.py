@@ -12,6 +12,9 @@ API_KIND_BY_KIND = {"sticker": "emoji"}
 KIND_BY_API_KIND = {api: kind for kind, api in API_KIND_BY_KIND.items()}
 API_JOB_KINDS = tuple(API_KIND_BY_KIND.get(kind, kind) for kind in JOB_KINDS)
 
+# Reports (举报): what a user may report a result for
+REPORT_CATEGORIES = ("porn", "politics", "abuse", "fraud", "infringement", "privacy", "other")
+
 # Stickers
 
 CLASSIC_STYLES = ("cutout", "panda", "template", "comic")  # the embedded engine's styles

@@ -71,6 +71,14 @@ def test_make_a_sticker_in_the_browser(page, tmp_path):
     page.wait_for_function("() => document.querySelectorAll('#history-list li').length > 0")
     page.screenshot(path=str(ARTIFACTS / "h5-sticker.png"), full_page=True)
 
+    # 举报: the report dialog files a report of this sticker
+    page.click("#sticker-result button.report")
+    page.select_option("#report-category", "infringement")
+    page.fill("#report-reason", "用了我的照片")
+    page.screenshot(path=str(ARTIFACTS / "h5-report.png"))
+    page.click("#report-send")
+    page.wait_for_selector("#report-done:not([hidden])", timeout=20000)
+
 
 def test_no_face_shows_its_message(page, tmp_path):
     photo = tmp_path / "landscape.jpg"

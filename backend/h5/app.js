@@ -242,7 +242,31 @@
       $('tts-label').textContent = 'AI生成 · ' + (task.engine === 'espeak-world'
         ? '演示引擎：只模仿音高和声音大小，并非真实声音克隆' : '由 AI 合成的声音');
       $('tts-result').hidden = false;
+      lastTask.tts = task.task_id;
     });
+  }
+
+  // -- 举报 (report a result) -----------------------------------------------------------------
+
+  var lastTask = { tts: null, sticker: null };
+
+  function openReport(kind) {
+    var dialog = $('report-dialog');
+    dialog.dataset.task = lastTask[kind] || '';
+    $('report-done').hidden = true;
+    dialog.showModal();
+  }
+
+  async function sendReport() {
+    var dialog = $('report-dialog');
+    if (dialog.returnValue !== 'send' || !dialog.dataset.task) return;
+    try {
+      await api('/api/v1/reports', { json: { job_id: dialog.dataset.task, category: $('report-category').value,
+                                             reason: $('report-reason').value.trim() } });
+      $('report-done').hidden = false;
+    } catch (error) {
+      showError(error);
+    }
   }
 
   // -- stickers ----------------------------------------------------------------------------
@@ -294,6 +318,7 @@
       $('sticker-image').src = task.image_url;
       $('sticker-download').href = task.image_url;
       $('sticker-result').hidden = false;
+      lastTask.sticker = task.task_id;
     });
   }
 
@@ -326,6 +351,10 @@
     $('history-refresh').onclick = function () { loadHistory().catch(showError); };
     $('template-select').onchange = markTemplate;
     $('instruct-preset').onchange = function () { if (this.value) $('tts-mode').value = 'instruct'; };
+    Array.prototype.forEach.call(document.querySelectorAll('button.report'), function (button) {
+      button.onclick = function () { openReport(button.dataset.result); };
+    });
+    $('report-dialog').addEventListener('close', function () { sendReport(); });
     try {
       await refreshAccount();
       await Promise.all([loadVoices(), loadTemplates(), loadHistory()]);

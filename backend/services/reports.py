@@ -14,9 +14,6 @@ from backend.models import Job, ReviewItem
 from backend.services import jobs, moderation
 from backend.services.transactions import write_transaction
 
-CATEGORIES = ("porn", "politics", "abuse", "fraud", "infringement", "privacy", "other")
-
-
 def report(user, job_id, media_url, category, reason):
     """File a report (or return the user's open report of the same result): `(item, created)`."""
     if bool(job_id) == bool(media_url):

@@ -59,6 +59,15 @@ test('choose a photo, make a sticker, save and share it', async () => {
   await page.share();
   assert.equal(rt.calls.shared.length, 1);
 
+  // 举报: cancelling the reason sheet files nothing; choosing one files a report of this result
+  rt.calls.actionSheetChoice = null;
+  assert.equal(await page.report(), false);
+  rt.calls.actionSheetChoice = 2; // 辱骂攻击
+  assert.equal(await page.report(), true);
+  assert.ok(rt.calls.actionSheets[1].includes('辱骂攻击'));
+  assert.ok(rt.calls.toast.includes('已收到举报，我们会尽快处理'));
+  assert.ok(rt.calls.requests.includes('POST /api/v1/reports'));
+
   // a template alone, animated
   const templatePage = rt.loadPage('emoji');
   await templatePage.onLoad();

@@ -7,7 +7,8 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '../../miniprogram');
 
 function createRuntime({ baseUrl, files, loginCode }) {
-  const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [] };
+  const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [], actionSheets: [],
+                  actionSheetChoice: 2 };
   const storage = {};
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxmoji-mp-'));
   let stopHandler = null;
@@ -58,6 +59,11 @@ function createRuntime({ baseUrl, files, loginCode }) {
     setStorageSync: (key, value) => { storage[key] = value; },
     removeStorageSync: (key) => { delete storage[key]; },
     showToast: (options) => { calls.toast.push(options.title); },
+    showActionSheet: (options) => {
+      calls.actionSheets.push(options.itemList);
+      if (calls.actionSheetChoice === null) options.fail({ errMsg: 'showActionSheet:fail cancel' });
+      else options.success({ tapIndex: calls.actionSheetChoice });
+    },
     showModal: (options) => { calls.modal.push(options.content); if (options.success) options.success({ confirm: false }); },
     getFileSystemManager: () => ({ readFileSync: (file, encoding) => fs.readFileSync(file, encoding) }),
     getRecorderManager: () => recorder,

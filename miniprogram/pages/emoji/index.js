@@ -1,5 +1,6 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask } = require('../../utils/tasks.js');
+const { reportTask } = require('../../utils/report.js');
 
 const STYLES = [
   { label: '抠图贴纸', value: 'cutout' }, { label: '熊猫头', value: 'panda' },
@@ -15,7 +16,7 @@ Page({
   data: {
     styles: STYLES, styleIndex: 0, expressions: EXPRESSIONS, expressionIndex: 0,
     templates: [], templateIndex: -1, photoPath: '', text: '', animated: false,
-    busy: false, progress: 0, imageUrl: '', error: ''
+    busy: false, progress: 0, imageUrl: '', taskId: '', error: ''
   },
 
   onLoad() { return this.loadTemplates(); },
@@ -63,13 +64,15 @@ Page({
             formData: Object.assign({}, fields, { animated: String(fields.animated) }) } })
         : await request({ path: '/api/v1/emoji?wait=5', method: 'POST', idempotent: true, data: fields });
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
-      this.setData({ busy: false, progress: 100, imageUrl: done.image_url });
+      this.setData({ busy: false, progress: 100, imageUrl: done.image_url, taskId: done.task_id });
     } catch (error) {
       this.setData({ busy: false, error: showError(error) });
     }
   },
 
   preview() { if (this.data.imageUrl) wx.previewImage({ urls: [this.data.imageUrl] }); },
+
+  report() { return reportTask(this.data.taskId); },
 
   download() {
     return new Promise((resolve, reject) => wx.downloadFile({

@@ -1,5 +1,6 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
+const { reportTask } = require('../../utils/report.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
 const PRESETS = [
@@ -19,7 +20,7 @@ Page({
     recording: false, recordPath: '', recordSeconds: 0,
     voices: [], voiceIndex: -1,
     text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
-    busy: false, progress: 0, audioUrl: '', duration: 0, engine: '', error: ''
+    busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', error: ''
   },
 
   onLoad() {
@@ -94,12 +95,15 @@ Page({
           formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3' }, fields) } });
       }
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
-      this.setData({ busy: false, progress: 100, audioUrl: done.audio_url, duration: done.duration, engine: done.engine });
+      this.setData({ busy: false, progress: 100, audioUrl: done.audio_url, taskId: done.task_id, duration: done.duration,
+                     engine: done.engine });
       this.play();
     } catch (error) {
       this.setData({ busy: false, error: showError(error) });
     }
   },
+
+  report() { return reportTask(this.data.taskId); },
 
   play() {
     if (!this.data.audioUrl) return;
