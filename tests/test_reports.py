@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from api_client import Api
 from backend import create_app
 
 
