@@ -21,6 +21,7 @@ STATUS_BY_CODE = {
     "no_face_detected": 422,
     "text_too_long": 422,
     "content_rejected": 422,
+    "consent_required": 422,
     "insufficient_tokens": 402,
     "rate_limited": 429,
     "idempotency_conflict": 422,

@@ -141,6 +141,9 @@ class Voice(db.Model):
     prompt_text: Mapped[str | None] = mapped_column(sa.String(500))
     audio_sha256: Mapped[str] = mapped_column(sa.String(64))
     duration: Mapped[float] = mapped_column(sa.Float)
+    # the speaker's consent: the sentence they read (the recording is of it) and when
+    consent_text: Mapped[str | None] = mapped_column(sa.String(200))
+    consent_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 

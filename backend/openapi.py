@@ -20,6 +20,7 @@ STATUSES = {
     ("get", "/api/v1/me/export"): (429,),
     ("post", "/api/v1/voices"): (415, 422, 429),
     ("get", "/api/v1/voices"): (),
+    ("get", "/api/v1/voices/consent"): (),
     ("delete", "/api/v1/voices/{voice_id}"): (404,),
     ("post", "/api/v1/tts"): (402, 404, 415, 422, 429, 503),
     ("post", "/tts"): (402, 404, 415, 422, 429, 503),

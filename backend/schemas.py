@@ -103,8 +103,24 @@ class VoiceIn(Schema):
     audio = String(required=True, metadata={"description": "base64 (or a multipart file part)"})
     audio_format = String(validate=OneOf(AUDIO_FORMATS), load_default=None)
     sample_rate = Integer(validate=OneOf(PCM_RATES), load_default=None)
-    prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says"})
+    prompt_text = Text(500, load_default=None, metadata={"description": "what the recording says (default: the "
+                                                                       "consent sentence)"})
     name = Text(64, load_default=None)
+    consent_token = String(load_default=None, validate=Length(max=2000),
+                           metadata={"description": "from GET /api/v1/voices/consent; the recording is its sentence"})
+
+
+class ConsentOut(Schema):
+    success = Boolean()
+    text = String(metadata={"example": "我是本人，我同意用我的声音生成语音。今天是2026年11月24日。"})
+    consent_token = String()
+    expires_at = String()
+
+
+class VoiceConsent(Schema):
+    text = String()
+    at = String()
+    audio_sha256 = String()
 
 
 class Voice(Schema):
@@ -113,6 +129,7 @@ class Voice(Schema):
     duration = Float()
     prompt_text = String(allow_none=True)
     created_at = String()
+    consent = Nested(VoiceConsent, allow_none=True)
 
 
 class VoiceOut(Schema):

@@ -49,7 +49,7 @@ def main(seconds):
         api = Api(stack.base_url, f"throughput-{time.monotonic_ns()}")
         token = api.tokens["access_token"]
         recording = wav_bytes(reference_voice(180.0))
-        voice = api.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}).json()["voice"]
+        voice = api.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}, data=api.consent()).json()["voice"]
         by_id = {"text": "缓存命中的吞吐量测试。", "voice_id": voice["voice_id"]}
         inline = {"text": "内联录音的缓存命中。", "prompt_audio": base64.b64encode(recording).decode()}
         for body in (by_id, inline):  # computed once; from now on every identical request is a cache hit

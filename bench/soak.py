@@ -72,7 +72,8 @@ class Load:
 
     def user(self, number):
         api = Api(self.stack.base_url, f"soak-{number}-{time.monotonic_ns()}")
-        voice = self.call("post", api, "/api/v1/voices", files={"audio": ("v.wav", self.voice_wav, "audio/wav")})
+        voice = self.call("post", api, "/api/v1/voices", files={"audio": ("v.wav", self.voice_wav, "audio/wav")},
+                          data=api.consent())
         voice_id = voice.json()["voice"]["voice_id"]
         rng = random.Random(number)
         n = 0

@@ -18,6 +18,11 @@ class Api:
         self.user = body["user"]
         self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
 
+    def consent(self):
+        """The consent fields a voice is saved with (the speaker read the sentence: the tests' recordings stand
+        for that reading)."""
+        return {"consent_token": self.get("/api/v1/voices/consent").json()["consent_token"]}
+
     def post(self, path, **kwargs):
         return self.session.post(self.base_url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
 

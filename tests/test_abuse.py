@@ -130,7 +130,7 @@ def test_over_long_tts_fields_are_422_text_too_long(api, high_voice, field, size
 
 def test_over_long_voice_name_and_caption(api, low_voice_wav):
     voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")},
-                     data={"name": "名" * 65})
+                     data={**api.consent(), "name": "名" * 65})
     assert voice.status_code == 422 and voice.json()["error"]["field"] == "name"
     sticker = api.post("/api/v1/emoji", json={"template_id": "panda", "text": "字" * 201})
     assert sticker.status_code == 422 and sticker.json()["error"]["code"] == "text_too_long"
@@ -237,7 +237,7 @@ def test_a_192_khz_8_channel_recording_is_downmixed(api):
     channels = np.stack([0.3 * np.sin(2 * np.pi * (150 + 20 * c) * t) for c in range(8)], axis=1).astype(np.float32)
     data = encode(channels, rate)
     assert len(data) > 6_000_000  # 2 s of 8 x 192 kHz, still under the 10 MB limit
-    answer = api.post("/api/v1/voices", files={"audio": ("wide.wav", data, "audio/wav")})
+    answer = api.post("/api/v1/voices", files={"audio": ("wide.wav", data, "audio/wav")}, data=api.consent())
     assert answer.status_code == 201, answer.text
     assert abs(answer.json()["voice"]["duration"] - seconds) < 0.05
 

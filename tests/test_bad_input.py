@@ -77,13 +77,13 @@ def test_oversized_body_is_413_json_from_nginx(api):
 
 
 def test_audio_over_size_limit(api):
-    response = api.post("/api/v1/voices", json={"audio": b64(b"\x00" * (10 * 1024 * 1024 + 10))})
+    response = api.post("/api/v1/voices", json={**api.consent(), "audio": b64(b"\x00" * (10 * 1024 * 1024 + 10))})
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
 
 
 def test_voice_multipart_png_rejected(api):
-    response = api.post("/api/v1/voices", files={"audio": ("a.wav", png_bytes(), "audio/wav")})
+    response = api.post("/api/v1/voices", files={"audio": ("a.wav", png_bytes(), "audio/wav")}, data=api.consent())
     assert response.status_code == 422
     assert error_of(response)["code"] == "invalid_audio"
 
@@ -105,7 +105,7 @@ def test_missing_and_bad_token(stack):
 
 
 def test_another_users_task_and_voice_are_not_found(api, other_api, low_voice_wav):
-    voice = api.post("/api/v1/voices", json={"audio": b64(low_voice_wav)}).json()["voice"]
+    voice = api.post("/api/v1/voices", json={**api.consent(), "audio": b64(low_voice_wav)}).json()["voice"]
     task = api.post("/api/v1/tts", json={"text": "只属于我", "voice_id": voice["voice_id"]}).json()
     for response in (other_api.get(f"/api/v1/tasks/{task['task_id']}"),
                      other_api.delete(f"/api/v1/tasks/{task['task_id']}"),

@@ -37,7 +37,7 @@ def stored_paths(stack):
 def make_everything(api, voice_samples):
     """A saved voice and speech with it, inline speech, a photo sticker and a swap: every kind of data."""
     voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(voice_samples), "audio/wav")},
-                     data={"name": "要删除的声音"}).json()["voice"]
+                     data={**api.consent(), "name": "要删除的声音"}).json()["voice"]
     photo = base64.b64encode(encode_image(hopper_photo()[10:500, 10:500])).decode()
     answers = [
         api.post("/api/v1/tts?wait=20", json={"text": "删除我的数据。", "voice_id": voice["voice_id"]}),
@@ -133,7 +133,7 @@ def short_retention(tmp_path_factory):
 def test_retention_deletes_results_and_uploads_but_keeps_saved_voices(short_retention, high_voice):
     stack = short_retention
     api = Api(stack.base_url, f"retention-{time.monotonic_ns()}")
-    voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.8), "audio/wav")}).json()
+    voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.8), "audio/wav")}, data=api.consent()).json()
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
     sticker = api.wait_task(api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout"}).json()["task_id"])
     speech = api.wait_task(api.post("/api/v1/tts?wait=20", json={

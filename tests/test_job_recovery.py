@@ -51,7 +51,7 @@ def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monke
     from backend.models import User
     from backend.services import jobs, tts
 
-    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
+    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}, data=api.consent()).json()["voice"]
     monkeypatch.setattr(jobs, "enqueue", lambda job: False)  # the message is lost on its way to Redis
     with stack.app_context():
         user = db.session.get(User, api.user["id"])

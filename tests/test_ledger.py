@@ -36,7 +36,7 @@ def create_api_key(stack, name):
 def test_exactly_n_of_200_concurrent_submissions(any_stack, low_voice_wav):
     api = Api(any_stack.base_url, f"concurrent-{time.monotonic_ns()}")
     assert api.user["balance"] == GRANT
-    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
+    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}, data=api.consent()).json()["voice"]
 
     def submit(number):
         return api.post("/api/v1/tts", json={"text": f"第{number}句话。", "voice_id": voice["voice_id"]})

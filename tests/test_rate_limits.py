@@ -44,7 +44,9 @@ def test_voice_creation_has_the_job_limits(limited, stack, low_voice_wav):
     ip = {"X-Forwarded-For": "203.0.113.8"}
     login = client.post("/api/v1/auth/login", json={"code": "limited-voices"}, headers=ip).json
     headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
-    statuses = [client.post("/api/v1/voices", data={"audio": (io.BytesIO(low_voice_wav), "a.wav")},
-                            headers=headers, content_type="multipart/form-data").status_code for _ in range(5)]
+    token = client.get("/api/v1/voices/consent", headers=headers).json["consent_token"]
+    body = lambda: {"audio": (io.BytesIO(low_voice_wav), "a.wav"), "consent_token": token}  # noqa: E731
+    statuses = [client.post("/api/v1/voices", data=body(), headers=headers,
+                            content_type="multipart/form-data").status_code for _ in range(5)]
     assert statuses == [201, 201, 201, 429, 429], statuses
     assert stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=login["user"]["id"])[0]["n"] == 3

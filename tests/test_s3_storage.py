@@ -67,7 +67,7 @@ def test_own_repeat_is_a_cache_hit_and_another_users_request_reuses_the_object(s
 def test_deleting_a_voice_deletes_its_objects(s3_stack, s3_server, high_voice):
     owner = Api(s3_stack.base_url, f"s3-delete-{time.monotonic_ns()}")
     recording = wav_bytes(high_voice * 0.53)
-    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}).json()["voice"]
+    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}, data=owner.consent()).json()["voice"]
     task = owner.post("/api/v1/tts?wait=20", json={"text": "删除以后就没有了。", "voice_id": voice["voice_id"]})
     task = owner.wait_task(task.json()["task_id"])
     digest = s3_stack.query("SELECT audio_sha256 FROM voices WHERE id = :v", v=voice["voice_id"])[0]["audio_sha256"]

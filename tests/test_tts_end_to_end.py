@@ -17,7 +17,7 @@ def download(url):
 
 def test_saved_voice_mp3_duration_matches_task(api, low_voice_wav, tmp_path):
     created = api.post("/api/v1/voices", files={"audio": ("me.wav", low_voice_wav, "audio/wav")},
-                       data={"name": "低音", "prompt_text": "我们今天去公园玩"})
+                       data={**api.consent(), "name": "低音", "prompt_text": "我们今天去公园玩"})
     assert created.status_code == 201, created.text
     voice = created.json()["voice"]
     assert voice["name"] == "低音" and 3 < voice["duration"] < 10

@@ -25,7 +25,7 @@ def speak(client, voice_id, text):
 def test_deleted_voice_recording_profiles_and_results_are_gone(stack, high_voice):
     owner = Api(stack.base_url, f"deleter-{time.monotonic_ns()}")
     recording = wav_bytes(high_voice * 0.61)
-    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}).json()["voice"]
+    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}, data=owner.consent()).json()["voice"]
     digest = stack.query("SELECT audio_sha256 FROM voices WHERE id = :v", v=voice["voice_id"])[0]["audio_sha256"]
     stored = stack.media_root / "private" / "prompts" / digest[:2] / f"{digest}.wav"
     profiles = lambda: list((stack.root / "cache" / "voice-profiles").glob(f"v*/{digest[:2]}/{digest}.npz"))  # noqa: E731
@@ -58,8 +58,8 @@ def test_deleted_voice_recording_profiles_and_results_are_gone(stack, high_voice
 def test_deleting_my_voice_keeps_another_users_copy_of_the_same_bytes(stack, low_voice):
     recording = wav_bytes(low_voice * 0.57)
     a, b = (Api(stack.base_url, f"same-bytes-{i}-{time.monotonic_ns()}") for i in range(2))
-    voice_a = a.post("/api/v1/voices", files={"audio": ("a.wav", recording, "audio/wav")}).json()["voice"]
-    voice_b = b.post("/api/v1/voices", files={"audio": ("b.wav", recording, "audio/wav")}).json()["voice"]
+    voice_a = a.post("/api/v1/voices", files={"audio": ("a.wav", recording, "audio/wav")}, data=a.consent()).json()["voice"]
+    voice_b = b.post("/api/v1/voices", files={"audio": ("b.wav", recording, "audio/wav")}, data=b.consent()).json()["voice"]
     task_a, task_b = speak(a, voice_a["voice_id"], "同样的录音。"), speak(b, voice_b["voice_id"], "同样的录音。")
     assert task_a["result"]["url"].split("?")[0] == task_b["result"]["url"].split("?")[0]
 
@@ -72,7 +72,7 @@ def test_deleting_my_voice_keeps_another_users_copy_of_the_same_bytes(stack, low
 
 def test_deleting_a_voice_while_its_job_is_queued_releases_the_hold(stack, high_voice):
     owner = Api(stack.base_url, f"queued-delete-{time.monotonic_ns()}")
-    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.53), "audio/wav")}).json()
+    voice = owner.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.53), "audio/wav")}, data=owner.consent()).json()
     stack.stop("worker")
     try:
         queued = owner.post("/api/v1/tts", json={"text": "排队时被删除。", "voice_id": voice["voice"]["voice_id"]}).json()

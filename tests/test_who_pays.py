@@ -173,7 +173,7 @@ def test_cross_user_answers_are_indistinguishable_from_fresh_jobs(stack):
 def test_another_users_recording_never_reaches_my_result(api, other_api, stack, low_voice_wav, high_voice_b64):
     """A voice is usable only by its owner; a result made from A's recording reaches B only if B sent the same
     bytes themselves (and B pays for it)."""
-    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}).json()["voice"]
+    voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}, data=api.consent()).json()["voice"]
     stolen = other_api.post("/api/v1/tts", json={"text": "借用别人的声音", "voice_id": voice["voice_id"]})
     assert stolen.status_code == 404 and stolen.json()["error"]["field"] == "voice_id"
     mine = api.wait_task(api.post("/api/v1/tts", json={"text": "我自己的声音", "voice_id": voice["voice_id"]})

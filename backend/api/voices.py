@@ -4,8 +4,8 @@ from flask import current_app
 
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
-from backend.schemas import VoiceIn, VoiceListOut, VoiceOut
-from backend.services import uploads, voices
+from backend.schemas import ConsentOut, VoiceIn, VoiceListOut, VoiceOut
+from backend.services import consent, uploads, voices
 
 bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
 
@@ -20,10 +20,20 @@ def create_voice(_documented):
     limit = current_app.config["AUDIO_MAX_BYTES"]
     fields = uploads.body_fields(["audio"], limit)
     args = uploads.load(VoiceIn(partial=("audio",)), fields)
+    consented = consent.verify(token_auth.current_user, args["consent_token"])
     data = uploads.file_bytes(fields, "audio", limit)
     voice = voices.create(token_auth.current_user, data, args["audio_format"], args["sample_rate"],
-                          args["prompt_text"], args["name"])
+                          args["prompt_text"] or consented, args["name"], consented)
     return {"success": True, "voice": voices.present(voice)}, 201
+
+
+@bp.get("/voices/consent")
+@bp.auth_required(token_auth)
+@bp.output(ConsentOut)
+def voice_consent():
+    """The sentence a speaker reads to consent to their voice being cloned (with today's date), and the token
+    that POST /api/v1/voices needs with that recording; valid for 30 minutes."""
+    return {"success": True, **consent.offer(token_auth.current_user)}
 
 
 @bp.get("/voices")

@@ -194,6 +194,15 @@
     $('record-stop').disabled = true;
   }
 
+  // The sentence to read is the consent to cloning this voice (with today's date).
+  var consentToken = '';
+
+  async function loadConsent() {
+    var consent = await api('/api/v1/voices/consent');
+    $('sentence').textContent = consent.text;
+    consentToken = consent.consent_token;
+  }
+
   async function loadVoices() {
     var result = await api('/api/v1/voices');
     var select = $('voice-select');
@@ -214,9 +223,13 @@
     return busy($('tts-go'), async function () {
       var promptText = upload === recorded ? $('sentence').textContent : '';
       if (upload && $('save-voice').checked) {
+        if (upload !== recorded) {
+          throw { message: '保存声音需要在这里朗读上面的授权语句并录音（上传的文件不能保存）' };
+        }
         var form = new FormData();
         form.append('audio', upload);
         form.append('name', '我的声音');
+        form.append('consent_token', consentToken);
         if (promptText) form.append('prompt_text', promptText);
         voiceId = (await api('/api/v1/voices', { form: form })).voice.voice_id;
         await loadVoices();
@@ -357,7 +370,7 @@
     $('report-dialog').addEventListener('close', function () { sendReport(); });
     try {
       await refreshAccount();
-      await Promise.all([loadVoices(), loadTemplates(), loadHistory()]);
+      await Promise.all([loadVoices(), loadConsent(), loadTemplates(), loadHistory()]);
       document.body.dataset.ready = 'yes';
     } catch (error) {
       showError(error);

@@ -11,7 +11,7 @@ from flask import current_app
 
 from backend.errors import ApiError
 from backend.extensions import db
-from backend.models import Voice, isoformat
+from backend.models import Voice, isoformat, utcnow
 from backend import celery_app
 from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
 from backend.services import audio, cache, jobs, media, moderation
@@ -71,13 +71,14 @@ def load_prompt(path):
     return samples, rate
 
 
-def create(user, data, declared_format, sample_rate, prompt_text, name):
-    """Save a voice for the user (its name and transcript moderated first)."""
+def create(user, data, declared_format, sample_rate, prompt_text, name, consent_text):
+    """Save a voice for the user (its name and transcript moderated first) with its consent record."""
     texts = {"name": (name or "").strip(), "prompt_text": (prompt_text or "").strip()}
     flags = moderation.check(user, texts)
     prompt = store_prompt(data, declared_format, sample_rate, "audio")
     voice = Voice(user_id=user.id, name=texts["name"][:64] or "我的声音", prompt_text=texts["prompt_text"] or None,
-                  audio_sha256=prompt.sha256, duration=prompt.duration)
+                  audio_sha256=prompt.sha256, duration=prompt.duration, consent_text=consent_text,
+                  consent_at=utcnow())
     with write_transaction():
         db.session.add(voice)
     moderation.record_flags(flags, user, texts, voice_id=voice.id)
@@ -131,4 +132,6 @@ def _forget_on_workers(digest):
 def present(voice):
     """The voice object of the API."""
     return {"voice_id": voice.id, "name": voice.name, "duration": voice.duration,
-            "prompt_text": voice.prompt_text, "created_at": isoformat(voice.created_at)}
+            "prompt_text": voice.prompt_text, "created_at": isoformat(voice.created_at),
+            "consent": {"text": voice.consent_text, "at": isoformat(voice.consent_at),
+                        "audio_sha256": voice.audio_sha256} if voice.consent_text else None}

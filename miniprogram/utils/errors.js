@@ -16,6 +16,7 @@
     no_face_detected: '没有检测到人脸，换一张正脸照片试试',
     text_too_long: '文字太长了，请删减一些',
     content_rejected: '内容未通过安全审核，请修改后再试',
+    consent_required: '请先朗读授权语句，确认是本人同意后再保存声音',
     insufficient_tokens: '余额不足，请充值后再试',
     rate_limited: '操作太频繁了，请稍等片刻再试',
     idempotency_conflict: '重复的请求内容不一致，请刷新后重试',

@@ -16,7 +16,7 @@ const PRESETS = [
 
 Page({
   data: {
-    sentence: SENTENCE, presets: PRESETS, presetIndex: 0, instruct: '',
+    sentence: SENTENCE, consentToken: '', presets: PRESETS, presetIndex: 0, instruct: '',
     recording: false, recordPath: '', recordSeconds: 0,
     voices: [], voiceIndex: -1,
     text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
@@ -27,7 +27,16 @@ Page({
     this.recorder = wx.getRecorderManager();
     this.recorder.onStop((res) => this.onRecorded(res));
     this.recorder.onError(() => { this.setData({ recording: false }); showError({ message: '录音失败，请检查麦克风权限' }); });
-    return this.loadVoices();
+    return Promise.all([this.loadVoices(), this.loadConsent()]);
+  },
+
+  // The sentence to read is the consent to cloning this voice (with today's date); the recording of it is the
+  // reference audio and its exact transcript.
+  async loadConsent() {
+    try {
+      const consent = await request({ path: '/api/v1/voices/consent' });
+      this.setData({ sentence: consent.text, consentToken: consent.consent_token });
+    } catch (error) { showError(error); }
   },
 
   async loadVoices() {
@@ -118,7 +127,7 @@ Page({
       // A short recording travels as base64 inside JSON (wx.request); generation uses wx.uploadFile.
       const result = await request({ path: '/api/v1/voices', method: 'POST', idempotent: true, data: {
         audio: fileToBase64(this.data.recordPath), audio_format: 'mp3', prompt_text: this.data.sentence,
-        name: '我的声音 ' + (this.data.voices.length + 1) } });
+        consent_token: this.data.consentToken, name: '我的声音 ' + (this.data.voices.length + 1) } });
       wx.showToast({ title: '已保存', icon: 'success' });
       await this.loadVoices();
       return result.voice;

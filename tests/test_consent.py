@@ -1,0 +1,66 @@
+"""Consent to cloning a voice: the speaker reads a dated sentence, and a voice is saved only with the token that
+came with it; the consent record stays with the voice and is in the user's export."""
+import io
+import json
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from media_samples import wav_bytes
+
+
+def save(api, samples, **data):
+    return api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(samples), "audio/wav")}, data=data)
+
+
+def test_the_sentence_is_dated_in_china_and_bound_to_the_user(api):
+    offer = api.get("/api/v1/voices/consent").json()
+    today = datetime.now(timezone(timedelta(hours=8)))
+    assert offer["text"] == f"我是本人，我同意用我的声音生成语音。今天是{today.year}年{today.month}月{today.day}日。"
+    assert offer["consent_token"] and offer["expires_at"].endswith("Z")
+
+
+def test_a_voice_without_consent_is_refused_and_nothing_is_kept(api, stack, low_voice):
+    prompts = stack.media_root / "private" / "prompts"
+    before = set(prompts.rglob("*.wav")) if prompts.exists() else set()
+    answer = save(api, low_voice * 0.61)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "consent_required"
+    assert answer.json()["error"]["field"] == "consent_token"
+    assert api.get("/api/v1/voices").json()["voices"] == []
+    assert (set(prompts.rglob("*.wav")) if prompts.exists() else set()) == before  # not even decoded
+
+
+def test_forged_expired_and_borrowed_tokens_are_refused(api, other_api, stack, low_voice):
+    from backend.services import consent
+
+    with stack.app_context():
+        owner = type("Owner", (), {"id": api.user["id"]})
+        expired = consent.offer(owner, now=datetime.now(timezone.utc) - timedelta(hours=1))["consent_token"]
+    borrowed = other_api.consent()["consent_token"]
+    for token, why in ((expired, "expired"), (borrowed, "another account"), ("a.b.c", "not valid")):
+        answer = save(api, low_voice * 0.62, consent_token=token)
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "consent_required", why
+        assert why in answer.json()["error"]["message"]
+
+
+def test_the_consent_record_stays_with_the_voice_and_is_exported(api, low_voice):
+    offer = api.get("/api/v1/voices/consent").json()
+    answer = save(api, low_voice * 0.63, consent_token=offer["consent_token"], name="我的声音")
+    assert answer.status_code == 201, answer.text
+    voice = answer.json()["voice"]
+    assert voice["consent"]["text"] == offer["text"] and voice["prompt_text"] == offer["text"]
+    assert abs(datetime.fromisoformat(voice["consent"]["at"].replace("Z", "+00:00")).timestamp() - time.time()) < 60
+    listed = api.get("/api/v1/voices").json()["voices"][0]
+    assert listed["consent"] == voice["consent"]
+    archive = zipfile.ZipFile(io.BytesIO(api.get("/api/v1/me/export").content))
+    exported = json.loads(archive.read("voices.json"))[0]
+    assert exported["consent"] == voice["consent"] and exported["consent"]["audio_sha256"]
+
+
+@pytest.mark.parametrize("token", ["x" * 2001])
+def test_an_oversized_token_is_refused(api, low_voice, token):
+    answer = save(api, low_voice * 0.64, consent_token=token)
+    assert answer.status_code in (400, 422) and answer.json()["error"]["field"] == "consent_token"
