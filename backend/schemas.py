@@ -206,6 +206,10 @@ class TaskListOut(Schema):
     next = String(allow_none=True)
 
 
+FACE_CONSENT = {"description": "the user confirms the person in the photo agreed (required with a photo; "
+                               "recorded with the job)"}
+
+
 class StickerIn(Schema):
     image = String(metadata={"description": "base64 (or a multipart file part); or use template_id"})
     template_id = Id(load_default=None)
@@ -219,6 +223,7 @@ class StickerIn(Schema):
     format = String(load_default=None, validate=OneOf(list(IMAGE_FORMATS)),
                     metadata={"description": "default: png, or gif when animated"})
     face_index = Integer(load_default=None, validate=Range(0, 9))
+    face_consent = Boolean(load_default=False, metadata=FACE_CONSENT)
 
 
 class SwapIn(Schema):
@@ -230,6 +235,7 @@ class SwapIn(Schema):
     enhance_output = Boolean(load_default=False)
     format = String(load_default="png", validate=OneOf(SWAP_FORMATS))
     face_index = Integer(load_default=None, validate=Range(0, 9))
+    face_consent = Boolean(load_default=False, metadata=FACE_CONSENT)
 
 
 class TemplateOut(Schema):

@@ -81,7 +81,7 @@ def worker_memory(count=50):
         readings = {}
         for number in range(1, count + 1):
             style, template_id, _ = CASES[number % len(CASES)]
-            body = {"image": photo, "style": style, "text": f"第{number}张", "animated": number % 3 == 0}
+            body = {"face_consent": True, "image": photo, "style": style, "text": f"第{number}张", "animated": number % 3 == 0}
             if template_id:
                 body["template_id"] = template_id
             task = api.wait_task(api.post("/api/v1/emoji", json=body).json()["task_id"])

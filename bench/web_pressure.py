@@ -88,7 +88,7 @@ def held_waits(stack):
 def big_images(stack):
     api = Api(stack.base_url, f"big-images-{time.monotonic_ns()}")
     png = worst_case_png()
-    body = {"image": base64.b64encode(png).decode(), "style": "cutout", "text": "大图"}
+    body = {"face_consent": True, "image": base64.b64encode(png).decode(), "style": "cutout", "text": "大图"}
     workers = child_pids(stack.processes["web"].pid)
     before = {pid: rss_mb(pid, "VmRSS") for pid in workers}
     started = time.perf_counter()

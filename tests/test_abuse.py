@@ -257,7 +257,7 @@ def test_six_parallel_worst_case_photos_stay_under_the_memory_ceiling(api, stack
     pixels[::97, :, :3] = 30
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGBA").save(buffer, format="PNG", compress_level=9)
-    body = {"image": base64.b64encode(buffer.getvalue()).decode(), "style": "cutout", "text": "大图"}
+    body = {"face_consent": True, "image": base64.b64encode(buffer.getvalue()).decode(), "style": "cutout", "text": "大图"}
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: api.post("/api/v1/emoji", json=body, timeout=120), range(6)))
     assert all(answer.status_code in (200, 202, 422) for answer in answers), [a.text[:200] for a in answers]

@@ -64,3 +64,26 @@ def test_the_consent_record_stays_with_the_voice_and_is_exported(api, low_voice)
 def test_an_oversized_token_is_refused(api, low_voice, token):
     answer = save(api, low_voice * 0.64, consent_token=token)
     assert answer.status_code in (400, 422) and answer.json()["error"]["field"] == "consent_token"
+
+
+def test_a_photo_of_a_person_needs_the_users_confirmation(api, stack):
+    import base64
+
+    from media_samples import encode_image, hopper_photo
+
+    photo = base64.b64encode(encode_image(hopper_photo())).decode()
+    for path, body, field in (("/api/v1/emoji", {"image": photo, "style": "cutout"}, "face_consent"),
+                              ("/api/v1/swap", {"source_image": photo, "template_id": "hopper"}, "face_consent"),
+                              ("/api/v1/emoji", {"image": photo, "face_consent": False}, "face_consent")):
+        answer = api.post(path, json=body)
+        assert answer.status_code == 422, answer.text
+        assert (answer.json()["error"]["code"], answer.json()["error"]["field"]) == ("consent_required", field)
+    assert api.get("/api/v1/tasks").json()["tasks"] == []  # nothing was created or charged
+    template_only = api.post("/api/v1/emoji?wait=20", json={"template_id": "panda", "text": "不需要确认"})
+    assert template_only.status_code in (200, 202)  # no photo of a person: nothing to confirm
+    confirmed = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout", "face_consent": True})
+    task = api.wait_task(confirmed.json()["task_id"])
+    assert task["status"] == "succeeded"
+    params = stack.job(task["task_id"])["params"]
+    params = json.loads(params) if isinstance(params, str) else params
+    assert params["face_consent"] is True  # the confirmation is recorded with the job

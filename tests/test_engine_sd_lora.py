@@ -133,15 +133,15 @@ def test_style_sd_through_the_stack(sd_stack):
     assert ready["routing"]["sticker"]["chosen"] == "sd-lora"
     api = Api(sd_stack.base_url, f"sd-{time.monotonic_ns()}")
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
-    answer = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "sd", "text": "开心大笑"})
+    answer = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "sd", "text": "开心大笑"})
     assert answer.status_code in (200, 202), answer.text
     task = api.wait_task(answer.json()["task_id"], timeout=120)
     assert task["status"] == "succeeded" and task["engine"] == "sd-lora" and task["cost"] == 2
     image = Image.open(io.BytesIO(requests.get(task["image_url"], timeout=30).content))
     assert image.size == (512, 512) and image.mode == "RGBA" and image.getpixel((0, 0))[3] == 0
-    again = api.post("/api/v1/emoji", json={"image": photo, "style": "sd", "text": "开心大笑"}).json()
+    again = api.post("/api/v1/emoji", json={"face_consent": True, "image": photo, "style": "sd", "text": "开心大笑"}).json()
     assert again["cached"] is True  # seeded, so cacheable
-    panda = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "panda", "text": "熊猫"})
+    panda = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "panda", "text": "熊猫"})
     assert api.wait_task(panda.json()["task_id"])["status"] == "succeeded"  # other styles still served
 
 
@@ -160,11 +160,11 @@ def test_swap_on_an_sd_lora_worker(sd_stack):
     api = Api(sd_stack.base_url, f"sd-swap-{time.monotonic_ns()}")
     source = base64.b64encode(encode_image(hopper_photo())).decode()
     target = base64.b64encode(encode_image(astronaut_photo())).decode()
-    answer = api.post("/api/v1/swap?wait=20", json={"source_image": source, "target_image": target})
+    answer = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": source, "target_image": target})
     assert answer.status_code in (200, 202), answer.text
     task = api.wait_task(answer.json()["task_id"], timeout=120)
     assert task["status"] == "succeeded" and task["engine"] == "sd-lora", task
     image = Image.open(io.BytesIO(requests.get(task["image_url"], timeout=30).content))
     assert image.size == (512, 512)  # the target photo's size
-    on_template = api.post("/api/v1/swap?wait=20", json={"source_image": source, "template_id": "astronaut"})
+    on_template = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": source, "template_id": "astronaut"})
     assert api.wait_task(on_template.json()["task_id"], timeout=120)["status"] == "succeeded"

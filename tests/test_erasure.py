@@ -43,8 +43,8 @@ def make_everything(api, voice_samples):
         api.post("/api/v1/tts?wait=20", json={"text": "删除我的数据。", "voice_id": voice["voice_id"]}),
         api.post("/api/v1/tts?wait=20", json={"text": "内联录音。", "prompt_audio": base64.b64encode(
             wav_bytes(voice_samples * 0.7)).decode()}),
-        api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout", "text": "删除"}),
-        api.post("/api/v1/swap?wait=20", json={"source_image": photo, "template_id": "hopper"}),
+        api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "cutout", "text": "删除"}),
+        api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": photo, "template_id": "hopper"}),
     ]
     tasks = [api.wait_task(answer.json()["task_id"]) for answer in answers]
     assert all(task["status"] == "succeeded" for task in tasks), tasks
@@ -135,7 +135,7 @@ def test_retention_deletes_results_and_uploads_but_keeps_saved_voices(short_rete
     api = Api(stack.base_url, f"retention-{time.monotonic_ns()}")
     voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(high_voice * 0.8), "audio/wav")}, data=api.consent()).json()
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
-    sticker = api.wait_task(api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout"}).json()["task_id"])
+    sticker = api.wait_task(api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "cutout"}).json()["task_id"])
     speech = api.wait_task(api.post("/api/v1/tts?wait=20", json={
         "text": "过期以后就删掉。", "voice_id": voice["voice"]["voice_id"]}).json()["task_id"])
     upload = json.loads(stack.job(sticker["task_id"])["params"])["image_path"] if isinstance(

@@ -62,6 +62,10 @@ def test_make_a_sticker_in_the_browser(page, tmp_path):
     photo = tmp_path / "selfie.jpg"
     photo.write_bytes(encode_image(hopper_photo()))
     page.set_input_files("#photo-file", str(photo))
+    page.click("#sticker-go")  # without confirming the person's consent: refused before anything is sent
+    page.wait_for_selector("#error:not([hidden])", timeout=10000)
+    assert "同意" in page.inner_text("#error")
+    page.check("#face-consent")
     page.fill("#caption", "开心大笑")
     page.select_option("#style", "comic")
     page.click("#sticker-go")
@@ -84,6 +88,7 @@ def test_no_face_shows_its_message(page, tmp_path):
     photo = tmp_path / "landscape.jpg"
     photo.write_bytes(encode_image(landscape_photo()))
     page.set_input_files("#photo-file", str(photo))
+    page.check("#face-consent")
     page.click("#sticker-go")
     page.wait_for_selector("#error:not([hidden])", timeout=60000)
     assert page.inner_text("#error") == "没有检测到人脸，换一张正脸照片试试"

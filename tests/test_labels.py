@@ -109,7 +109,7 @@ def test_every_served_output_carries_the_hidden_label(stack, high_voice, request
 def test_a_swap_result_carries_both_labels(stack):
     api = Api(stack.base_url, f"labels-swap-{time.monotonic_ns()}")
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
-    answer = api.post("/api/v1/swap?wait=20", json={"source_image": photo, "template_id": "astronaut"})
+    answer = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": photo, "template_id": "astronaut"})
     task = api.wait_task(answer.json()["task_id"])
     served = requests.get(task["result"]["url"], timeout=10).content
     assert json.loads(read_hidden_label(served, task["result"]["mime"]))["ProduceID"] == task["task_id"]

@@ -69,7 +69,7 @@ def test_failed_job_releases_its_hold(any_stack):
 
     api = Api(any_stack.base_url, f"release-{time.monotonic_ns()}")
     photo = base64.b64encode(encode_image(landscape_photo())).decode()
-    answer = api.post("/api/v1/emoji", json={"image": photo, "style": "cutout", "animated": True})
+    answer = api.post("/api/v1/emoji", json={"face_consent": True, "image": photo, "style": "cutout", "animated": True})
     assert answer.status_code == 202, answer.text
     assert api.get("/api/v1/me").json()["user"]["held"] in (0, 2)
     task = api.wait_task(answer.json()["task_id"])

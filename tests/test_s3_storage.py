@@ -29,7 +29,7 @@ def test_results_and_uploads_are_objects_not_files(s3_stack, s3_server, high_voi
     speech = api.post("/api/v1/tts?wait=20", json={"text": "对象存储里的声音。", "prompt_audio": recording})
     speech = api.wait_task(speech.json()["task_id"])
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
-    sticker = api.post("/api/v1/emoji?wait=20", json={"image": photo, "style": "cutout", "text": "存储"})
+    sticker = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "cutout", "text": "存储"})
     sticker = api.wait_task(sticker.json()["task_id"])
     assert speech["status"] == sticker["status"] == "succeeded"
     for task, kind in ((speech, "audio/mpeg"), (sticker, "image/png")):

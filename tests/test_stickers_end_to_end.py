@@ -33,7 +33,7 @@ def astronaut_b64():
 
 
 def make(api, wait=20, **fields):
-    answer = api.post(f"/api/v1/emoji?wait={wait}", json=fields)
+    answer = api.post(f"/api/v1/emoji?wait={wait}", json={"face_consent": True, **fields})
     assert answer.status_code in (200, 202), answer.text
     task = api.wait_task(answer.json()["task_id"])
     assert task["status"] == "succeeded", task
@@ -57,7 +57,7 @@ def rgba(image):
 @pytest.mark.parametrize("style, template_id", [("cutout", None), ("comic", None), ("panda", None),
                                                 ("template", "astronaut")])
 def test_every_style_static_and_animated(api, hopper_b64, style, template_id):
-    base = {"image": hopper_b64, "style": style, "expression": "none"}
+    base = {"face_consent": True, "image": hopper_b64, "style": style, "expression": "none"}
     if template_id:
         base["template_id"] = template_id
     captioned = make(api, **base, text="今天也要加油")
@@ -162,7 +162,7 @@ def test_template_caption_computed_once_for_everyone(api, other_api, stack):
 
 
 def test_face_swap(api, hopper_b64, astronaut_b64, analyzer):
-    answer = api.post("/api/v1/swap?wait=20", json={"source_image": hopper_b64, "target_image": astronaut_b64,
+    answer = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": hopper_b64, "target_image": astronaut_b64,
                                                      "blend": 0.9, "mask_blur": 6, "enhance_output": True})
     assert answer.status_code in (200, 202), answer.text
     task = api.wait_task(answer.json()["task_id"])
@@ -174,7 +174,7 @@ def test_face_swap(api, hopper_b64, astronaut_b64, analyzer):
     x0, y0, x1, y1 = (int(v) for v in face.box)
     assert np.abs(out[y0:y1, x0:x1, :3].astype(int) - original[y0:y1, x0:x1]).mean() > 10
     assert np.abs(out[400:, :100, :3].astype(int) - original[400:, :100]).mean() < 3  # the rest is untouched
-    template = api.post("/api/v1/swap?wait=20", json={"source_image": astronaut_b64, "template_id": "wanted"})
+    template = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": astronaut_b64, "template_id": "wanted"})
     assert api.wait_task(template.json()["task_id"])["status"] == "succeeded"
 
 
@@ -193,15 +193,15 @@ def _bomb_png(side=20000):
 
 
 @pytest.mark.parametrize("case, fields, status, code, field", [
-    ("no face", {"image": "landscape", "style": "cutout"}, 422, "no_face_detected", "image"),
-    ("bomb", {"image": "bomb"}, 413, "payload_too_large", "image"),
-    ("truncated jpeg", {"image": "truncated"}, 422, "invalid_image", "image"),
-    ("svg", {"image": "svg"}, 415, "unsupported_media", "image"),
-    ("pdf", {"image": "pdf"}, 415, "unsupported_media", "image"),
-    ("41 chars", {"image": "hopper", "text": "好" * 41}, 422, "text_too_long", "text"),
+    ("no face", {"face_consent": True, "image": "landscape", "style": "cutout"}, 422, "no_face_detected", "image"),
+    ("bomb", {"face_consent": True, "image": "bomb"}, 413, "payload_too_large", "image"),
+    ("truncated jpeg", {"face_consent": True, "image": "truncated"}, 422, "invalid_image", "image"),
+    ("svg", {"face_consent": True, "image": "svg"}, 415, "unsupported_media", "image"),
+    ("pdf", {"face_consent": True, "image": "pdf"}, 415, "unsupported_media", "image"),
+    ("41 chars", {"face_consent": True, "image": "hopper", "text": "好" * 41}, 422, "text_too_long", "text"),
     ("unknown template", {"template_id": "nope", "text": "hi"}, 404, "not_found", "template_id"),
-    ("unknown style", {"image": "hopper", "style": "oil-painting"}, 400, "invalid_request", "style"),
-    ("sd", {"image": "hopper", "style": "sd"}, 503, "engine_unavailable", "style"),  # no sd-lora worker runs
+    ("unknown style", {"face_consent": True, "image": "hopper", "style": "oil-painting"}, 400, "invalid_request", "style"),
+    ("sd", {"face_consent": True, "image": "hopper", "style": "sd"}, 503, "engine_unavailable", "style"),  # no sd-lora worker runs
     ("nothing", {"text": "hi"}, 400, "invalid_request", "image"),
     ("png animated", {"template_id": "panda", "animated": True, "format": "png"}, 400, "invalid_request", "format"),
 ])
@@ -225,7 +225,7 @@ def test_sticker_bad_input(api, hopper_b64, case, fields, status, code, field):
 
 def test_no_face_without_wait_is_a_failed_task(api):
     photo = base64.b64encode(encode_image(landscape_photo(), "PNG")).decode()
-    answer = api.post("/api/v1/emoji", json={"image": photo, "style": "comic"})
+    answer = api.post("/api/v1/emoji", json={"face_consent": True, "image": photo, "style": "comic"})
     assert answer.status_code == 202
     task = api.wait_task(answer.json()["task_id"])
     assert task["status"] == "failed" and task["error"]["code"] == "no_face_detected"
@@ -235,10 +235,10 @@ def test_multipart_upload_and_face_index(api):
     # MediaPipe's short-range detector wants faces that fill a good part of the frame
     group = np.ascontiguousarray(np.concatenate([hopper_photo()[60:412, 80:432], astronaut_photo()[0:352, 50:402]], axis=1))
     answer = api.post("/api/v1/emoji?wait=20", files={"image": ("two.jpg", encode_image(group), "image/jpeg")},
-                      data={"style": "cutout", "text": "", "face_index": "5"})
+                      data={"face_consent": "true", "style": "cutout", "text": "", "face_index": "5"})
     assert answer.status_code == 422 and answer.json()["error"]["code"] == "no_face_detected"
     answers = [api.post("/api/v1/emoji?wait=20", files={"image": ("two.jpg", encode_image(group), "image/jpeg")},
-                        data={"style": "cutout", "text": "", "face_index": str(index)}) for index in (0, 1)]
+                        data={"face_consent": "true", "style": "cutout", "text": "", "face_index": str(index)}) for index in (0, 1)]
     assert all(answer.status_code in (200, 202) for answer in answers), [a.text for a in answers]
     first, second = (api.wait_task(answer.json()["task_id"]) for answer in answers)
     assert first["status"] == second["status"] == "succeeded"

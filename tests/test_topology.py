@@ -87,8 +87,8 @@ def photo(pixels):
 def test_gpu_engines_serve_a_cpu_web_tier_and_media_comes_through_its_nginx(hosts, high_voice):
     web, gpu = hosts["web"], hosts["gpu"]
     api = Api(web.base_url, f"topology-{time.monotonic_ns()}")
-    sd = api.post("/api/v1/emoji?wait=20", json={"image": photo(hopper_photo()), "style": "sd", "text": "开心"})
-    swap = api.post("/api/v1/swap?wait=20", json={"source_image": photo(hopper_photo()),
+    sd = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo(hopper_photo()), "style": "sd", "text": "开心"})
+    swap = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": photo(hopper_photo()),
                                                    "target_image": photo(astronaut_photo())})
     speech = api.post("/api/v1/tts?wait=20", json={
         "text": "显卡上的声音。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.8)).decode()})
@@ -147,12 +147,12 @@ def test_without_the_gpu_host_best_falls_back_to_the_embedded_engines_and_gpu_is
         wait_for_workers(web, 1)
         time.sleep(1.2)  # the web processes re-read the fleet every second
         api = Api(web.base_url, f"topology-fallback-{time.monotonic_ns()}")
-        sticker = api.post("/api/v1/emoji?wait=20", json={"image": photo(hopper_photo()), "text": "降级"})
+        sticker = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo(hopper_photo()), "text": "降级"})
         assert api.wait_task(sticker.json()["task_id"])["engine"] == "classic"
         speech = api.post("/api/v1/tts?wait=20", json={
             "text": "没有显卡也能说话。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.7)).decode()})
         assert api.wait_task(speech.json()["task_id"])["engine"] == "espeak-world"
-        sd = api.post("/api/v1/emoji", json={"image": photo(hopper_photo()), "style": "sd"})
+        sd = api.post("/api/v1/emoji", json={"face_consent": True, "image": photo(hopper_photo()), "style": "sd"})
         assert sd.status_code == 503 and sd.headers["Retry-After"]
         assert sd.json()["error"]["code"] == "engine_unavailable" and sd.json()["error"]["field"] == "style"
         assert "cutout" in sd.json()["error"]["message"]  # says what works now

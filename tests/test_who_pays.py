@@ -19,7 +19,7 @@ def sticker(text):
 
 
 def no_face(text):
-    return {"image": base64.b64encode(encode_image(landscape_photo())).decode(), "style": "cutout", "text": text}
+    return {"face_consent": True, "image": base64.b64encode(encode_image(landscape_photo())).decode(), "style": "cutout", "text": text}
 
 
 def submit(client, body):

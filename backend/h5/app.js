@@ -314,6 +314,7 @@
     var templateId = $('template-select').value;
     var style = $('style').value;
     if (!photo && !templateId) { showError({ message: '请先选一张照片或一个模板' }); return; }
+    if (photo && !$('face-consent').checked) { showError({ message: '请先确认照片中的人是你本人或已同意' }); return; }
     return busy($('sticker-go'), async function () {
       var task;
       var fields = { text: $('caption').value.trim(), style: style, expression: $('expression').value,
@@ -322,6 +323,7 @@
       if (photo) {
         var form = new FormData();
         form.append('image', photo);
+        form.append('face_consent', 'true');
         Object.keys(fields).forEach(function (k) { form.append(k, String(fields[k])); });
         task = await api('/api/v1/emoji?wait=20', { form: form });
       } else {

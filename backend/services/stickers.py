@@ -27,6 +27,8 @@ def request_sticker(user, fields):
     if template and style not in template.styles and style not in PHOTO_STYLES:
         raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
     has_image = fields.get("image") not in (None, "")
+    if has_image:
+        require_face_consent(args)
     if not has_image and template is None:
         raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
     photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
@@ -44,6 +46,7 @@ def request_sticker(user, fields):
         "seed": config["SD_SEED"] if style == "sd" else None,
         "animated": animated, "animation": args["animation"] if animated else None, "format": fmt,
         "face_index": args["face_index"], "image_sha256": photo.sha256 if photo else None,
+        "face_consent": True if photo else None,
         "ai_label": config["AI_LABEL"],
     }
     engine, version = _engine_for(style)
@@ -67,6 +70,13 @@ def _engine_for(style):
                              "cutout, panda, template or comic.")
             error.field = "style"
         raise
+
+
+def require_face_consent(args):
+    """A photo of a person is only used when the user confirms that person agreed (422 consent_required)."""
+    if not args["face_consent"]:
+        raise ApiError("consent_required", "Confirm that the person in the photo agreed to this: send "
+                       "face_consent: true.", "face_consent")
 
 
 def template_or_404(template_id):

@@ -6,13 +6,14 @@ from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import SwapIn
 from backend.services import cache, images, jobs, uploads
-from backend.services.stickers import template_or_404
+from backend.services.stickers import require_face_consent, template_or_404
 
 
 def request_swap(user, fields):
     """Validate a swap request, store both photos, and submit it as a job."""
     config = current_app.config
     args = uploads.load(SwapIn(), fields)
+    require_face_consent(args)
     template = template_or_404(args["template_id"])
     has_target = fields.get("target_image") not in (None, "")
     if has_target and template:
@@ -26,7 +27,7 @@ def request_swap(user, fields):
         "source_sha256": source.sha256, "target_sha256": target.sha256 if target else None,
         "template_id": template.id if template else None, "blend": round(args["blend"], 3),
         "mask_blur": args["mask_blur"], "enhance_output": args["enhance_output"], "format": args["format"],
-        "face_index": args["face_index"], "ai_label": config["AI_LABEL"],
+        "face_index": args["face_index"], "ai_label": config["AI_LABEL"], "face_consent": True,
     }
     engine, version = fleet.choose("swap")
     fingerprint = cache.request_key("swap", engine, version, params)

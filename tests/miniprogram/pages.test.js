@@ -51,6 +51,10 @@ test('choose a photo, make a sticker, save and share it', async () => {
   await page.onLoad();
   assert.ok(page.data.templates.some((t) => t.template_id === 'panda'));
   assert.equal(await page.choosePhoto(), true);
+  await page.generate(); // the person's consent is not confirmed yet: nothing is sent
+  assert.ok(rt.calls.toast.includes('请先确认照片中的人是你本人或已同意'));
+  assert.ok(!rt.calls.requests.some((r) => r.startsWith('UPLOAD /api/v1/emoji')));
+  page.onFaceConsent({ detail: { value: true } });
   page.onText({ detail: { value: '开心大笑' } });
   page.onStyle({ detail: { value: 3 } }); // 漫画风
   await page.generate();
@@ -86,6 +90,7 @@ test('error codes become the right Chinese messages', async () => {
   const page = rt.loadPage('emoji');
   await page.onLoad();
   await page.choosePhoto();
+  page.onFaceConsent({ detail: { value: true } });
   await page.generate();
   assert.equal(page.data.error, '没有检测到人脸，换一张正脸照片试试');
   assert.ok(rt.calls.modal.includes('没有检测到人脸，换一张正脸照片试试'));

@@ -15,7 +15,7 @@ const EXPRESSIONS = [
 Page({
   data: {
     styles: STYLES, styleIndex: 0, expressions: EXPRESSIONS, expressionIndex: 0,
-    templates: [], templateIndex: -1, photoPath: '', text: '', animated: false,
+    templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '', animated: false,
     busy: false, progress: 0, imageUrl: '', taskId: '', error: ''
   },
 
@@ -43,6 +43,7 @@ Page({
   onExpression(e) { this.setData({ expressionIndex: Number(e.detail.value) }); },
   onTemplate(e) { this.setData({ templateIndex: Number(e.detail.value) }); },
   onAnimated(e) { this.setData({ animated: !!e.detail.value }); },
+  onFaceConsent(e) { this.setData({ faceConsent: !!e.detail.value }); },
 
   fields() {
     const style = STYLES[this.data.styleIndex].value;
@@ -57,11 +58,14 @@ Page({
     const fields = this.fields();
     if (!this.data.photoPath && !fields.template_id) { showError({ message: '请先选一张照片或一个模板' }); return; }
     if (fields.text.length > 40) { showError({ message: '文字最多 40 个字' }); return; }
+    if (this.data.photoPath && !this.data.faceConsent) {
+      showError({ message: '请先确认照片中的人是你本人或已同意' }); return;
+    }
     this.setData({ busy: true, progress: 0, imageUrl: '', error: '' });
     try {
       const task = this.data.photoPath
         ? await request({ path: '/api/v1/emoji?wait=5', idempotent: true, upload: { filePath: this.data.photoPath, name: 'image',
-            formData: Object.assign({}, fields, { animated: String(fields.animated) }) } })
+            formData: Object.assign({}, fields, { animated: String(fields.animated), face_consent: 'true' }) } })
         : await request({ path: '/api/v1/emoji?wait=5', method: 'POST', idempotent: true, data: fields });
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
       this.setData({ busy: false, progress: 100, imageUrl: done.image_url, taskId: done.task_id });
