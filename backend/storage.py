@@ -58,6 +58,15 @@ class LocalStorage:
     def delete(self, relative):
         self.path(relative).unlink(missing_ok=True)
 
+    def list(self, prefix):
+        """`(relative path, modified unix time)` of every stored file under a prefix."""
+        base = self.root / prefix
+        if not base.is_dir():
+            return
+        for path in base.rglob("*"):
+            if path.is_file():
+                yield str(path.relative_to(self.root)), path.stat().st_mtime
+
     def remove_stale_partials(self, older_than_seconds):
         """Delete half-written files left by killed processes; returns how many were removed."""
         partial_dir = self.root / PARTIAL_DIR
@@ -147,6 +156,17 @@ class S3Storage:
     @_unavailable_on_failure
     def delete(self, relative):
         self.client.delete_object(Bucket=self.bucket, Key=self.key(relative))
+
+    @_unavailable_on_failure
+    def list(self, prefix):
+        """`(relative path, modified unix time)` of every stored object under a prefix (a list: one call)."""
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                relative = key[len(PUBLIC_PREFIX):] if key.startswith(PUBLIC_PREFIX) else key
+                found.append((relative, item["LastModified"].timestamp()))
+        return found
 
     def remove_stale_partials(self, older_than_seconds):
         return 0

@@ -153,3 +153,22 @@ def test_retention_deletes_results_and_uploads_but_keeps_saved_voices(short_rete
             f"{digest['audio_sha256']}.wav").exists()  # a saved voice stays until the user deletes it
     again = api.post("/api/v1/tts?wait=20", json={"text": "还能用。", "voice_id": voice["voice"]["voice_id"]})
     assert api.wait_task(again.json()["task_id"])["status"] == "succeeded"
+
+
+def test_retention_deletes_uploads_no_job_refers_to(short_retention):
+    """A request refused after its photo was stored (no job) leaves an upload: retention deletes it once it is
+    old, and leaves young ones alone."""
+    import os
+
+    from backend.services import media
+
+    stack = short_retention
+    with stack.app_context():
+        media.write_atomic("private/images/or/orphan-old.png", b"\x89PNG old")
+    old = stack.media_root / "private/images/or/orphan-old.png"
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    wait_for(lambda: not old.exists(), timeout=30)
+    with stack.app_context():
+        media.write_atomic("private/images/or/orphan-young.png", b"\x89PNG young")
+    time.sleep(2.5)  # at least one more sweep (every 2 s), while it is younger than the retention (3.6 s)
+    assert (stack.media_root / "private/images/or/orphan-young.png").exists()

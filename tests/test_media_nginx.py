@@ -49,3 +49,13 @@ def test_private_uploads_are_never_served(media_stack):
         url, _ = media.sign_url(relative)
         assert media.read(relative) == b"RIFF"  # stored, and readable by the services
     assert requests.get(url, timeout=10).status_code == 404
+
+
+def test_listing_names_stored_files_with_their_age(media_stack):
+    """What retention walks: the uploads under private/ (bucket keys or files), with modification times."""
+    relative = f"private/images/li/listed-{time.monotonic_ns()}.png"
+    put(media_stack, relative, b"\x89PNG listed")
+    with media_stack.app_context():
+        listed = dict(media.listing("private/"))
+        assert not any(path.startswith("tts/") for path in listed)
+    assert relative in listed and abs(listed[relative] - time.time()) < 120

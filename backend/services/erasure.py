@@ -9,7 +9,7 @@ anonymised: the user row (its WeChat ids replaced, blocked) and the ledger (acco
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import sqlalchemy as sa
 from flask import current_app
@@ -65,8 +65,26 @@ def expire(now=None):
         user = db.session.get(User, user_id)
         results += jobs.delete_results(user, sa.and_(old, Job.status == "succeeded"),
                                        message="Deleted after the retention period; make it again if you need it.")
-    uploads = _delete_uploads(expired)
+    uploads = _delete_uploads(expired) + _delete_orphan_uploads(cutoff)
     return {"results": results, "uploads": uploads}
+
+
+def _delete_orphan_uploads(cutoff):
+    """Uploads older than the cutoff that no job and no saved voice refers to (a request refused after its
+    photo or recording was stored, e.g. for want of tokens)."""
+    referenced = {media.upload_path("prompts", digest, "wav") for digest in db.session.scalars(
+        sa.select(Voice.audio_sha256)).all()}
+    for params in db.session.scalars(sa.select(Job.params).where(sa.or_(
+            Job.status.in_(UNFINISHED), Job.finished_at >= cutoff))).all():
+        referenced |= {(params or {}).get(name) for name in UPLOAD_PARAMS}
+    oldest = cutoff.replace(tzinfo=timezone.utc).timestamp()
+    removed = 0
+    for path, modified in list(media.listing(media.PRIVATE_DIR + "/")):
+        if modified < oldest and path not in referenced:
+            media.delete(path)
+            _forget_upload_memo(path)
+            removed += 1
+    return removed
 
 
 def _delete_uploads(finished_jobs):

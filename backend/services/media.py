@@ -48,6 +48,11 @@ def delete(relative):
     store().delete(relative)
 
 
+def listing(prefix):
+    """`(relative path, modified unix time)` of the stored files under a prefix."""
+    return store().list(prefix)
+
+
 def remove_stale_partials(older_than_seconds):
     """Delete half-written files left by killed workers (local store); returns how many were removed."""
     return store().remove_stale_partials(older_than_seconds)
