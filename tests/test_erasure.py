@@ -10,16 +10,8 @@ import requests
 
 from api_client import Api
 from media_samples import encode_image, hopper_photo, wav_bytes
+from polling import wait_for
 from stack_process import Stack
-
-
-def wait_for(predicate, timeout=60, step=0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def stored_paths(stack):

@@ -5,19 +5,10 @@ import time
 
 
 from media_samples import wav_bytes
+from polling import wait_for
 
 LONG_TEXT = ("这是一个很长的句子，用来让工作进程忙上一阵子，这样我们就能在它处理任务的时候把它杀掉。"
              "然后我们检查任务是否仍然完成，并且只产生一个输出文件。") * 2
-
-
-def wait_for(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
@@ -25,7 +16,8 @@ def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
                       data={"text": LONG_TEXT[:200]})
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]
-    row = wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running" and r, timeout=60)
+    row = wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running" and r,
+                   timeout=60, step=0.05)
     pid = int(row["worker"].rsplit(":", 1)[1])
     os.kill(pid, signal.SIGKILL)
 
@@ -86,7 +78,7 @@ def test_sigkill_of_the_whole_worker_then_restart(api, stack, low_voice):
                       data={"text": LONG_TEXT[:190]})
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]
-    wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running", timeout=60)
+    wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running", timeout=60, step=0.05)
     stack.stop("worker", signal.SIGKILL)
     assert stack.job(task_id)["status"] == "running"
     stack.start("worker")

@@ -10,6 +10,7 @@ import requests
 
 from api_client import Api
 from media_samples import wav_bytes
+from polling import wait_for
 from process_stats import child_pids
 from stack_process import REPO, Stack
 
@@ -29,16 +30,6 @@ class SupervisedStack(Stack):
         done = subprocess.run([str(REPO / ".venv" / "bin" / "supervisorctl"), "-c", str(self.root / "supervisord.conf"),
                                "pid", program], capture_output=True, text=True, timeout=30)
         return int(done.stdout.strip())
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,10 @@ import requests
 
 from backend import create_app, fleet
 from backend.extensions import db
-from postgres import postgres_url
 from api_client import Api
 from media_samples import astronaut_photo, encode_image, hopper_photo, wav_bytes
+from polling import wait_for
+from postgres import postgres_url
 from stack_process import Stack
 from tiny_models import STANDINS, build_sd_models, write_cosyvoice_model_dir
 
@@ -68,16 +69,6 @@ def wait_for_workers(web, count, timeout=120):
             return
         time.sleep(0.5)
     raise AssertionError(f"expected {count} live workers: {readiness(web)}")
-
-
-def wait_for(predicate, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def photo(pixels):

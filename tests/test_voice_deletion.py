@@ -5,15 +5,7 @@ import requests
 
 from api_client import Api
 from media_samples import wav_bytes
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+from polling import wait_for
 
 
 def speak(client, voice_id, text):

@@ -34,5 +34,6 @@ def cancel_task(task_id):
 @bp.output(TaskListOut)
 def list_tasks(query):
     """The user's tasks, newest first; pass `next` as `before` for the next page."""
-    found, next_cursor = jobs.list_for(token_auth.current_user, KIND_BY_API_KIND.get(query["kind"], query["kind"]), query["limit"], query["before"])
+    kind = KIND_BY_API_KIND.get(query["kind"], query["kind"])
+    found, next_cursor = jobs.list_for(token_auth.current_user, kind, query["limit"], query["before"])
     return {"success": True, "tasks": [jobs.present(job) for job in found], "next": next_cursor}

@@ -108,7 +108,8 @@ class SdLoraStickerEngine:
             import torch
             from diffusers import LCMScheduler
         except ImportError as error:
-            raise ImportError("the sd-lora engine needs torch and diffusers (make worker ROLE=gpu, or pip install -r requirements/gpu.txt)") \
+            raise ImportError("the sd-lora engine needs torch and diffusers (make worker ROLE=gpu, or "
+                              "pip install -r requirements/gpu.txt)") \
                 from error
         device = config["SD_DEVICE"]
         if device.startswith("cuda") and not torch.cuda.is_available():

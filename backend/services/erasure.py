@@ -16,7 +16,7 @@ from flask import current_app
 
 from backend import celery_app
 from backend.celery_app import DEFAULT_QUEUE, ERASE_USER
-from backend.extensions import db, get_redis
+from backend.extensions import db
 from backend.models import UNFINISHED, Job, LedgerEntry, RefreshToken, ReviewItem, User, Voice, isoformat, utcnow
 from backend.services import jobs, media, voices
 from backend.services.transactions import write_transaction
@@ -81,8 +81,7 @@ def _delete_orphan_uploads(cutoff):
     removed = 0
     for path, modified in list(media.listing(media.PRIVATE_DIR + "/")):
         if modified < oldest and path not in referenced:
-            media.delete(path)
-            _forget_upload_memo(path)
+            voices.forget_upload(path)
             removed += 1
     return removed
 
@@ -102,21 +101,9 @@ def _delete_uploads(finished_jobs):
             Job.params[name].as_string() == path for name in UPLOAD_PARAMS]))).all()
         if set(users) - job_ids:
             continue  # another job that is not being cleaned up still needs it
-        media.delete(path)
+        voices.forget_upload(path)
         removed += 1
-        _forget_upload_memo(path)
     return removed
-
-
-def _forget_upload_memo(path):
-    try:
-        redis = get_redis()
-        for key in redis.scan_iter(match=voices.PROMPT_MEMO + "*", count=500):
-            value = redis.get(key)
-            if value and json.loads(value).get("path") == path:
-                redis.delete(key)
-    except Exception:  # noqa: BLE001 - the memo checks the file exists before using it
-        current_app.logger.warning("could not forget the memo of %s", path, exc_info=True)
 
 
 def export(user):

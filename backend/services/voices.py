@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend.errors import ApiError
-from backend.extensions import db
+from backend.extensions import db, get_redis
 from backend.models import Voice, isoformat, utcnow
 from backend import celery_app
 from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
@@ -118,8 +118,21 @@ def delete(user, voice_id):
     other_voices = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.audio_sha256 == digest))
     if other_voices or jobs.count_unfinished(jobs.made_with_recording(digest)):
         return
-    media.delete(media.upload_path("prompts", digest, "wav"))
+    forget_upload(media.upload_path("prompts", digest, "wav"))
     _forget_on_workers(digest)
+
+
+def forget_upload(path):
+    """Delete an upload and the memo entries that recognise its raw bytes (so no cache entry outlives it)."""
+    media.delete(path)
+    try:
+        redis = get_redis()
+        for key in redis.scan_iter(match=PROMPT_MEMO + "*", count=500):
+            value = redis.get(key)
+            if value and json.loads(value).get("path") == path:
+                redis.delete(key)
+    except Exception:  # noqa: BLE001 - the memo checks the file exists before using it
+        current_app.logger.warning("could not forget the memo of %s", path, exc_info=True)
 
 
 def _forget_on_workers(digest):
