@@ -194,8 +194,10 @@ def expire_holds():
 
 @shared_task(name=EXPIRE_MEDIA)
 def expire_media():
-    """Retention: delete what finished jobs made and were sent more than VOXMOJI_RETENTION_HOURS ago."""
-    return erasure.expire()
+    """Retention: delete what finished jobs made and were sent more than VOXMOJI_RETENTION_HOURS ago; finish
+    any erasure whose task was lost."""
+    finished = [erasure.erase_user(user_id) for user_id in erasure.pending_erasures()]
+    return {**erasure.expire(), "erasures_finished": len(finished)}
 
 
 @shared_task(name=ERASE_USER, acks_late=True)

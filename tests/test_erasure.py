@@ -164,3 +164,18 @@ def test_retention_deletes_uploads_no_job_refers_to(short_retention):
         media.write_atomic("private/images/or/orphan-young.png", b"\x89PNG young")
     time.sleep(2.5)  # at least one more sweep (every 2 s), while it is younger than the retention (3.6 s)
     assert (stack.media_root / "private/images/or/orphan-young.png").exists()
+
+
+def test_an_erasure_whose_task_was_lost_is_finished_by_the_sweep(short_retention, low_voice):
+    """The account was marked erased but the erasure task never ran (a broker outage): the periodic sweep
+    finishes it."""
+    stack = short_retention
+    api = Api(stack.base_url, f"lost-erasure-{time.monotonic_ns()}")
+    voice = api.post("/api/v1/voices", files={"audio": ("v.wav", wav_bytes(low_voice * 0.77), "audio/wav")},
+                     data=api.consent())
+    assert voice.status_code == 201
+    user_id = api.user["id"]
+    stack.execute("UPDATE users SET openid = :o, blocked = :b WHERE id = :u", o=f"erased:{user_id}", b=True,
+                  u=user_id)  # what DELETE /api/v1/me does at once; its task message is "lost"
+    wait_for(lambda: stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=user_id)[0]["n"] == 0,
+             timeout=60)

@@ -32,7 +32,19 @@ def request_erasure(user):
         db.session.execute(sa.update(User).where(User.id == user.id).values(
             openid=ERASED_PREFIX + user.id, unionid=None, blocked=True))
         db.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))
-    celery_app.send(ERASE_USER, user.id, queue=DEFAULT_QUEUE)
+    try:
+        celery_app.send(ERASE_USER, user.id, queue=DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001 - the retention sweep finishes erasures whose message was lost
+        current_app.logger.warning("could not enqueue the erasure of %s; the sweep will do it", user.id,
+                                   exc_info=True)
+
+
+def pending_erasures():
+    """Users whose erasure was asked for but whose data is still there (a lost or failed erasure task)."""
+    erased = User.openid.like(ERASED_PREFIX + "%")
+    with_voice = sa.exists().where(Voice.user_id == User.id)
+    with_result = sa.exists().where(Job.user_id == User.id, Job.status == "succeeded")
+    return db.session.scalars(sa.select(User.id).where(erased, sa.or_(with_voice, with_result))).all()
 
 
 def erase_user(user_id):
