@@ -5,6 +5,8 @@ from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
+from backend.engine_catalog import POLICIES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -221,7 +223,7 @@ def check_config(config):
     if config["MEDIA_STORAGE"] == "s3" and not config["S3_BUCKET"]:
         raise RuntimeError("VOXMOJI_MEDIA_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL unless it is AWS S3).")
     for family in ("TTS", "STICKER"):
-        if config[f"ENGINE_POLICY_{family}"] not in ("best", "gpu", "embedded"):
+        if config[f"ENGINE_POLICY_{family}"] not in POLICIES:
             raise RuntimeError(f"VOXMOJI_ENGINE_POLICY_{family}={config[f'ENGINE_POLICY_{family}']!r}: use best, gpu "
                                "or embedded.")
     if config["MODERATION_REVIEW"] not in ("accept", "reject"):

@@ -8,6 +8,7 @@ the old code are not served for the new.
 from dataclasses import dataclass
 
 GPU, EMBEDDED = "gpu", "embedded"
+POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per family (backend/fleet.py)
 
 
 @dataclass(frozen=True)

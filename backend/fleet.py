@@ -12,13 +12,12 @@ import time
 from flask import current_app
 
 from backend import engine_catalog
-from backend.engine_catalog import EMBEDDED, GPU, FAMILY_BY_KIND
+from backend.engine_catalog import EMBEDDED, FAMILY_BY_KIND, GPU
 from backend.errors import ApiError
 from backend.extensions import get_redis
 
 WORKER_KEY = "vm:worker:"
 SEEN_KEY = "vm:engine-seen:"  # <family>.<engine> -> when a worker last advertised it (unix time)
-POLICIES = ("best", GPU, EMBEDDED)
 HEARTBEAT_SECONDS = 5
 _SNAPSHOT_SECONDS = 1.0  # how long a web process reuses what it read of the fleet
 

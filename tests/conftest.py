@@ -46,6 +46,24 @@ def wechat():
         yield url
 
 
+@pytest.fixture
+def wechat_app(stack, wechat, tmp_path):
+    """An in-process app with WeChat credentials, talking to the stand-in, on a database of its own."""
+    from backend import create_app
+    from backend.extensions import db
+    from flask_migrate import upgrade
+    from wechat_standin import APPID, SECRET, WeChatStandIn
+
+    app = create_app(stack.app_config(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/wechat.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
+        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+    WeChatStandIn.calls = []
+    return app
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 server (SeaweedFS) on free ports, shared by the tests that need one."""

@@ -11,7 +11,7 @@ from backend import create_app
 from backend.extensions import db
 from backend.services import moderation
 from stack_process import REPO
-from wechat_standin import APPID, SECRET, WeChatStandIn
+from wechat_standin import WeChatStandIn
 
 RISKY, REVIEW = "违禁样词", "待审样词"
 
@@ -89,20 +89,6 @@ def test_removing_a_word_takes_effect(words, api):
         assert moderation.remove_word("临 时 样 词") == 1
     time.sleep(1.2)
     assert api.post("/api/v1/emoji?wait=20", json={"template_id": "panda", "text": "临时样词"}).status_code in (200, 202)
-
-
-@pytest.fixture
-def wechat_app(stack, wechat, tmp_path):
-    app = create_app(stack.app_config(
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/moderation.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
-        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        db.session.remove()
-    WeChatStandIn.calls = []
-    return app
 
 
 def test_wechat_msg_sec_check_decides_for_wechat_users(wechat_app, wechat):

@@ -12,16 +12,9 @@ from wechat_standin import APPID, SECRET, WeChatStandIn
 
 
 @pytest.fixture
-def app(stack, wechat, tmp_path):
-    app = create_app(stack.app_config(
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/login.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
-        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-    WeChatStandIn.calls = []
-    return app
+def app(wechat_app):
+    """The WeChat-configured app (conftest.wechat_app)."""
+    return wechat_app
 
 
 def login(app, code):

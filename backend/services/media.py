@@ -68,6 +68,10 @@ def sign_url(relative, ttl=None, now=None):
     if config["MEDIA_STORAGE"] == "s3" and config["MEDIA_PUBLIC_BASE"]:
         return store().presigned_url(relative, ttl), expires
     uri = f"/media/{relative}"
-    digest = hashlib.md5(f"{expires}{uri} {config['MEDIA_SECRET']}".encode()).digest()
-    token = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-    return f"{config['PUBLIC_BASE_URL']}{uri}?md5={token}&expires={expires}", expires
+    return f"{config['PUBLIC_BASE_URL']}{uri}?md5={signature(uri, expires)}&expires={expires}", expires
+
+
+def signature(uri, expires):
+    """Nginx's `secure_link_md5 "$secure_link_expires$uri secret"`, base64url without padding."""
+    digest = hashlib.md5(f"{expires}{uri} {current_app.config['MEDIA_SECRET']}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")

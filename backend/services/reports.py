@@ -1,17 +1,13 @@
 """Complaints (举报): a user reports a result they were shown, by its task (their own) or by its media URL
 (one this service signed, e.g. a sticker forwarded in chat, expired or not). Reports land in the review queue."""
-import base64
-import hashlib
 import hmac
 from urllib.parse import parse_qs, urlparse
 
 import sqlalchemy as sa
-from flask import current_app
-
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, ReviewItem
-from backend.services import jobs, moderation
+from backend.services import jobs, media, moderation
 from backend.services.transactions import write_transaction
 
 def report(user, job_id, media_url, category, reason):
@@ -41,9 +37,7 @@ def _job_of_url(url):
     path = parsed.path
     if not path.startswith("/media/") or "md5" not in query or "expires" not in query:
         raise ApiError("invalid_request", "media_url is not a result link of this service.", "media_url")
-    expected = hashlib.md5(f"{query['expires'][0]}{path} {current_app.config['MEDIA_SECRET']}".encode()).digest()
-    given = query["md5"][0]
-    if not hmac.compare_digest(base64.urlsafe_b64encode(expected).decode().rstrip("="), given):
+    if not hmac.compare_digest(media.signature(path, query["expires"][0]), query["md5"][0]):
         raise ApiError("invalid_request", "media_url is not a result link of this service.", "media_url")
     job = db.session.scalars(sa.select(Job).where(Job.result_path == path[len("/media/"):])
                              .order_by(Job.created_at).limit(1)).first()

@@ -125,6 +125,8 @@ def delete(user, voice_id):
 def forget_upload(path):
     """Delete an upload and the memo entries that recognise its raw bytes (so no cache entry outlives it)."""
     media.delete(path)
+    if not path.startswith(f"{media.PRIVATE_DIR}/prompts/"):
+        return  # the memo recognises recordings only
     try:
         redis = get_redis()
         for key in redis.scan_iter(match=PROMPT_MEMO + "*", count=500):
