@@ -15,6 +15,7 @@ FORGET_RECORDING = "voxmoji.forget_recording"
 SWEEP_JOBS = "voxmoji.sweep_jobs"
 EXPIRE_MEDIA = "voxmoji.expire_media"
 ERASE_USER = "voxmoji.erase_user"
+CHECK_MEDIA = "voxmoji.check_media"
 
 
 def send(task_name, *args, queue):

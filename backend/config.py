@@ -94,6 +94,14 @@ def load_config(environ=None):
         "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
         "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         "WECHAT_TIMEOUT": _env_float("WECHAT_TIMEOUT", 5.0),
+        # The token of the mini-program's message push (服务器配置 → Token): verdicts of media checks arrive
+        # there, signed with it. Required with WeChat credentials.
+        "WECHAT_PUSH_TOKEN": _env("WECHAT_PUSH_TOKEN", ""),
+        # Media moderation of WeChat users' uploads and results (mediaCheckAsync): post = deliver at once and
+        # withdraw on a risky verdict; pre = hold the result (`reviewing`) until the verdict is pass.
+        "MODERATION": _env("VOXMOJI_MODERATION", "post"),
+        # A check with no verdict after this long goes to the review queue for a person to decide.
+        "MEDIA_CHECK_TIMEOUT": _env_float("VOXMOJI_MEDIA_CHECK_TIMEOUT", 1800.0),
         "PROXY_HOPS": _env_int("VOXMOJI_PROXY_HOPS", 1),
         # Tokens
         "SIGNUP_GRANT": _env_int("VOXMOJI_SIGNUP_GRANT", 20),
@@ -230,6 +238,8 @@ def check_config(config):
         raise RuntimeError(f"VOXMOJI_MODERATION_REVIEW={config['MODERATION_REVIEW']!r}: use accept or reject.")
     if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
+    if config["MODERATION"] not in ("post", "pre"):
+        raise RuntimeError(f"VOXMOJI_MODERATION={config['MODERATION']!r}: use post or pre.")
     for key, variable in SECRET_NAMES.items():
         value = config[key] or ""
         if not value and not production:
@@ -246,3 +256,7 @@ def check_config(config):
                                "bytes, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.")
         if production and value == DEV_SECRETS[key]:
             raise RuntimeError(f"{variable} is the built-in dev secret; set a random one for this deployment.")
+    if config["WECHAT_APPID"] and len(config["WECHAT_PUSH_TOKEN"]) < 3:
+        raise RuntimeError("WECHAT_APPID is set but WECHAT_PUSH_TOKEN is not: media moderation verdicts arrive by "
+                           "message push. Set it to the Token of 开发管理 → 消息推送 (3-32 letters and digits) and "
+                           "point the push URL at https://<your host>/api/v1/wechat/push (JSON, plaintext mode).")

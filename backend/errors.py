@@ -11,6 +11,7 @@ STATUS_BY_CODE = {
     "forbidden": 403,
     "not_found": 404,
     "gone": 410,
+    "content_blocked": 410,
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media": 415,

@@ -8,8 +8,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.extensions import db
 
 UNFINISHED = ("queued", "running")
-# deleted: the result was deleted with the voice that made it (DELETE /api/v1/voices/{id})
-FINISHED = ("succeeded", "failed", "canceled", "deleted")
+# deleted: the result was deleted with the voice that made it (DELETE /api/v1/voices/{id});
+# blocked: withdrawn by media moderation (services/media_moderation.py)
+FINISHED = ("succeeded", "failed", "canceled", "deleted", "blocked")
+# Computed, its result stored but not handed out until media moderation passes it (VOXMOJI_MODERATION=pre);
+# neither computing (the sweeper leaves it alone) nor finished (its hold is still held).
+REVIEWING = "reviewing"
 
 
 def utcnow():
@@ -159,7 +163,8 @@ class Job(db.Model):
     engine: Mapped[str] = mapped_column(sa.String(32))
     cached: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     cost: Mapped[int] = mapped_column(sa.Integer, default=0)
-    # none -> held -> captured | released: the job's charge moves once, guarded by conditional updates.
+    # none -> held -> captured | released, and captured -> refunded (a result moderation withdrew): the job's
+    # charge moves once each way, guarded by conditional updates.
     charge: Mapped[str] = mapped_column(sa.String(16), default="none", server_default="none")
     params: Mapped[dict] = mapped_column(sa.JSON)
     cache_key: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -233,3 +238,31 @@ class ReviewItem(db.Model):
     voice_id: Mapped[str | None] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(16), default="open", index=True)  # open | approved | rejected
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class MediaCheck(db.Model):
+    """One media file (an upload or a result, by its content-addressed path) submitted to WeChat's
+    mediaCheckAsync; the verdict arrives by message push and applies to every job or voice linked to it."""
+
+    __tablename__ = "media_checks"
+    STATES = ("new", "pending", "pass", "review", "risky", "error")
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    path: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    media_type: Mapped[str] = mapped_column(sa.String(8))  # image | audio
+    openid: Mapped[str] = mapped_column(sa.String(64))  # whose request it came with (WeChat asks for one)
+    trace_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="new", index=True)
+    label: Mapped[str | None] = mapped_column(sa.String(32))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+
+
+class MediaCheckSubject(db.Model):
+    """A job (`t_…`) or saved voice (`v_…`) that uses or made a checked file."""
+
+    __tablename__ = "media_check_subjects"
+    check_id: Mapped[int] = mapped_column(sa.ForeignKey("media_checks.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, index=True)

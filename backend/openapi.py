@@ -32,11 +32,15 @@ STATUSES = {
     ("get", "/api/v1/tasks/{task_id}"): (404, 422),
     ("delete", "/api/v1/tasks/{task_id}"): (404,),
     ("post", "/api/v1/admin/recharges"): (409, 415, 422),
+    ("get", "/api/v1/wechat/push"): (403, 422),
+    ("post", "/api/v1/wechat/push"): (403, 404, 422),
+    ("get", "/api/v1/wechat/media/{check_id}"): (404, 422),
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
 }
 PUBLIC = {("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"), ("get", "/healthz"),
-          ("get", "/readyz")}
+          ("get", "/readyz"), ("get", "/api/v1/wechat/push"), ("post", "/api/v1/wechat/push"),
+          ("get", "/api/v1/wechat/media/{check_id}")}
 # Operations whose body may also come as multipart/form-data (wx.uploadFile), and their file fields.
 MULTIPART_FILES = {
     ("post", "/api/v1/voices"): ("audio",),

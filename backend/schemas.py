@@ -283,3 +283,16 @@ class LedgerOut(Schema):
     success = Boolean()
     entries = List(Dict())
     next = Integer(allow_none=True)
+
+
+class PushQuery(Schema):
+    """The query WeChat signs a message push (and the server URL check) with."""
+    signature = String(required=True, validate=Length(min=1, max=64))
+    timestamp = String(required=True, validate=Length(min=1, max=16))
+    nonce = String(required=True, validate=Length(min=1, max=64))
+    echostr = String(load_default=None, validate=Length(max=128))
+
+
+class CheckFetchQuery(Schema):
+    expires = Integer(required=True, validate=Range(min=0, max=2**40))
+    sig = String(required=True, validate=Length(min=1, max=64))

@@ -12,13 +12,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from backend import fleet, metrics
-from backend.celery_app import ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
+from backend.celery_app import CHECK_MEDIA, ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
 from backend.renders import sticker, swap, tts
-from backend.services import erasure, jobs, media, recharges
+from backend.services import erasure, jobs, media, media_moderation, recharges
 from backend.services.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render}
@@ -83,14 +83,14 @@ def run_job(self, job_id):
             return
         existing = jobs.finished_result(job.cache_key)
         if existing is not None:  # computed before (for anyone): this job gets that result, computed once
-            jobs.finish(job_id, "succeeded", **existing)
+            media_moderation.deliver(job, existing)
             return
         if not jobs.mark_running(job_id, f"{socket.gethostname()}:{os.getpid()}"):
             return
         metrics.job_transition(job.kind, "running")
         db.session.refresh(job)
         result = RENDERERS[job.kind](job, progress=lambda fraction: jobs.set_progress(job_id, 5 + 90 * fraction))
-        jobs.finish(job_id, "succeeded", **result)
+        media_moderation.deliver(job, result)
     except Exception as error:
         db.session.rollback()
         code, message, field = failure_of(error, job_id)
@@ -165,9 +165,10 @@ def sweep_jobs():
     expired = expire_holds()
     removed = media.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
     forgotten = recharges.forget_old_idempotency_keys()
+    checks = media_moderation.sweep() if current_app.config["WECHAT_APPID"] else None
     wal = checkpoint()
     return {"requeued": requeued, "holds_expired": expired, "partials_removed": removed,
-            "idempotency_keys_removed": forgotten, "wal_checkpoint": wal, "at": time.time()}
+            "idempotency_keys_removed": forgotten, "media_checks": checks, "wal_checkpoint": wal, "at": time.time()}
 
 
 def engine_gone(job, workers):
@@ -198,6 +199,19 @@ def expire_media():
     any erasure whose task was lost."""
     finished = [erasure.erase_user(user_id) for user_id in erasure.pending_erasures()]
     return {**erasure.expire(), "erasures_finished": len(finished)}
+
+
+@shared_task(bind=True, name=CHECK_MEDIA, acks_late=True, max_retries=6)
+def check_media(self, check_id):
+    """Submit a file to WeChat's mediaCheckAsync; WeChat unavailable is retried with backoff, then a person
+    decides (the review queue)."""
+    try:
+        media_moderation.submit(check_id)
+    except ApiError as error:
+        if self.request.retries >= self.max_retries:
+            media_moderation.give_up(check_id, "check_failed")
+            return
+        raise self.retry(countdown=min(300, 5 * 2 ** self.request.retries), exc=error)
 
 
 @shared_task(name=ERASE_USER, acks_late=True)

@@ -37,7 +37,7 @@ class Api:
         while time.monotonic() < deadline:
             started = time.monotonic()
             task = self.get(f"/api/v1/tasks/{task_id}?wait=10").json()
-            if task["status"] in ("succeeded", "failed", "canceled", "deleted"):
+            if task["status"] in ("succeeded", "failed", "canceled", "deleted", "blocked"):
                 return task
             time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))  # a wait the server declined
         raise AssertionError(f"task {task_id} did not finish in {timeout} s")

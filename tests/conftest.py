@@ -52,11 +52,11 @@ def wechat_app(stack, wechat, tmp_path):
     from backend import create_app
     from backend.extensions import db
     from flask_migrate import upgrade
-    from wechat_standin import APPID, SECRET, WeChatStandIn
+    from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
 
     app = create_app(stack.app_config(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/wechat.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
-        WECHAT_SECRET=SECRET, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
+        WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
     with app.app_context():
         upgrade()
         db.session.remove()

@@ -12,7 +12,7 @@ from stack_process import REPO, TEST_MEDIA_SECRET, TEST_SECRET
 
 STRONG = {"SECRET_KEY": TEST_SECRET, "MEDIA_SECRET": TEST_MEDIA_SECRET}
 PRODUCTION_LOOKS = [
-    {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "app-secret"},
+    {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "app-secret", "WECHAT_PUSH_TOKEN": "push-token"},
     {"ENV": "prod"},
     {"ENV": "Production"},
     {"ENV": "PRODUCTION"},

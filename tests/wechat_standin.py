@@ -1,13 +1,33 @@
-"""A local server that speaks WeChat's server protocol (jscode2session, stable_token, msgSecCheck v2): the one
-service beyond this machine, replaced in the tests."""
+"""A local server that speaks WeChat's server protocol (jscode2session, stable_token, msgSecCheck v2,
+mediaCheckAsync v2 with its message push): the one service beyond this machine, replaced in the tests."""
 import contextlib
+import hashlib
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
-APPID, SECRET = "wx0123456789abcdef", "test-app-secret"
+import requests
+
+APPID, SECRET, PUSH_TOKEN = "wx0123456789abcdef", "test-app-secret", "testpushtoken"
+
+
+def signed_query(token=PUSH_TOKEN, timestamp=None):
+    """The query WeChat signs a push with: sha1 of token, timestamp and nonce, sorted and joined."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = str(secrets.randbelow(10**9))
+    signature = hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
+    return {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+
+
+def media_check_event(trace_id, suggest, label=100):
+    """A `wxa_media_check` push body, as WeChat sends it (JSON, plaintext mode)."""
+    return {"ToUserName": "gh_0123456789ab", "FromUserName": "o_push", "CreateTime": int(time.time()),
+            "MsgType": "event", "Event": "wxa_media_check", "appid": APPID, "trace_id": trace_id, "version": 2,
+            "result": {"suggest": suggest, "label": label},
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}]}
 
 
 class WeChatStandIn(BaseHTTPRequestHandler):
@@ -16,6 +36,8 @@ class WeChatStandIn(BaseHTTPRequestHandler):
     calls = []
     tokens = []  # access tokens it issued
     expired = set()  # ... and those it now calls expired
+    push_url = None  # where media check verdicts are pushed (the stack's /api/v1/wechat/push)
+    media_checks = {}  # trace_id -> {openid, media_type, url, status, bytes, verdict, pushes}
 
     def _answer(self, body, status=200):
         data = json.dumps(body).encode()
@@ -59,6 +81,8 @@ class WeChatStandIn(BaseHTTPRequestHandler):
             return self._answer({"access_token": token, "expires_in": 7200})
         if url.path == "/wxa/msg_sec_check":
             return self._answer(self._msg_sec_check(parse_qs(url.query).get("access_token", [""])[0], body))
+        if url.path == "/wxa/media_check_async":
+            return self._answer(self._media_check_async(parse_qs(url.query).get("access_token", [""])[0], body))
         return self._answer({"errcode": 40013, "errmsg": "invalid appid"})
 
     def _msg_sec_check(self, token, body):
@@ -73,8 +97,68 @@ class WeChatStandIn(BaseHTTPRequestHandler):
         return {"errcode": 0, "errmsg": "ok", "trace_id": f"trace-{len(WeChatStandIn.calls)}",
                 "result": {"suggest": suggest, "label": label}, "detail": []}
 
+    def _media_check_async(self, token, body):
+        """mediaCheckAsync v2: accept the check, then (in the background) download the file as WeChat does and
+        push the verdict to push_url. The verdict follows the openid: `risky`/`review` in it give those, `hold`
+        keeps the verdict until the test calls `release`; anyone else passes."""
+        if token not in WeChatStandIn.tokens or token in WeChatStandIn.expired:
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        if (body.get("version") != 2 or not body.get("openid") or body.get("scene") not in (1, 2, 3, 4)
+                or body.get("media_type") not in (1, 2) or not str(body.get("media_url", "")).startswith("http")):
+            return {"errcode": 47001, "errmsg": "data format error"}
+        trace_id = f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+        openid = body["openid"]
+        verdict = "risky" if "risky" in openid else "review" if "review" in openid else None if "hold" in openid \
+            else "pass"
+        check = {"openid": openid, "media_type": body["media_type"], "url": body["media_url"], "status": None,
+                 "bytes": None, "content_type": None, "verdict": verdict, "pushes": []}
+        WeChatStandIn.media_checks[trace_id] = check
+        threading.Thread(target=_download_and_push, args=(trace_id,), daemon=True).start()
+        return {"errcode": 0, "errmsg": "ok", "trace_id": trace_id}
+
     def log_message(self, *args):
         pass
+
+
+def _download_and_push(trace_id):
+    check = WeChatStandIn.media_checks[trace_id]
+    time.sleep(0.3)  # WeChat answers the call first, the verdict comes later
+    try:
+        response = requests.get(check["url"], timeout=10)
+        check.update(status=response.status_code, bytes=len(response.content),
+                     content_type=response.headers.get("Content-Type"))
+    except requests.RequestException as error:
+        check.update(status=str(error))
+    if check["verdict"] is not None:
+        push(trace_id, check["verdict"])
+
+
+def push(trace_id, suggest, label=None):
+    """Push a verdict to push_url the way WeChat does (signed query, JSON body; retried up to 3 times when not
+    answered `success`). Returns the HTTP statuses of the attempts."""
+    check = WeChatStandIn.media_checks[trace_id]
+    label = label if label is not None else {"pass": 100, "review": 20012, "risky": 20002}[suggest]
+    for _attempt in range(3):
+        try:
+            response = requests.post(f"{WeChatStandIn.push_url}?{urlencode(signed_query())}",
+                                     json=media_check_event(trace_id, suggest, label), timeout=10)
+            check["pushes"].append(response.status_code)
+            if response.status_code == 200 and response.text == "success":
+                break
+        except requests.RequestException:
+            check["pushes"].append(None)
+        time.sleep(0.5)
+    return check["pushes"]
+
+
+def release(openid, suggest):
+    """Push the held verdict of every check of this user (the `hold` users)."""
+    held = [trace for trace, check in list(WeChatStandIn.media_checks.items())
+            if check["openid"] == openid and check["verdict"] is None]
+    for trace_id in held:
+        WeChatStandIn.media_checks[trace_id]["verdict"] = suggest
+        push(trace_id, suggest)
+    return held
 
 
 @contextlib.contextmanager

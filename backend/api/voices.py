@@ -5,7 +5,7 @@ from flask import current_app
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
 from backend.schemas import ConsentOut, VoiceIn, VoiceListOut, VoiceOut
-from backend.services import consent, uploads, voices
+from backend.services import consent, media_moderation, uploads, voices
 
 bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
 
@@ -24,6 +24,7 @@ def create_voice(_documented):
     data = uploads.file_bytes(fields, "audio", limit)
     voice = voices.create(token_auth.current_user, data, args["audio_format"], args["sample_rate"],
                           args["prompt_text"] or consented, args["name"], consented)
+    media_moderation.register_voice(voice, token_auth.current_user)
     return {"success": True, "voice": voices.present(voice)}, 201
 
 

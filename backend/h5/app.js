@@ -2,9 +2,9 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var FINISHED = ['succeeded', 'failed', 'canceled', 'deleted'];
+  var FINISHED = ['succeeded', 'failed', 'canceled', 'deleted', 'blocked'];
   var KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
-  var STATUS = { queued: '排队中', running: '生成中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除' };
+  var STATUS = { queued: '排队中', running: '生成中', reviewing: '审核中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除', blocked: '已撤回' };
   var token = localStorage.getItem('voxmoji_token') || '';
   var recorded = null; // a WAV File made from the microphone recording
   var recorder = null;
@@ -92,6 +92,7 @@
     bar.hidden = false;
     while (FINISHED.indexOf(task.status) < 0) {
       bar.value = task.progress || 5;
+      bar.title = task.status === 'reviewing' ? '内容审核中，通过后即可查看' : '';
       var started = Date.now();
       task = await api('/api/v1/tasks/' + task.task_id + '?wait=10');
       var elapsed = Date.now() - started;

@@ -12,7 +12,7 @@ from backend.celery_app import RUN_JOB
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db, get_redis
-from backend.models import FINISHED, UNFINISHED, Job, isoformat, utcnow
+from backend.models import FINISHED, REVIEWING, UNFINISHED, Job, isoformat, utcnow
 from backend.services import cache, ledger, media
 from backend.services.slots import ProcessSlots
 from backend.services.transactions import write_transaction
@@ -143,30 +143,80 @@ def set_progress(job_id, percent):
 
 def finish(job_id, status, *, error_code=None, error_message=None, error_field=None, **result):
     """Move an unfinished job to a final status once, capturing or releasing its hold in the same
-    transaction; its followers share the outcome."""
+    transaction; its followers share the outcome. `reviewing` stores the result but settles nothing: the job
+    finishes when media moderation passes it (`conclude_review`)."""
     values = dict(status=status, finished_at=utcnow(), error_code=error_code, error_message=error_message,
                   error_field=error_field, **result)
-    if status == "succeeded":
+    if status in ("succeeded", REVIEWING):
         values["progress"] = 100
     with write_transaction():
         changed = db.session.execute(
             sa.update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).values(**values)
         ).rowcount
-        if changed:
+        if changed and status != REVIEWING:
             ledger.settle(job_id, "capture" if status == "succeeded" else "release")
     if not changed:
-        if status == "succeeded" and result.get("result_path"):
+        if status in ("succeeded", REVIEWING) and result.get("result_path"):
             _remove_unless_served(result["result_path"])  # e.g. the job was deleted while it ran
         return False
     job = db.session.get(Job, job_id)
+    if status == REVIEWING:
+        metrics.job_transition(job.kind, status)
+        _announce(job_id)
+        return True
+    _finished(job)
+    return True
+
+
+def conclude_review(job_id):
+    """A reviewed job's media passed: reviewing -> succeeded, its hold captured, its followers served."""
+    with write_transaction():
+        changed = db.session.execute(sa.update(Job).where(Job.id == job_id, Job.status == REVIEWING)
+                                     .values(status="succeeded", finished_at=utcnow())).rowcount
+        if changed:
+            ledger.settle(job_id, "capture")
+    if changed:
+        _finished(db.session.get(Job, job_id))
+    return bool(changed)
+
+
+def block(condition, message, refund):
+    """Withdraw results moderation refused: matching jobs that succeeded or await review become `blocked`
+    (error content_blocked; the result path is kept so its URL answers 410), holds are released, captured
+    charges refunded when `refund`, result files deleted and cache entries dropped. Returns the job ids."""
+    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
+        condition, Job.status.in_(("succeeded", REVIEWING)))).all()
+    blocked = []
+    with write_transaction():
+        for job in targets:
+            if db.session.execute(
+                sa.update(Job).where(Job.id == job.id, Job.status.in_(("succeeded", REVIEWING)))
+                .values(status="blocked", finished_at=utcnow(), error_code="content_blocked", error_field=None,
+                        error_message=message)
+            ).rowcount:
+                ledger.settle(job.id, "release")  # a no-op for a job already captured
+                if refund:
+                    ledger.refund(job.id, "refund: result withdrawn by moderation")
+                blocked.append(job)
+    for job_id, cache_key, result_path in blocked:
+        cache.forget(cache_key)
+        if result_path:
+            media.delete(result_path)
+        metrics.job_transition(db.session.get(Job, job_id).kind, "blocked")
+        resolve_followers(job_id)
+        _announce(job_id)
+    return [job.id for job in blocked]
+
+
+def _finished(job):
+    status = job.status
     metrics.job_transition(job.kind, status)
     metrics.JOB_SECONDS.labels(job.kind, job.engine, status).observe(
         (job.finished_at - job.created_at).total_seconds())
     if status == "succeeded":
         cache.store(job.cache_key, job.id)
-    resolve_followers(job_id)
-    _announce(job_id)
-    return True
+    resolve_followers(job.id)
+    _announce(job.id)
 
 
 def resolve_followers(leader_id):
@@ -408,7 +458,7 @@ def present(job):
         "task_id": job.id, "kind": API_KIND_BY_KIND.get(job.kind, job.kind), "status": status, "progress": progress,
         "engine": job.engine, "cached": job.cached or job.repeat,
         "cost": job.cost if job.charge in ("held", "captured") and not job.repeat else 0,
-        "refunded": job.cost if job.charge == "released" else 0,
+        "refunded": job.cost if job.charge in ("released", "refunded") else 0,
         "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
         "result": None, "error": None,
     }
@@ -426,7 +476,7 @@ def present(job):
             task["duration"] = job.result_duration
         else:
             task["image_url"] = url
-    elif job.status in ("failed", "canceled", "deleted"):
+    elif job.status in ("failed", "canceled", "deleted", "blocked"):
         task["error"] = {"code": job.error_code or "engine_failed", "message": job.error_message or "",
                          "field": job.error_field}
     return task

@@ -64,6 +64,18 @@ def settle(job_id, outcome):
     return _move(job.user_id, "release", 0, -job.cost, job_id=job_id)
 
 
+def refund(job_id, note):
+    """Give back what a succeeded job was charged (its result was withdrawn), once: charge captured ->
+    refunded and an `adjust` row for the job (unique per job and kind)."""
+    changed = db.session.execute(
+        sa.update(Job).where(Job.id == job_id, Job.charge == "captured").values(charge="refunded")
+    ).rowcount
+    if not changed:
+        return None
+    job = db.session.get(Job, job_id)
+    return _move(job.user_id, "adjust", job.cost, 0, job_id=job_id, note=note)
+
+
 def credit(user_id, amount, kind, batch_id=None, note=None):
     """Add tokens (grant, recharge, adjust); with a batch_id, at most once per user and batch."""
     if kind not in ("grant", "recharge", "adjust"):

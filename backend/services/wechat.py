@@ -1,5 +1,8 @@
-"""A small client for WeChat's server APIs: jscode2session (login), stable_token (access token) and
-msgSecCheck (text moderation)."""
+"""A small client for WeChat's server APIs: jscode2session (login), stable_token (access token),
+msgSecCheck (text moderation) and mediaCheckAsync (media moderation), and the check of a message push's
+signature."""
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
@@ -10,7 +13,8 @@ from backend.errors import ApiError
 from backend.extensions import get_redis
 
 _TOKEN_KEY = "vm:wechat:access_token"
-MSG_SCENE_PROFILE = 1  # msgSecCheck scenes: 1 profile, 2 comment, 3 forum, 4 social log (what we send is 1)
+MSG_SCENE_PROFILE = 1
+MEDIA_TYPES = {"audio": 1, "image": 2}  # mediaCheckAsync's media_type  # msgSecCheck scenes: 1 profile, 2 comment, 3 forum, 4 social log (what we send is 1)
 # msgSecCheck v2 labels (WeChat's documentation)
 MSG_LABELS = {100: "normal", 10001: "ads", 20001: "politics", 20002: "porn", 20003: "abuse", 20006: "crime",
               20008: "fraud", 20012: "vulgar", 20013: "copyright", 21000: "other"}
@@ -116,3 +120,25 @@ class WeChatClient:
         result = body.get("result") or {}
         return {"suggest": result.get("suggest", "pass"), "label": MSG_LABELS.get(result.get("label"),
                                                                                   str(result.get("label", "")))}
+
+    def media_check_async(self, openid, media_url, media_type, scene=MSG_SCENE_PROFILE):
+        """mediaCheckAsync v2: submit an image or audio file WeChat downloads from `media_url`; returns the
+        trace_id its verdict (a `wxa_media_check` message push) will carry."""
+        body = self.call_with_token("/wxa/media_check_async", {
+            "media_url": media_url, "media_type": MEDIA_TYPES[media_type], "version": 2, "scene": scene,
+            "openid": openid})
+        if body.get("errcode") or not body.get("trace_id"):
+            current_app.logger.warning("media_check_async errcode=%s errmsg=%s", body.get("errcode"),
+                                       body.get("errmsg"))
+            raise ApiError("wechat_unavailable", f"WeChat refused a media check (errcode {body.get('errcode')}).")
+        return body["trace_id"]
+
+
+def push_signature(token, timestamp, nonce):
+    """The signature WeChat puts on a message push: sha1 of the token, timestamp and nonce, sorted and joined."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
+
+
+def push_is_genuine(token, signature, timestamp, nonce):
+    return bool(token and signature and timestamp and nonce) and hmac.compare_digest(
+        push_signature(token, timestamp, nonce), signature)

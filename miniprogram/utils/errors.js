@@ -28,6 +28,7 @@
     internal_error: '服务出错了，请稍后重试',
     canceled: '任务已取消',
     gone: '这个结果已随声音一起删除',
+    content_blocked: '该内容未通过安全审核，已被撤回',
     network: '网络连接失败，请检查网络后重试',
     timeout: '请求超时，请稍后重试'
   };

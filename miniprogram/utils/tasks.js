@@ -2,7 +2,7 @@
 const config = require('../config.js');
 const { request } = require('./request.js');
 
-const FINISHED = ['succeeded', 'failed', 'canceled', 'deleted'];
+const FINISHED = ['succeeded', 'failed', 'canceled', 'deleted', 'blocked'];
 // The server may answer a ?wait poll at once when it is busy (docs/API.md): never poll faster than this.
 const MIN_POLL_MS = 1000;
 

@@ -1,7 +1,7 @@
 const { request, showError } = require('../../utils/request.js');
 
 const KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
-const STATUS = { queued: '排队中', running: '生成中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除' };
+const STATUS = { queued: '排队中', running: '生成中', reviewing: '审核中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除', blocked: '已撤回' };
 
 Page({
   data: { tasks: [], next: null, loading: false },
