@@ -2,7 +2,7 @@
 from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import metrics, openapi, ratelimit
+from backend import console, metrics, openapi, ratelimit
 from backend.api import register_blueprints
 from backend.celery_app import celery_init_app
 from backend.config import check_config, load_config
@@ -35,6 +35,7 @@ def create_app(config=None):
     register_error_handlers(app)
     app.before_request(parse_json_body)
     register_blueprints(app)
+    console.init_app(app)
     openapi.init_app(app)
     metrics.init_app(app)
     from backend.cli import register_commands

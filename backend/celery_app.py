@@ -16,6 +16,7 @@ SWEEP_JOBS = "voxmoji.sweep_jobs"
 EXPIRE_MEDIA = "voxmoji.expire_media"
 ERASE_USER = "voxmoji.erase_user"
 CHECK_MEDIA = "voxmoji.check_media"
+DETECT_TEMPLATE_FACE = "voxmoji.detect_template_face"
 
 
 def send(task_name, *args, queue):

@@ -41,6 +41,35 @@ def create_api_key_command(name, scope):
     click.echo(key)
 
 
+@click.command("create-admin")
+@click.option("--username", required=True, help="the operator's login name (1-64 characters)")
+@click.option("--role", type=click.Choice(["admin", "moderator", "finance"]), default="admin", show_default=True)
+@click.option("--password", envvar="VOXMOJI_ADMIN_PASSWORD", default=None,
+              help="at least 12 characters (or VOXMOJI_ADMIN_PASSWORD); a random one is made and shown if omitted")
+def create_admin_command(username, role, password):
+    """Create a console operator; prints the TOTP secret to add to an authenticator app (shown once)."""
+    import secrets
+
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.services import audit, operators
+
+    generated = password is None
+    password = password or secrets.token_urlsafe(18)
+    try:
+        operator, secret = operators.create(username, password, role)
+    except ValueError as error:
+        raise click.ClickException(str(error))
+    except IntegrityError:
+        raise click.ClickException(f"an operator named {username!r} exists already")
+    audit.record("cli", "operator_create", None, username=operator.username, role=role)
+    click.echo(f"operator {operator.username} ({role}) created; sign in at /admin/")
+    if generated:
+        click.echo(f"password: {password}")
+    click.echo(f"TOTP secret: {secret}")
+    click.echo(f"TOTP URI (as a QR code for the authenticator app): {operators.provisioning_uri(operator)}")
+
+
 @click.command("recharge")
 @click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="CSV: one user (openid or user id) per line, optionally a second column with the amount")
@@ -169,6 +198,7 @@ def remove_word_command(word):
 def register_commands(app):
     """Attach the commands to the app."""
     app.cli.add_command(block_user_command)
+    app.cli.add_command(create_admin_command)
     app.cli.add_command(stickers_cli)
     app.cli.add_command(media_cli)
     app.cli.add_command(words_cli)

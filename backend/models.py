@@ -266,3 +266,36 @@ class MediaCheckSubject(db.Model):
     __tablename__ = "media_check_subjects"
     check_id: Mapped[int] = mapped_column(sa.ForeignKey("media_checks.id", ondelete="CASCADE"), primary_key=True)
     subject_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, index=True)
+
+
+class Operator(db.Model):
+    """A person who runs the service in the console (/admin/): password (argon2) + TOTP, one role."""
+
+    __tablename__ = "operators"
+    ROLES = ("admin", "moderator", "finance")
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    totp_secret: Mapped[str] = mapped_column(sa.String(64))
+    totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # a code is accepted once
+    role: Mapped[str] = mapped_column(sa.String(16))
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+
+
+class StickerTemplate(db.Model):
+    """A meme template an operator uploaded in the console (the built-in ones are backend/sticker_catalog.py)."""
+
+    __tablename__ = "sticker_templates"
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=lambda: new_id("tpl")[:20])
+    name: Mapped[str] = mapped_column(sa.String(32))
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    image_path: Mapped[str] = mapped_column(sa.String(255))
+    landmarks: Mapped[list | None] = mapped_column(sa.JSON)  # 468 (x, y) on the 512 x 512 image
+    status: Mapped[str] = mapped_column(sa.String(16), default="detecting")  # detecting | ready | no_face
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -1,4 +1,5 @@
 """Celery tasks: run one job (at most once in effect), and sweep the jobs the database says are stuck."""
+import io
 import os
 import socket
 import threading
@@ -12,13 +13,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from backend import fleet, metrics
-from backend.celery_app import CHECK_MEDIA, ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
+from backend.celery_app import CHECK_MEDIA, DETECT_TEMPLATE_FACE, ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
 from backend.renders import sticker, swap, tts
-from backend.services import erasure, jobs, media, media_moderation, recharges
+from backend.services import erasure, images, jobs, media, media_moderation, recharges, templates
 from backend.services.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render}
@@ -212,6 +213,27 @@ def check_media(self, check_id):
             media_moderation.give_up(check_id, "check_failed")
             return
         raise self.retry(countdown=min(300, 5 * 2 ** self.request.retries), exc=error)
+
+
+@shared_task(name=DETECT_TEMPLATE_FACE, acks_late=True)
+def detect_template_face(template_id):
+    """A template uploaded in the console: square it, find its face, render its preview (sticker workers)."""
+    import numpy as np
+    from PIL import Image
+
+    from backend.engines import registry, sticker_templates
+    from backend.models import StickerTemplate
+
+    row = db.session.get(StickerTemplate, template_id)
+    if row is None:
+        return None
+    rgba = sticker_templates.square(images.load(row.image_path))
+    faces = registry.load("sticker", "classic", current_app.config).analyzer.faces(np.ascontiguousarray(rgba[..., :3]))
+    landmarks = np.round(faces[0].landmarks, 2).tolist() if faces else None
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    templates.record_face(template_id, buffer.getvalue(), sticker_templates.preview_png(rgba), landmarks)
+    return {"template_id": template_id, "faces": len(faces)}
 
 
 @shared_task(name=ERASE_USER, acks_late=True)

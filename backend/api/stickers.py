@@ -7,7 +7,7 @@ from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
 from backend.schemas import StickerIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
-from backend.services import media, stickers, swap, uploads
+from backend.services import media, stickers, swap, templates, uploads
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -42,7 +42,7 @@ def create_swap(query, _documented):
 def list_templates():
     """The meme templates, with signed preview URLs."""
     out = []
-    for template in sticker_catalog.TEMPLATES.values():
+    for template in templates.listing():
         path = sticker_catalog.preview_path(template.id)
         preview = media.sign_url(path)[0] if media.exists(path) else None
         out.append({**template.describe(), "preview_url": preview})

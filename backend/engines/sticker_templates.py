@@ -15,12 +15,33 @@ PREVIEW_SIZE = 256
 
 def image(template):
     """The RGBA template image, SIZE x SIZE, with its own face."""
+    if template.pixels is not None:  # uploaded in the console
+        return template.pixels.copy()
     return _image(template.id).copy()
 
 
 def backdrop(template):
     """The image a user's face is put on (drawn templates leave their face slot empty)."""
+    if template.pixels is not None:
+        return template.pixels.copy()
     return _image(template.id + "-blank" if template.eye_slot else template.id).copy()
+
+
+def square(rgb):
+    """An uploaded template photo as the library's RGBA SIZE x SIZE square (centre crop)."""
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return _rgba(np.ascontiguousarray(rgb[top:top + side, left:left + side]))
+
+
+def preview_png(rgba):
+    """A template preview, PREVIEW_SIZE square, as PNG bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 # -- images ----------------------------------------------------------------------------
@@ -127,11 +148,5 @@ def detect_template_faces(analyzer):
 
 def render_previews(write):
     """Render every template's preview PNG and hand it to `write(relative_path, bytes)`."""
-    import io
-
     for template in TEMPLATES.values():
-        preview = Image.fromarray(image(template), "RGBA").resize((PREVIEW_SIZE, PREVIEW_SIZE),
-                                                                   Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        preview.save(buffer, format="PNG")
-        write(preview_path(template.id), buffer.getvalue())
+        write(preview_path(template.id), preview_png(image(template)))

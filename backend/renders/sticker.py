@@ -3,13 +3,13 @@ import time
 
 from flask import current_app
 
-from backend import metrics, sticker_catalog
+from backend import metrics
 from backend.engines import registry, sticker_post
 from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
-from backend.services import images, media
+from backend.services import images, media, templates
 from backend.vocabulary import IMAGE_FORMATS
 
 
@@ -19,7 +19,7 @@ def render(job, progress):
     config = current_app.config
     engine = registry.load("sticker", job.engine, config)
     photo = images.load(params["image_path"]) if params["image_path"] else None
-    template = sticker_catalog.get(params["template_id"]) if params["template_id"] else None
+    template = templates.load_pixels(templates.get(params["template_id"])) if params["template_id"] else None
     started = time.perf_counter()
     try:
         out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],

@@ -4,13 +4,13 @@ import time
 from flask import current_app
 from PIL import Image
 
-from backend import metrics, sticker_catalog
+from backend import metrics
 from backend.engines import registry, sticker_post
 from backend.engines.sticker_classic import NoFaceError
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import store_result
-from backend.services import images
+from backend.services import images, templates
 
 
 def render(job, progress):
@@ -19,7 +19,7 @@ def render(job, progress):
     engine = registry.load("sticker", job.engine, current_app.config)
     source = images.load(params["source_path"])
     target = images.load(params["target_path"]) if params["target_path"] else None
-    template = sticker_catalog.get(params["template_id"]) if params["template_id"] else None
+    template = templates.load_pixels(templates.get(params["template_id"])) if params["template_id"] else None
     started = time.perf_counter()
     try:
         out = engine.swap(source=source, target=target, template=template, blend=params["blend"],

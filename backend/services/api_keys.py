@@ -4,14 +4,18 @@ import secrets
 
 import sqlalchemy as sa
 from apiflask import HTTPTokenAuth
+from sqlalchemy.exc import IntegrityError
 
 from backend.errors import error_response
 from backend.extensions import db
-from backend.models import ApiKey
+from backend.models import ApiKey, utcnow
 from backend.services.transactions import write_transaction
 
 admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)",
                            security_scheme_name="AdminKeyAuth")
+
+
+CONSOLE_KEY_NAME, CONSOLE_SCOPE = "(console)", "console"
 
 
 def _digest(key):
@@ -25,6 +29,35 @@ def create(name, scope="recharge"):
         record = ApiKey(name=name, scope=scope, key_hash=_digest(key), prefix=key[:10])
         db.session.add(record)
     return record, key
+
+
+def revoke(key_id):
+    """Revoke a key at once (its next request is 401); returns it, or None."""
+    record = db.session.get(ApiKey, key_id)
+    if record is None or record.revoked_at is not None:
+        return None
+    with write_transaction():
+        record.revoked_at = utcnow()
+    return record
+
+
+def listing():
+    return db.session.scalars(sa.select(ApiKey).where(ApiKey.scope != CONSOLE_SCOPE).order_by(ApiKey.id.desc())).all()
+
+
+def console_identity():
+    """The console's own ApiKey row: the identity its recharge forms' idempotency keys belong to (the same
+    idempotency store as the API's). It has no usable key: its hash is of a random value nobody keeps."""
+    record = db.session.scalars(sa.select(ApiKey).where(ApiKey.name == CONSOLE_KEY_NAME)).first()
+    if record is None:
+        try:
+            with write_transaction():
+                record = ApiKey(name=CONSOLE_KEY_NAME, scope=CONSOLE_SCOPE, prefix="console",
+                                key_hash=_digest(secrets.token_urlsafe(48)))
+                db.session.add(record)
+        except IntegrityError:  # another process made it meanwhile
+            record = db.session.scalars(sa.select(ApiKey).where(ApiKey.name == CONSOLE_KEY_NAME)).first()
+    return record
 
 
 @admin_auth.verify_token

@@ -26,6 +26,7 @@ from backend.services.transactions import write_transaction
 from backend.services.wechat import WeChatClient
 
 ACTIONS = ("risky", "review")
+WORD_MAX = 100  # the column's length
 _VERSION_KEY = "vm:moderation:wordlist-version"
 _CHECK_SECONDS = 1.0  # how often a process asks Redis whether the word list changed
 _to_simplified = OpenCC("t2s")
@@ -138,6 +139,8 @@ def add_word(word, label, action):
     """Add or update a word; every process picks the change up within a second."""
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}")
+    if not 1 <= len(word.strip()) <= WORD_MAX or not 1 <= len(label) <= 32:
+        raise ValueError(f"a word has 1-{WORD_MAX} characters and a label 1-32")
     normalized = normalize(word)
     if not normalized:
         raise ValueError(f"{word!r} has no letters or digits to match")

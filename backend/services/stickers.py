@@ -1,11 +1,11 @@
 """表情包: turn a sticker request into a job (the worker side is renders/sticker.py)."""
 from flask import current_app
 
-from backend import fleet, sticker_catalog
+from backend import fleet
 from backend.expression_words import expression_for
 from backend.errors import ApiError
 from backend.schemas import StickerIn
-from backend.services import cache, images, jobs, moderation, uploads
+from backend.services import cache, images, jobs, moderation, templates, uploads
 from backend.vocabulary import PHOTO_STYLES
 
 
@@ -20,7 +20,7 @@ def request_sticker(user, fields):
     template = template_or_404(args["template_id"])
     style = args["style"] or ("template" if template else "cutout")
     if style == "panda":
-        template = template or sticker_catalog.get("panda")
+        template = template or templates.get("panda")
     if style == "template" and template is None:
         raise ApiError("invalid_request", "style 'template' needs template_id (see GET /api/v1/templates).",
                        "template_id")
@@ -84,6 +84,6 @@ def template_or_404(template_id):
     if not template_id:
         return None
     try:
-        return sticker_catalog.get(template_id)
+        return templates.get(template_id)
     except KeyError:
         raise ApiError("not_found", f"No template {template_id!r}; see GET /api/v1/templates.", "template_id")

@@ -1,0 +1,89 @@
+"""Review queue and word list pages."""
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from backend.console import bp
+from backend.console.access import page
+from backend.extensions import db
+from backend.models import Job, ModerationWord, User
+from backend.services import audit, media, moderation, review
+
+
+@bp.get("/review")
+@page("review")
+def review_queue():
+    kind = request.args.get("kind", "")[:8]
+    items = review.open_items(kind or None)
+    jobs = {job.id: job for job in db.session.scalars(sa.select(Job).where(
+        Job.id.in_([item.job_id for item in items if item.job_id])))} if items else {}
+    users = {user.id: user for user in db.session.scalars(sa.select(User).where(
+        User.id.in_({item.user_id for item in items})))} if items else {}
+    previews = {job_id: _preview(job) for job_id, job in jobs.items()}
+    return render_template("console/review.html", items=items, jobs=jobs, users=users, previews=previews, kind=kind,
+                           counts=review.counts())
+
+
+def _preview(job):
+    """(kind, signed URL) of a job's result while its file exists: image or audio."""
+    if not job.result_path or job.status not in ("succeeded", "reviewing") or not media.exists(job.result_path):
+        return None
+    return ("audio" if (job.result_mime or "").startswith("audio") else "image", media.sign_url(job.result_path)[0])
+
+
+@bp.post("/review/<int:item_id>/approve")
+@page("review")
+def review_approve(item_id):
+    try:
+        review.approve(item_id, current_user.actor)
+        flash(f"#{item_id} 已通过", "ok")
+    except KeyError:
+        flash(f"没有 #{item_id}", "error")
+    return redirect(url_for("console.review_queue", kind=request.args.get("kind", "")[:8]))
+
+
+@bp.post("/review/<int:item_id>/reject")
+@page("review")
+def review_reject(item_id):
+    try:
+        review.reject(item_id, current_user.actor, request.form.get("reason", "")[:review.REASON_MAX],
+                      block_user=request.form.get("block_user") == "1")
+        flash(f"#{item_id} 已驳回，内容已撤回" + ("，用户已封禁" if request.form.get("block_user") == "1" else ""), "ok")
+    except KeyError:
+        flash(f"没有 #{item_id}", "error")
+    return redirect(url_for("console.review_queue", kind=request.args.get("kind", "")[:8]))
+
+
+@bp.get("/words")
+@page("words")
+def words():
+    rows = db.session.scalars(sa.select(ModerationWord).order_by(ModerationWord.id.desc()).limit(500)).all()
+    return render_template("console/words.html", words=rows, actions=moderation.ACTIONS)
+
+
+@bp.post("/words")
+@page("words")
+def words_add():
+    word, label = request.form.get("word", "").strip(), request.form.get("label", "").strip()
+    action = request.form.get("action", "risky")
+    try:
+        if not 1 <= len(label) <= 32:
+            raise ValueError("标签需为 1-32 个字符")
+        normalized = moderation.add_word(word, label, action)
+    except ValueError as error:
+        flash(f"未添加：{error}", "error")
+        return redirect(url_for("console.words"))
+    audit.record(current_user.actor, "word_add", None, word=word, normalized=normalized, label=label, action=action)
+    flash(f"已添加「{word}」", "ok")
+    return redirect(url_for("console.words"))
+
+
+@bp.post("/words/<int:word_id>/remove")
+@page("words")
+def words_remove(word_id):
+    row = db.session.get(ModerationWord, word_id)
+    if row is not None:
+        moderation.remove_word(row.word)
+        audit.record(current_user.actor, "word_remove", None, word=row.word)
+        flash(f"已删除「{row.word}」", "ok")
+    return redirect(url_for("console.words"))

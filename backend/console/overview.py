@@ -1,0 +1,59 @@
+"""Dashboard (charts of the last hour and day) and the audit log."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import render_template, request
+
+from backend.celery_app import DEFAULT_QUEUE
+from backend.console import bp
+from backend.console.access import page
+from backend.engine_catalog import QUEUES
+from backend.extensions import db, get_redis
+from backend.fleet import read_workers
+from backend.models import Job, LedgerEntry, MediaCheck, ReviewItem, utcnow
+from backend.services import audit
+
+MINUTES = 60
+
+
+@bp.get("/dashboard")
+@page("dashboard")
+def dashboard():
+    now = utcnow()
+    hour_ago, day_ago = now - timedelta(minutes=MINUTES), now - timedelta(days=1)
+    rows = db.session.execute(sa.select(Job.kind, Job.engine, Job.status, Job.created_at)
+                              .where(Job.created_at >= hour_ago)).all()
+    series = {}
+    for kind, engine, _status, created in rows:
+        minute = MINUTES - 1 - int((now - created).total_seconds() // 60)
+        series.setdefault(f"{kind} · {engine}", [0] * MINUTES)[max(0, min(MINUTES - 1, minute))] += 1
+    finished = [status for _k, _e, status, _c in rows if status in ("succeeded", "failed")]
+    failure_rate = (finished.count("failed") / len(finished)) if finished else 0.0
+    redis = get_redis()
+    try:
+        queues = {queue: redis.llen(queue) for queue in (DEFAULT_QUEUE, *QUEUES)}
+        workers = read_workers(redis)
+    except Exception:  # noqa: BLE001 - the dashboard still shows the database's figures
+        queues, workers = {}, []
+    tokens = dict(db.session.execute(sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.delta)).where(
+        LedgerEntry.created_at >= day_ago).group_by(LedgerEntry.kind)).all())
+    checks = dict(db.session.execute(sa.select(MediaCheck.status, sa.func.count()).where(
+        MediaCheck.created_at >= day_ago).group_by(MediaCheck.status)).all())
+    flags = dict(db.session.execute(sa.select(ReviewItem.kind, sa.func.count()).where(
+        ReviewItem.created_at >= day_ago).group_by(ReviewItem.kind)).all())
+    return render_template(
+        "console/dashboard.html", series=series, failure_rate=failure_rate, finished=len(finished), queues=queues,
+        workers=workers, granted=(tokens.get("grant") or 0) + (tokens.get("recharge") or 0),
+        spent=-(tokens.get("capture") or 0), refunded=tokens.get("adjust") or 0, checks=checks, flags=flags,
+        minutes=MINUTES)
+
+
+@bp.get("/audit")
+@page("audit")
+def audit_log():
+    actor = request.args.get("actor", "").strip()[:128]
+    action = request.args.get("action", "").strip()[:32]
+    since = request.args.get("since", "").strip()[:10]
+    entries = audit.search(actor or None, action or None, since or None)
+    return render_template("console/audit.html", entries=entries, actions=audit.actions(), actor=actor,
+                           action=action, since=since)

@@ -1,0 +1,82 @@
+"""The review queue's decisions: approve or reject what moderation flagged, WeChat left to a person, or users
+reported. A rejection withdraws the content (its tasks `blocked`, files deleted, URLs 410; no refund: the user
+made it) and can block the user; every decision is in the audit log."""
+import sqlalchemy as sa
+
+from backend.extensions import db
+from backend.models import Job, MediaCheck, MediaCheckSubject, ReviewItem, User, Voice
+from backend.services import accounts, audit, jobs, media_moderation, voices
+from backend.services.transactions import write_transaction
+
+REASON_MAX = 200
+
+
+def open_items(kind=None, limit=50):
+    """Open items, oldest first (a moderator works through them in order)."""
+    query = sa.select(ReviewItem).where(ReviewItem.status == "open")
+    if kind in ("flag", "report"):
+        query = query.where(ReviewItem.kind == kind)
+    return db.session.scalars(query.order_by(ReviewItem.id).limit(limit)).all()
+
+
+def counts():
+    rows = db.session.execute(sa.select(ReviewItem.status, sa.func.count()).group_by(ReviewItem.status)).all()
+    return dict(rows)
+
+
+def approve(item_id, actor):
+    """The content is fine: the item (and the subject's other open items) closes; a task waiting for a
+    person's verdict (pre policy) is delivered."""
+    item, subject = _decide(item_id, "approved")
+    for check_id in _checks_waiting(subject):
+        media_moderation.decide(check_id, "pass")
+    audit.record(actor, "review_approve", None, item_id=item_id, job_id=item.job_id, voice_id=item.voice_id,
+                 user_id=item.user_id)
+    return item
+
+
+def reject(item_id, actor, reason, block_user=False):
+    """The content is not allowed: withdraw it (and block its author if asked)."""
+    reason = (reason or "").strip()[:REASON_MAX] or "违反内容规范"
+    item, subject = _decide(item_id, "rejected")
+    for check_id in _checks_waiting(subject):
+        with write_transaction():
+            db.session.execute(sa.update(MediaCheck).where(MediaCheck.id == check_id).values(status="risky",
+                                                                                              label="moderator"))
+    withdrawn = []
+    if item.job_id:
+        path = db.session.scalar(sa.select(Job.result_path).where(Job.id == item.job_id))
+        condition = sa.or_(Job.id == item.job_id, Job.result_path == path) if path else Job.id == item.job_id
+        withdrawn = jobs.block(condition, f"Withdrawn by a moderator: {reason}", refund=False)
+    if item.voice_id:
+        voice = db.session.get(Voice, item.voice_id)
+        if voice is not None:
+            voices.delete(db.session.get(User, voice.user_id), voice.id)
+    if block_user:
+        accounts.set_blocked(item.user_id, True, actor, f"review item {item_id}: {reason}")
+    audit.record(actor, "review_reject", reason, item_id=item_id, job_id=item.job_id, voice_id=item.voice_id,
+                 user_id=item.user_id, withdrawn=withdrawn, blocked_user=bool(block_user))
+    return item
+
+
+def _decide(item_id, status):
+    item = db.session.get(ReviewItem, item_id)
+    if item is None:
+        raise KeyError(item_id)
+    subject = item.job_id or item.voice_id
+    with write_transaction():
+        same = ReviewItem.job_id == item.job_id if item.job_id else ReviewItem.voice_id == item.voice_id \
+            if item.voice_id else ReviewItem.id == item.id
+        db.session.execute(sa.update(ReviewItem).where(sa.or_(ReviewItem.id == item.id, same),
+                                                       ReviewItem.status == "open").values(status=status))
+    db.session.refresh(item)
+    return item, subject
+
+
+def _checks_waiting(subject):
+    """Media checks of the subject that wait for a person (WeChat said review, or gave no verdict)."""
+    if not subject:
+        return []
+    return db.session.scalars(sa.select(MediaCheck.id).join(
+        MediaCheckSubject, MediaCheckSubject.check_id == MediaCheck.id).where(
+        MediaCheckSubject.subject_id == subject, MediaCheck.status.in_(("review", "pending", "new")))).all()

@@ -1,0 +1,103 @@
+"""Meme templates: the built-in library (backend/sticker_catalog.py) plus those operators upload in the console.
+
+An uploaded photo is stored as a private upload, and a sticker worker (the only tier with a face detector)
+squares it to the library's 512 x 512, finds its face (`voxmoji.detect_template_face`, on the classic
+sticker queue), stores the landmarks and renders the preview. Once its face is found an operator enables it,
+and from the next request on the API serves it like a built-in one.
+"""
+import sqlalchemy as sa
+from flask import current_app
+
+from backend import celery_app, sticker_catalog
+from backend.celery_app import DETECT_TEMPLATE_FACE
+from backend.engine_catalog import get as engine_spec
+from backend.extensions import db
+from backend.models import StickerTemplate
+from backend.services import images, media
+from backend.services.transactions import write_transaction
+
+NAME_MAX, TAG_MAX, TAGS_MAX = 32, 8, 5
+UPLOADED_CAPTION_BOX = (0.04, 0.78, 0.96, 0.97)
+
+
+def get(template_id):
+    """A built-in or enabled uploaded template by id, or KeyError."""
+    try:
+        return sticker_catalog.get(template_id)
+    except KeyError:
+        row = db.session.get(StickerTemplate, template_id) if len(template_id) <= 32 else None
+        if row is None or not row.enabled or row.status != "ready":
+            raise
+        return as_template(row)
+
+
+def listing():
+    """Every template the API serves: built-in first, then enabled uploads, oldest first."""
+    rows = db.session.scalars(sa.select(StickerTemplate).where(
+        StickerTemplate.enabled.is_(True), StickerTemplate.status == "ready").order_by(StickerTemplate.created_at))
+    return [*sticker_catalog.TEMPLATES.values(), *(as_template(row) for row in rows)]
+
+
+def as_template(row):
+    import numpy as np
+
+    return sticker_catalog.Template(
+        row.id, row.name, tuple(row.tags or ()), ("template",), "photo", UPLOADED_CAPTION_BOX,
+        f"uploaded by operator {row.created_by}", landmarks=np.array(row.landmarks, dtype=np.float32),
+        image_path=row.image_path)
+
+
+def upload(name, tags, data, operator):
+    """Store an uploaded template photo and ask a sticker worker to find its face; returns the row."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise ValueError(f"名称需为 1-{NAME_MAX} 个字")
+    tags = [tag.strip() for tag in (tags or "").replace("，", ",").split(",") if tag.strip()]
+    if len(tags) > TAGS_MAX or any(len(tag) > TAG_MAX for tag in tags):
+        raise ValueError(f"标签最多 {TAGS_MAX} 个，每个不超过 {TAG_MAX} 个字")
+    photo = images.receive(data, "image")  # the API's own checks: size, type, pixels
+    with write_transaction():
+        row = StickerTemplate(name=name, tags=tags, image_path=photo.path, status="detecting", enabled=False,
+                              created_by=operator)
+        db.session.add(row)
+    celery_app.send(DETECT_TEMPLATE_FACE, row.id, queue=engine_spec("sticker", "classic").queue)
+    return row
+
+
+def record_face(template_id, image_png, preview_png, landmarks):
+    """Worker side: the squared template image, its preview, and the face found on it (None: no face)."""
+    image_path = f"templates/{template_id}-image.png"
+    media.write_atomic(image_path, image_png)
+    media.write_atomic(sticker_catalog.preview_path(template_id), preview_png)
+    with write_transaction():
+        db.session.execute(sa.update(StickerTemplate).where(StickerTemplate.id == template_id).values(
+            image_path=image_path, landmarks=landmarks, status="ready" if landmarks is not None else "no_face"))
+
+
+def load_pixels(template):
+    """Worker side: an uploaded template with its RGBA pixels loaded (built-in ones are returned as they are)."""
+    import dataclasses
+
+    import numpy as np
+
+    if template is None or template.image_path is None:
+        return template
+    rgb = images.load(template.image_path)
+    return dataclasses.replace(template, pixels=np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+
+
+def set_enabled(template_id, enabled):
+    """Enable (only a template whose face was found) or disable an uploaded template."""
+    row = db.session.get(StickerTemplate, template_id)
+    if row is None:
+        raise KeyError(template_id)
+    if enabled and row.status != "ready":
+        raise ValueError("只有检测到人脸的模板才能启用")
+    with write_transaction():
+        row.enabled = bool(enabled)
+    current_app.logger.info("template %s enabled=%s", template_id, enabled)
+    return row
+
+
+def uploaded():
+    return db.session.scalars(sa.select(StickerTemplate).order_by(StickerTemplate.created_at.desc())).all()
