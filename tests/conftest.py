@@ -46,6 +46,29 @@ def wechat():
         yield url
 
 
+def _wechat_stack(root, wechat, policy):
+    """The stack as a WeChat mini-program runs it: real logins and media moderation through the stand-in."""
+    from wechat_standin import APPID, PUSH_TOKEN, SECRET
+
+    return Stack(root, services=("redis", "web", "worker", "nginx"), VOXMOJI_DEV_LOGIN="0", WECHAT_APPID=APPID,
+                 WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT="3",
+                 VOXMOJI_MODERATION=policy)
+
+
+@pytest.fixture(scope="session")
+def post_stack(tmp_path_factory, wechat):
+    """A WeChat stack with VOXMOJI_MODERATION=post (deliver, withdraw on a risky verdict)."""
+    with _wechat_stack(tmp_path_factory.mktemp("moderated-post"), wechat, "post") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def pre_stack(tmp_path_factory, wechat):
+    """A WeChat stack with VOXMOJI_MODERATION=pre (results wait in `reviewing` until they pass)."""
+    with _wechat_stack(tmp_path_factory.mktemp("moderated-pre"), wechat, "pre") as stack:
+        yield stack
+
+
 @pytest.fixture
 def wechat_app(stack, wechat, tmp_path):
     """An in-process app with WeChat credentials, talking to the stand-in, on a database of its own."""

@@ -10,28 +10,7 @@ import requests
 
 from api_client import Api
 from polling import wait_for
-from stack_process import Stack
-from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn, media_check_event, release, signed_query
-
-
-def _wechat_stack(root, wechat, policy):
-    stack = Stack(root, VOXMOJI_DEV_LOGIN="0", WECHAT_APPID=APPID, WECHAT_SECRET=SECRET,
-                  WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT="3",
-                  VOXMOJI_MODERATION=policy, services=("redis", "web", "worker", "nginx"))
-    return stack
-
-
-@pytest.fixture(scope="module")
-def post_stack(tmp_path_factory, wechat):
-    with _wechat_stack(tmp_path_factory.mktemp("moderated-post"), wechat, "post") as stack:
-        WeChatStandIn.push_url = stack.base_url + "/api/v1/wechat/push"
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def pre_stack(tmp_path_factory, wechat):
-    with _wechat_stack(tmp_path_factory.mktemp("moderated-pre"), wechat, "pre") as stack:
-        yield stack
+from wechat_standin import WeChatStandIn, media_check_event, release, signed_query
 
 
 def _user(stack, who):
@@ -139,7 +118,6 @@ def test_review_verdict_goes_to_the_review_queue(post_stack):
 
 
 def test_pre_withholds_the_url_until_the_verdict_passes(pre_stack):
-    WeChatStandIn.push_url = pre_stack.base_url + "/api/v1/wechat/push"
     api = _user(pre_stack, "hold")
     task_id = _sticker(api)
     reviewing = wait_for(lambda: (t := api.get(f"/api/v1/tasks/{task_id}").json())["status"] == "reviewing" and t,
@@ -156,7 +134,6 @@ def test_pre_withholds_the_url_until_the_verdict_passes(pre_stack):
 
 
 def test_pre_risky_blocks_and_releases_the_hold(pre_stack):
-    WeChatStandIn.push_url = pre_stack.base_url + "/api/v1/wechat/push"
     api = _user(pre_stack, "hold")
     before = api.get("/api/v1/me").json()["user"]
     task_id = _sticker(api, "难过")

@@ -36,7 +36,8 @@ class WeChatStandIn(BaseHTTPRequestHandler):
     calls = []
     tokens = []  # access tokens it issued
     expired = set()  # ... and those it now calls expired
-    push_url = None  # where media check verdicts are pushed (the stack's /api/v1/wechat/push)
+    # Where media check verdicts are pushed. WeChat pushes to the URL configured for the app; with several
+    # stacks in one test session the stand-in pushes to the /api/v1/wechat/push of the host the file came from.
     media_checks = {}  # trace_id -> {openid, media_type, url, status, bytes, verdict, pushes}
 
     def _answer(self, body, status=200):
@@ -140,7 +141,8 @@ def push(trace_id, suggest, label=None):
     label = label if label is not None else {"pass": 100, "review": 20012, "risky": 20002}[suggest]
     for _attempt in range(3):
         try:
-            response = requests.post(f"{WeChatStandIn.push_url}?{urlencode(signed_query())}",
+            origin = "{0.scheme}://{0.netloc}".format(urlparse(check["url"]))
+            response = requests.post(f"{origin}/api/v1/wechat/push?{urlencode(signed_query())}",
                                      json=media_check_event(trace_id, suggest, label), timeout=10)
             check["pushes"].append(response.status_code)
             if response.status_code == 200 and response.text == "success":

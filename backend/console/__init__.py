@@ -41,8 +41,7 @@ def navigation():
 def init_app(app):
     """Sessions for /admin only (HttpOnly, SameSite=Strict, Secure behind HTTPS), CSRF checked by the console."""
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
-    app.config.setdefault("SESSION_COOKIE_NAME", "voxmoji_console")
-    app.config.update(SESSION_COOKIE_PATH="/admin", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+    app.config.update(SESSION_COOKIE_NAME="voxmoji_console", SESSION_COOKIE_PATH="/admin", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=8 * 3600, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=8 * 3600)
     login_manager.init_app(app)

@@ -8,7 +8,7 @@ from backend.models import AuditRecord
 from backend.services.transactions import write_transaction
 
 
-def record(actor, action, reason=None, **details):
+def record(actor, action, reason=None, /, **details):
     """Append one entry (its own transaction)."""
     with write_transaction():
         db.session.add(AuditRecord(actor=actor[:128], action=action[:32], reason=(reason or None) and reason[:500],

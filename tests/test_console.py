@@ -1,0 +1,253 @@
+"""The operator console (/admin/) in a real browser (Playwright, Debian's chromium) against a WeChat stack
+with VOXMOJI_MODERATION=pre: sign-in with TOTP, CSRF, roles, review decisions that change what the user's API
+returns, idempotent recharges, and a template uploaded in the console used by the API at once. Screenshots of
+every page go to tests/artifacts/console-*.png."""
+import re
+import subprocess
+import sys
+import time
+
+import pyotp
+import pytest
+import requests
+
+from api_client import Api
+from media_samples import astronaut_photo, encode_image
+from polling import wait_for
+from stack_process import REPO
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+PASSWORD = "correct horse battery staple"
+
+
+def create_operator(stack, role):
+    username = f"{role}-{time.monotonic_ns()}"
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "backend", "create-admin", "--username", username,
+                           "--role", role, "--password", PASSWORD], cwd=REPO, env=stack.env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    secret = re.search(r"TOTP secret: (\w+)", done.stdout).group(1)
+    assert "otpauth://totp/" in done.stdout
+    return username, secret
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from test_h5_browser import CHROMIUM
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def sign_in(browser, stack, role):
+    username, secret = create_operator(stack, role)
+    context = browser.new_context(base_url=stack.base_url, viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto("/admin/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button")
+    page.wait_for_selector("#totp-form")
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("#totp-form button")
+    page.wait_for_url("**/admin/dashboard")
+    return page
+
+
+@pytest.fixture(scope="module")
+def admin(browser, pre_stack):
+    page = sign_in(browser, pre_stack, "admin")
+    yield page
+    page.context.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+def test_sign_in_needs_password_and_totp(admin, pre_stack):
+    assert "概览" in admin.inner_text("nav") and "充值" in admin.inner_text("nav")
+    assert "在线 Worker" in admin.inner_text("main")
+    cookie = next(c for c in admin.context.cookies() if c["name"] == "voxmoji_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
+
+
+def test_post_without_csrf_token_is_refused(admin):
+    refused = admin.request.post("/admin/words", form={"word": "绕过样词", "label": "abuse", "action": "risky"})
+    assert refused.status == 400 and "CSRF" in refused.text()
+    admin.goto("/admin/words")
+    assert "绕过样词" not in admin.inner_text("main")
+
+
+def test_wrong_codes_lock_the_account(pre_stack):
+    username, secret = create_operator(pre_stack, "finance")
+    session = requests.Session()
+
+    def attempt(password):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(pre_stack.base_url + "/admin/login").text)
+        return session.post(pre_stack.base_url + "/admin/login", allow_redirects=False, timeout=10, data={
+            "csrf_token": token.group(1), "username": username, "password": password})
+
+    for _ in range(5):
+        assert attempt("wrong password!").status_code == 401
+    locked = attempt(PASSWORD)
+    assert locked.status_code == 401  # the right password no longer opens it
+    assert pre_stack.query("SELECT locked_until FROM operators WHERE username = :u", u=username)[0]["locked_until"]
+    assert pyotp.TOTP(secret).now()  # (the second factor is never reached)
+
+
+def test_moderator_sees_only_moderation_pages(browser, pre_stack):
+    page = sign_in(browser, pre_stack, "moderator")
+    try:
+        assert "充值" not in page.inner_text("nav") and "审核队列" in page.inner_text("nav")
+        response = page.goto("/admin/recharges")
+        assert response.status == 403 and "无权访问" in page.inner_text("main")
+        assert page.goto("/admin/keys").status == 403
+        assert page.goto("/admin/review").status == 200
+    finally:
+        page.context.close()
+
+
+def _reviewed_sticker(stack, text):
+    """A user whose sticker WeChat sends to human review (the stand-in's `review` users): under `pre` it waits."""
+    api = Api(stack.base_url, f"good-review-{time.monotonic_ns()}")
+    task_id = api.post("/api/v1/emoji", json={"template_id": "panda", "text": text}).json()["task_id"]
+    wait_for(lambda: stack.query("SELECT id FROM review_items WHERE job_id = :j AND status = 'open'", j=task_id),
+             timeout=60)
+    assert api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "reviewing"
+    return api, task_id
+
+
+def test_approve_delivers_and_reject_withdraws(admin, pre_stack):
+    approved_api, approved_id = _reviewed_sticker(pre_stack, "通过样例")
+    rejected_api, rejected_id = _reviewed_sticker(pre_stack, "驳回样例")
+    admin.goto("/admin/review")
+    assert "通过样例" in admin.inner_text("#queue") and admin.locator("#queue img.preview").count() >= 2
+    shot(admin, "review")
+    [approved_item] = pre_stack.query("SELECT id FROM review_items WHERE job_id = :j", j=approved_id)
+    [rejected_item] = pre_stack.query("SELECT id FROM review_items WHERE job_id = :j", j=rejected_id)
+    # approve with the keyboard: focus the item, press A
+    admin.click(f"#item-{approved_item['id']} .meta")
+    admin.keyboard.press("a")
+    admin.wait_for_selector("p.flash.ok")
+    task = approved_api.wait_task(approved_id, timeout=30)
+    assert task["status"] == "succeeded" and requests.get(task["result"]["url"], timeout=10).status_code == 200
+    # reject with a reason and block the user
+    item = admin.locator(f"#item-{rejected_item['id']}")
+    item.locator("input.reason").fill("低俗内容")
+    item.locator("input.block").check()
+    item.locator("form.reject button").click()
+    admin.wait_for_selector("p.flash.ok")
+    assert rejected_api.get("/api/v1/me").status_code == 403  # blocked at once
+    job = pre_stack.job(rejected_id)
+    assert job["status"] == "blocked" and "低俗内容" in job["error_message"] and job["charge"] == "released"
+    actions = [row["action"] for row in pre_stack.query("SELECT action FROM audit_log ORDER BY id")]
+    assert {"review_approve", "review_reject", "block"} <= set(actions)
+
+
+def test_recharge_form_is_idempotent_on_double_submit(admin, pre_stack):
+    user = Api(pre_stack.base_url, f"good-pay-{time.monotonic_ns()}")
+    before = user.get("/api/v1/me").json()["user"]["balance"]
+    admin.goto("/admin/recharges")
+    admin.fill("textarea[name=lines]", f"{user.user['id']} 7\nnobody-{time.monotonic_ns()} 3")
+    admin.fill("input[name=reason]", "活动补偿")
+    fields = {name: admin.input_value(f"[name={name}]") for name in ("csrf_token", "form_key", "lines", "reason")}
+    admin.click("#recharge-form button")
+    admin.wait_for_selector("#result")
+    assert "成功" in admin.inner_text("#result") and "unknown user" in admin.inner_text("#result")
+    shot(admin, "recharges")
+    again = admin.request.post("/admin/recharges", multipart=fields)  # the same form sent a second time
+    assert again.status == 200 and "重复提交" in again.text()
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before + 7
+    admin.goto(f"/admin/users/{user.user['id']}")
+    assert admin.inner_text("#balance") == str(before + 7)
+    shot(admin, "user")
+    admin.goto("/admin/audit?action=recharge")
+    assert "活动补偿" in admin.inner_text("main")
+    shot(admin, "audit")
+
+
+def test_uploaded_template_is_usable_at_once(admin, pre_stack):
+    admin.goto("/admin/templates")
+    admin.fill("input[name=name]", "宇航员二号")
+    admin.fill("input[name=tags]", "太空,测试")
+    admin.set_input_files("input[name=image]", files=[{"name": "astronaut.jpg", "mimeType": "image/jpeg",
+                                                       "buffer": encode_image(astronaut_photo())}])
+    admin.click("#template-form button")
+    row = admin.locator("#uploaded tr", has_text="宇航员二号")
+    wait_for(lambda: (admin.reload(), "已检测到人脸" in row.inner_text())[1], timeout=60, step=1)
+    row.locator("button", has_text="启用").click()
+    admin.wait_for_selector("p.flash.ok")
+    shot(admin, "templates")
+    template_id = admin.locator("#uploaded tr", has_text="宇航员二号").get_attribute("data-id")
+    api = Api(pre_stack.base_url, f"good-tpl-{time.monotonic_ns()}")
+    listed = {t["template_id"]: t for t in api.get("/api/v1/templates").json()["templates"]}
+    assert template_id in listed and listed[template_id]["preview_url"]
+    answer = api.post("/api/v1/emoji", json={"template_id": template_id, "text": "上太空"})
+    assert answer.status_code in (200, 202), answer.text
+    task = api.wait_task(answer.json()["task_id"], timeout=60)
+    assert task["status"] == "succeeded" and task["result"]["template_id"] == template_id
+
+
+def test_word_list_and_api_keys_pages(admin, pre_stack):
+    admin.goto("/admin/words")
+    admin.fill("#word-form input[name=word]", "控制台样词")
+    admin.fill("#word-form input[name=label]", "abuse")
+    admin.click("#word-form button")
+    admin.wait_for_selector("p.flash")
+    assert "已添加" in admin.inner_text("p.flash"), admin.inner_text("main")
+    shot(admin, "words")
+    api = Api(pre_stack.base_url, f"good-words-{time.monotonic_ns()}")
+    time.sleep(1.2)  # web processes re-read the list within a second
+    refused = api.post("/api/v1/emoji", json={"template_id": "panda", "text": "控 制 台 样 词"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "content_rejected"
+    admin.goto("/admin/keys")
+    admin.fill("#key-form input[name=name]", f"财务系统-{time.monotonic_ns()}")
+    admin.click("#key-form button")
+    key = admin.inner_text("#new-key")
+    shot(admin, "keys")
+    recharge = requests.post(pre_stack.base_url + "/api/v1/admin/recharges", timeout=10, json={
+        "items": [{"user": api.user["id"], "amount": 2}], "reason": "key test"},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"k-{time.monotonic_ns()}"})
+    assert recharge.status_code == 200 and recharge.json()["succeeded"]
+    admin.goto("/admin/users")
+    shot(admin, "users")
+
+
+def test_dashboard_charts_the_activity(admin):
+    """Last in the module: the jobs, verdicts and tokens of the tests above are on the charts."""
+    admin.goto("/admin/dashboard")
+    text = admin.inner_text("main")
+    assert "sticker · classic" in text and admin.locator("svg.chart rect").count() >= 60
+    assert "pass" in text and "flag" in text  # media verdicts and review items of the last day
+    shot(admin, "dashboard")
+
+
+def test_console_inputs_are_bounded(admin, pre_stack):
+    """Over-long or wrong inputs are refused with a message, never a 500."""
+    admin.goto("/admin/words")
+    token = admin.input_value("[name=csrf_token]")
+    cases = [
+        ("/admin/words", {"word": "长" * 101, "label": "abuse", "action": "risky"}, "未添加"),
+        ("/admin/words", {"word": "正常词", "label": "x" * 33, "action": "risky"}, "未添加"),
+        ("/admin/words", {"word": "正常词", "label": "abuse", "action": "delete-all"}, "未添加"),
+        ("/admin/templates", {"name": "名" * 33}, "未上传"),
+        ("/admin/keys", {"name": "k" * 65}, "名称需为"),
+        ("/admin/recharges", {"lines": "u_x 1", "reason": ""}, "reason"),
+        ("/admin/recharges", {"lines": "u_x 99999999", "reason": "太多"}, "amount out of range"),
+    ]
+    for path, form, expected in cases:
+        answer = admin.request.post(path, multipart={"csrf_token": token, **form})
+        assert answer.status < 500 and expected in answer.text(), (path, form, answer.status)
+    not_an_image = admin.request.post("/admin/templates", multipart={
+        "csrf_token": token, "name": "坏图", "image": {"name": "x.png", "mimeType": "image/png", "buffer": b"GIF89a junk"}})
+    assert not_an_image.status == 200 and "未上传" in not_an_image.text()
+    assert admin.request.get("/admin/users/" + "u" * 300).status == 404
+    assert admin.request.get("/admin/users/" + "u" * 5000).status == 414  # the server's URL limit
+    assert admin.request.post("/admin/review/999999999/approve", multipart={"csrf_token": token}).status == 200
