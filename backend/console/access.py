@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from backend.console import PAGES, bp, csrf, login_manager
+from backend.console.blueprint import PAGES, bp, csrf, login_manager
 from backend.extensions import db
 from backend.models import Operator
 from backend.services import audit, operators

@@ -3,7 +3,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from backend import sticker_catalog
-from backend.console import bp
+from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.errors import ApiError
 from backend.services import audit, media, templates

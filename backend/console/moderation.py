@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from backend.console import bp
+from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.extensions import db
 from backend.models import Job, ModerationWord, User

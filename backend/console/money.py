@@ -8,7 +8,7 @@ import uuid
 from flask import flash, render_template, request
 from flask_login import current_user
 
-from backend.console import bp
+from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.errors import ApiError
 from backend.services import api_keys, recharges

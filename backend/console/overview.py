@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import render_template, request
 
 from backend.celery_app import DEFAULT_QUEUE
-from backend.console import bp
+from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.engine_catalog import QUEUES
 from backend.extensions import db, get_redis

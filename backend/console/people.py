@@ -4,7 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from backend.console import bp
+from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.errors import ApiError
 from backend.extensions import db
