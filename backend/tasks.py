@@ -232,7 +232,8 @@ def detect_template_face(template_id):
     landmarks = np.round(faces[0].landmarks, 2).tolist() if faces else None
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    templates.record_face(template_id, buffer.getvalue(), sticker_templates.preview_png(rgba), landmarks)
+    templates.record_face(template_id, buffer.getvalue(), sticker_templates.preview_png(rgba),
+                          sticker_templates.face_preview_png(rgba, faces[0] if faces else None), landmarks)
     return {"template_id": template_id, "faces": len(faces)}
 
 

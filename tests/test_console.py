@@ -53,6 +53,8 @@ def sign_in(browser, stack, role):
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button")
     page.wait_for_selector("#totp-form")
+    if role == "admin":
+        shot(page, "login-totp")
     page.fill("input[name=code]", pyotp.TOTP(secret).now())
     page.click("#totp-form button")
     page.wait_for_url("**/admin/dashboard")
@@ -160,7 +162,7 @@ def test_recharge_form_is_idempotent_on_double_submit(admin, pre_stack):
     fields = {name: admin.input_value(f"[name={name}]") for name in ("csrf_token", "form_key", "lines", "reason")}
     admin.click("#recharge-form button")
     admin.wait_for_selector("#result")
-    assert "成功" in admin.inner_text("#result") and "unknown user" in admin.inner_text("#result")
+    assert "成功" in admin.inner_text("#result") and "用户不存在" in admin.inner_text("#result")
     shot(admin, "recharges")
     again = admin.request.post("/admin/recharges", multipart=fields)  # the same form sent a second time
     assert again.status == 200 and "重复提交" in again.text()
@@ -182,6 +184,7 @@ def test_uploaded_template_is_usable_at_once(admin, pre_stack):
     admin.click("#template-form button")
     row = admin.locator("#uploaded tr", has_text="宇航员二号")
     wait_for(lambda: (admin.reload(), "已检测到人脸" in row.inner_text())[1], timeout=60, step=1)
+    assert row.locator("img.face-check").count() == 1  # the face the worker found, drawn for the operator
     row.locator("button", has_text="启用").click()
     admin.wait_for_selector("p.flash.ok")
     shot(admin, "templates")
@@ -239,8 +242,9 @@ def test_console_inputs_are_bounded(admin, pre_stack):
         ("/admin/words", {"word": "正常词", "label": "abuse", "action": "delete-all"}, "未添加"),
         ("/admin/templates", {"name": "名" * 33}, "未上传"),
         ("/admin/keys", {"name": "k" * 65}, "名称需为"),
-        ("/admin/recharges", {"lines": "u_x 1", "reason": ""}, "reason"),
-        ("/admin/recharges", {"lines": "u_x 99999999", "reason": "太多"}, "amount out of range"),
+        ("/admin/recharges", {"lines": "u_x 1", "reason": ""}, "请填写原因"),
+        ("/admin/recharges", {"lines": "u_x 99999999", "reason": "太多"}, "次数超出范围"),
+        ("/admin/recharges", {"lines": "", "reason": "空"}, "充值名单有误"),
     ]
     for path, form, expected in cases:
         answer = admin.request.post(path, multipart={"csrf_token": token, **form})

@@ -19,9 +19,13 @@ def templates_page():
     for template_id in [t.id for t in sticker_catalog.TEMPLATES.values()] + [row.id for row in rows]:
         path = sticker_catalog.preview_path(template_id)
         previews[template_id] = media.sign_url(path)[0] if media.exists(path) else None
+    faces = {}
+    for row in rows:
+        path = templates.face_preview_path(row.id)
+        faces[row.id] = media.sign_url(path)[0] if media.exists(path) else None
     detecting = any(row.status == "detecting" for row in rows)
     return render_template("console/templates.html", builtin=sticker_catalog.TEMPLATES.values(), uploaded=rows,
-                           previews=previews, detecting=detecting)
+                           previews=previews, faces=faces, detecting=detecting)
 
 
 @bp.post("/templates")

@@ -66,6 +66,21 @@ def _lines():
     return items
 
 
+# The batch service's per-line reasons (English, as the API reports them), as the console shows them.
+LINE_REASONS = {"unknown user": "用户不存在", "blocked user": "用户已封禁", "duplicate line": "重复：该用户已在本批次中",
+                "amount out of range": "次数超出范围"}
+
+
+@bp.app_template_filter("line_reason")
+def line_reason(reason):
+    chinese = next((text for prefix, text in LINE_REASONS.items() if reason.startswith(prefix)), None)
+    return f"{chinese}（{reason}）" if chinese else reason
+
+
 def _explain(error):
+    if error.field == "reason":
+        return "请填写原因（1–500 字），它会写入审计日志。"
+    if error.field == "items" and error.code == "invalid_request":
+        return f"充值名单有误：{error.message}"
     return {"idempotency_conflict": "这张表单已经以不同的内容提交过；请刷新页面后重新填写。",
             "idempotency_in_progress": "这批充值正在处理，请几秒后刷新查看结果。"}.get(error.code, error.message)

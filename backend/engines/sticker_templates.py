@@ -35,6 +35,23 @@ def square(rgb):
     return _rgba(np.ascontiguousarray(rgb[top:top + side, left:left + side]))
 
 
+def face_preview_png(rgba, face):
+    """The console's check of a detected face: the template with the face box and its anchors (eyes, nose,
+    mouth) drawn on it, PREVIEW_SIZE square."""
+    import io
+
+    image = Image.fromarray(rgba, "RGBA").convert("RGB")
+    draw = ImageDraw.Draw(image)
+    if face is not None:
+        width = max(2, SIZE // 128)
+        draw.rectangle(face.box, outline=(79, 192, 141), width=width)
+        for x, y in face.anchors:
+            draw.ellipse((x - 2 * width, y - 2 * width, x + 2 * width, y + 2 * width), fill=(231, 76, 60))
+    buffer = io.BytesIO()
+    image.resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def preview_png(rgba):
     """A template preview, PREVIEW_SIZE square, as PNG bytes."""
     import io

@@ -64,14 +64,20 @@ def upload(name, tags, data, operator):
     return row
 
 
-def record_face(template_id, image_png, preview_png, landmarks):
-    """Worker side: the squared template image, its preview, and the face found on it (None: no face)."""
+def record_face(template_id, image_png, preview_png, face_png, landmarks):
+    """Worker side: the squared template image, its preview, the preview with the face found on it drawn (for
+    the console) and the face's landmarks (None: no face)."""
     image_path = f"templates/{template_id}-image.png"
     media.write_atomic(image_path, image_png)
     media.write_atomic(sticker_catalog.preview_path(template_id), preview_png)
+    media.write_atomic(face_preview_path(template_id), face_png)
     with write_transaction():
         db.session.execute(sa.update(StickerTemplate).where(StickerTemplate.id == template_id).values(
             image_path=image_path, landmarks=landmarks, status="ready" if landmarks is not None else "no_face"))
+
+
+def face_preview_path(template_id):
+    return f"templates/{template_id}-face.png"
 
 
 def load_pixels(template):
