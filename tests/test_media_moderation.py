@@ -146,3 +146,39 @@ def test_pre_risky_blocks_and_releases_the_hold(pre_stack):
     assert (after["balance"], after["held"]) == (before["balance"], before["held"])
     ledger = pre_stack.query("SELECT kind FROM ledger_entries WHERE job_id = :j ORDER BY id", j=task_id)
     assert [row["kind"] for row in ledger] == ["hold", "release"]
+
+
+def test_erasing_the_account_deletes_a_result_waiting_for_review(pre_stack):
+    api = _user(pre_stack, "hold")
+    task_id = _sticker(api, "删除")
+    wait_for(lambda: api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "reviewing", timeout=60)
+    path = pre_stack.job(task_id)["result_path"]
+    assert (pre_stack.media_root / path).exists()
+    assert api.delete("/api/v1/me").status_code == 202
+    wait_for(lambda: not (pre_stack.media_root / path).exists(), timeout=60)
+    job = pre_stack.job(task_id)
+    assert job["status"] == "deleted" and job["charge"] == "released"
+
+
+def test_a_risky_upload_withdraws_the_result_without_refund(post_stack):
+    """The user supplied the violating photo: the result is withdrawn, the charge stays (docs/API.md)."""
+    from media_samples import astronaut_photo, encode_image
+    from wechat_standin import push
+
+    api = _user(post_stack, "hold")
+    photo = base64.b64encode(encode_image(astronaut_photo())).decode()
+    answer = api.post("/api/v1/emoji", json={"image": photo, "text": "照片", "style": "cutout", "face_consent": True})
+    task = api.wait_task(answer.json()["task_id"], timeout=90)
+    assert task["status"] == "succeeded"  # post: delivered while the checks run
+    checks = wait_for(lambda: (c := _checks_of(post_stack, task["task_id"])) and len(c) == 2
+                      and all(check["status"] == "pending" for check in c) and c, timeout=30)
+    [upload] = [check for check in checks if check["path"].startswith("private/")]
+    assert push(upload["trace_id"], "risky") == [200]
+    blocked = api.wait_task(task["task_id"])
+    assert blocked["status"] == "blocked" and "uploaded file" in blocked["error"]["message"]
+    assert blocked["refunded"] == 0
+    kinds = [row["kind"] for row in post_stack.query("SELECT kind FROM ledger_entries WHERE job_id = :j ORDER BY id",
+                                                     j=task["task_id"])]
+    assert kinds == ["hold", "capture"]
+    assert not (post_stack.media_root / upload["path"]).exists()
+    assert requests.get(task["result"]["url"], timeout=10).status_code == 410

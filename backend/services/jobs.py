@@ -20,6 +20,7 @@ from backend.vocabulary import API_KIND_BY_KIND
 
 _RESULT_FIELDS = ("result_path", "result_mime", "result_bytes", "result_duration",
                   "result_width", "result_height", "result_meta")
+_DELETABLE = UNFINISHED + (REVIEWING, "succeeded")  # jobs whose result (made or to be made) can still go
 _DONE_CHANNEL = "vm:job-done:"
 _WAITERS = "vm:waiters:"
 
@@ -301,12 +302,12 @@ def delete_results(user, condition, message="Deleted, with the voice it was made
     released), result files removed unless another user's result is the same file, cache entries dropped.
     Jobs that followed one of them compute on their own."""
     targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
-        Job.user_id == user.id, condition, Job.status.in_(UNFINISHED + ("succeeded",)))).all()
+        Job.user_id == user.id, condition, Job.status.in_(_DELETABLE))).all()
     deleted = []
     with write_transaction():
         for job in targets:
             if db.session.execute(
-                sa.update(Job).where(Job.id == job.id, Job.status.in_(UNFINISHED + ("succeeded",)))
+                sa.update(Job).where(Job.id == job.id, Job.status.in_(_DELETABLE))
                 .values(status="deleted", finished_at=utcnow(), error_code="gone", error_field=None,
                         error_message=message,
                         **{name: None for name in _RESULT_FIELDS})
