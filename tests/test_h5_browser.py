@@ -127,3 +127,15 @@ def test_swagger_ui_renders_offline(browser, stack):
     page.screenshot(path=str(ARTIFACTS / "swagger-ui.png"))
     context.close()
     assert outside == []
+
+
+def test_a_refused_request_shows_the_servers_reason(page):
+    """A template/style mismatch: the user reads what to change, not only 「请求有误」."""
+    page.wait_for_function("() => document.querySelectorAll('#template-select option').length > 2", timeout=30000)
+    page.select_option("#template-select", "astronaut")
+    page.select_option("#style", "panda")
+    page.fill("#caption", "不匹配")
+    page.click("#sticker-go")
+    page.wait_for_selector("#error:not([hidden])", timeout=30000)
+    message = page.inner_text("#error")
+    assert message.startswith("请求有误") and "astronaut" in message and "template" in message, message

@@ -33,8 +33,14 @@
     timeout: '请求超时，请稍后重试'
   };
 
-  function messageFor(code, fallback) {
-    return MESSAGES[code] || fallback || '出错了，请稍后重试';
+  // Codes whose server message says exactly what to change (which field, which styles work, which label):
+  // the user reads it after the Chinese summary.
+  var WITH_REASON = { invalid_request: true, content_rejected: true, engine_unavailable: true, content_blocked: true };
+
+  function messageFor(code, serverMessage) {
+    var known = MESSAGES[code];
+    if (!known) return serverMessage || '出错了，请稍后重试';
+    return WITH_REASON[code] && serverMessage ? known + '（' + serverMessage + '）' : known;
   }
 
   var api = { MESSAGES: MESSAGES, messageFor: messageFor };
