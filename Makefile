@@ -35,7 +35,7 @@ web: system-deps-web $(VENV)/.installed-web
 install: system-deps $(VENV)/.installed-worker
 
 # The tests also run the GPU engines' real code (CPU torch, diffusers) against tiny stand-in models.
-install-test: system-deps-test $(VENV)/.installed-test
+install-test: system-deps-test $(VENV)/.installed-test tests/miniprogram/node_modules/.installed
 
 PYTHON_OK := python3 -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)'
 define need_python
@@ -88,6 +88,11 @@ $(VENV)/.installed-worker: requirements/web.txt requirements/worker.txt requirem
 
 $(VENV)/.installed-gpu: $(VENV)/.installed-worker requirements/gpu.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/gpu.txt
+	touch $@
+
+# WeChat's component test framework for the mini-program tests (npm registry, pinned by the lock file).
+tests/miniprogram/node_modules/.installed: tests/miniprogram/package.json tests/miniprogram/package-lock.json
+	cd tests/miniprogram && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-worker requirements/test.txt requirements/worker.txt

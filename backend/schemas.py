@@ -193,6 +193,7 @@ class TaskOut(Schema):
     refunded = Integer()
     created_at = String()
     finished_at = String(allow_none=True)
+    text = String(allow_none=True, metadata={"description": "what was to be said (TTS) or the caption (sticker)"})
     result = Dict(allow_none=True)
     error = Dict(allow_none=True)
     audio_url = String()

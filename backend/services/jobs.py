@@ -461,7 +461,7 @@ def present(job):
         "cost": job.cost if job.charge in ("held", "captured") and not job.repeat else 0,
         "refunded": job.cost if job.charge in ("released", "refunded") else 0,
         "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
-        "result": None, "error": None,
+        "text": (job.params or {}).get("text") or None, "result": None, "error": None,
     }
     if job.status == "succeeded" and job.result_path:
         url, expires = media.sign_url(job.result_path)

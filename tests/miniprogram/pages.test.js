@@ -14,7 +14,7 @@ test('log in, record, clone a voice, poll, get a playable URL', async () => {
   const rt = runtime('voice');
   const page = rt.loadPage('voice');
   await page.onLoad();
-  page.startRecord();
+  assert.equal(await page.startRecord(), true);
   assert.equal(page.data.recording, true);
   assert.equal(rt.recorder.options.format, 'mp3');
   assert.equal(rt.recorder.options.sampleRate, 16000);
@@ -98,7 +98,7 @@ test('error codes become the right Chinese messages', async () => {
   const voice = rt.loadPage('voice');
   await voice.onLoad();
   voice.onText({ detail: { value: '好'.repeat(201) } });
-  voice.startRecord();
+  await voice.startRecord();
   voice.stopRecord();
   await voice.generate();
   assert.equal(voice.data.error, '文字太长了，请删减一些');

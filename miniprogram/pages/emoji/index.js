@@ -1,6 +1,7 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
+const { ensureScope, ALBUM } = require('../../utils/permission.js');
 
 const STYLES = [
   { label: '抠图贴纸', value: 'cutout' }, { label: '熊猫头', value: 'panda' },
@@ -86,33 +87,24 @@ Page({
     }));
   },
 
-  // Album access: ask once; if the user said no before, explain and open the settings page.
-  ensureAlbumPermission() {
-    return new Promise((resolve) => wx.getSetting({
-      success: (res) => {
-        if (res.authSetting['scope.writePhotosAlbum']) { resolve(true); return; }
-        wx.authorize({
-          scope: 'scope.writePhotosAlbum',
-          success: () => resolve(true),
-          fail: () => wx.showModal({
-            title: '需要相册权限', content: '保存表情包需要允许访问相册，去设置里打开吧。', confirmText: '去设置',
-            success: (r) => { if (r.confirm) wx.openSetting({}); resolve(false); }
-          })
-        });
-      },
-      fail: () => resolve(false)
-    }));
-  },
-
   async saveToAlbum() {
     try {
-      if (!(await this.ensureAlbumPermission())) return false;
+      if (!(await ensureScope('scope.writePhotosAlbum', ALBUM))) return false;
       const path = await this.download();
       await new Promise((resolve, reject) => wx.saveImageToPhotosAlbum({ filePath: path, success: resolve,
         fail: () => reject(new Error('保存失败，请重试')) }));
       wx.showToast({ title: '已保存到相册', icon: 'success' });
       return true;
     } catch (error) { showError(error); return false; }
+  },
+
+  onShareAppMessage() {
+    // A finished sticker is shared as the card's picture; otherwise the page itself.
+    return { title: '一起来做表情包 · VoxMoji', path: '/pages/emoji/index', imageUrl: this.data.imageUrl || undefined };
+  },
+
+  onShareTimeline() {
+    return { title: '用照片做表情包 · VoxMoji', imageUrl: this.data.imageUrl || undefined };
   },
 
   async share() {

@@ -1,6 +1,7 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
+const { ensureScope, MICROPHONE } = require('../../utils/permission.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
 const PRESETS = [
@@ -46,16 +47,16 @@ Page({
     } catch (error) { showError(error); }
   },
 
-  startRecord() {
-    const begin = () => {
-      this.setData({ recording: true, recordPath: '' });
-      this.recorder.start({ format: 'mp3', sampleRate: 16000, numberOfChannels: 1, encodeBitRate: 48000, duration: 30000 });
-    };
+  // Privacy consent first (the privacy-popup component answers the base library), then the microphone.
+  async startRecord() {
     if (wx.requirePrivacyAuthorize) {
-      wx.requirePrivacyAuthorize({ success: begin, fail: () => showError({ message: '需要同意隐私协议才能录音' }) });
-    } else {
-      begin();
+      const agreed = await new Promise((resolve) => wx.requirePrivacyAuthorize({ success: () => resolve(true), fail: () => resolve(false) }));
+      if (!agreed) { showError({ message: '需要同意隐私保护指引才能录音' }); return false; }
     }
+    if (!(await ensureScope('scope.record', MICROPHONE))) return false;
+    this.setData({ recording: true, recordPath: '' });
+    this.recorder.start({ format: 'mp3', sampleRate: 16000, numberOfChannels: 1, encodeBitRate: 48000, duration: 30000 });
+    return true;
   },
 
   stopRecord() { this.recorder.stop(); },
@@ -132,6 +133,10 @@ Page({
       await this.loadVoices();
       return result.voice;
     } catch (error) { showError(error); }
+  },
+
+  onShareAppMessage() {
+    return { title: '用我的声音说一句话 · VoxMoji', path: '/pages/voice/index' };
   },
 
   onUnload() { if (this.player) this.player.destroy(); }
