@@ -139,3 +139,26 @@ def test_a_refused_request_shows_the_servers_reason(page):
     page.wait_for_selector("#error:not([hidden])", timeout=30000)
     message = page.inner_text("#error")
     assert message.startswith("请求有误") and "astronaut" in message and "template" in message, message
+
+
+def test_history_shows_the_text_in_local_time(browser, stack):
+    context = browser.new_context(base_url=stack.base_url, timezone_id="Asia/Shanghai", viewport={"width": 900, "height": 1400})
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+        page.select_option("#template-select", "panda")
+        page.select_option("#style", "panda")
+        page.fill("#caption", "历史里的字")
+        page.click("#sticker-go")
+        page.wait_for_function("() => [...document.querySelectorAll('#history-list q')].some(q => q.textContent === '历史里的字')",
+                               timeout=90000)
+        first = page.inner_text("#history-list li")
+        created = page.evaluate("fetch('/api/v1/tasks?limit=1', {headers: {Authorization: 'Bearer ' + "
+                                "localStorage.getItem('voxmoji_token')}}).then(r => r.json()).then(b => b.tasks[0].created_at)")
+        from datetime import datetime, timedelta
+        utc = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")
+        shanghai = utc + timedelta(hours=8)
+        assert f"{shanghai.hour}:{shanghai.minute:02d}" in first and created not in first, first
+    finally:
+        context.close()

@@ -115,12 +115,13 @@
     button.disabled = true;
     try {
       await work();
-      refreshAccount().catch(showError);
-      loadHistory().catch(showError);
     } catch (error) {
       showError(error);
     } finally {
       button.disabled = false;
+      // after a failure too: a failed job is in the history, and its tokens are back in the balance
+      refreshAccount().catch(showError);
+      loadHistory().catch(showError);
     }
   }
 
@@ -338,6 +339,12 @@
     });
   }
 
+  // Server times are UTC; the user reads them in the browser's time zone.
+  function localTime(iso) {
+    var moment = new Date(iso);
+    return isNaN(moment.getTime()) ? iso : moment.toLocaleString('zh-CN', { hour12: false });
+  }
+
   async function loadHistory() {
     var page = await api('/api/v1/tasks?limit=10');
     var list = $('history-list');
@@ -346,8 +353,14 @@
       var item = document.createElement('li');
       if (t.image_url) { var img = document.createElement('img'); img.src = t.image_url; item.appendChild(img); }
       var label = document.createElement('span');
-      label.textContent = (KIND[t.kind] || t.kind) + ' · ' + (STATUS[t.status] || t.status) + ' · ' + t.created_at;
+      label.textContent = (KIND[t.kind] || t.kind) + ' · ' + (STATUS[t.status] || t.status) + ' · ' + localTime(t.created_at);
       item.appendChild(label);
+      if (t.text) {
+        var said = document.createElement('q');
+        said.className = 'spoken';
+        said.textContent = t.text;
+        item.appendChild(said);
+      }
       if (t.audio_url) {
         var play = document.createElement('button');
         play.className = 'small';
