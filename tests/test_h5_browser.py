@@ -1,4 +1,5 @@
 """The H5 page in headless Chromium (Playwright, Debian's chromium) against the running stack."""
+import re
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def test_clone_a_voice_in_the_browser(page):
     })""")
     assert playable > 0.5
     assert "并非真实声音克隆" in page.inner_text("#tts-label")
+    assert re.fullmatch(r"相似度 \d{1,3}%", page.inner_text("#tts-similarity"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "h5-voice.png"), full_page=True)
 

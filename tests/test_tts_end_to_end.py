@@ -32,6 +32,7 @@ def test_saved_voice_mp3_duration_matches_task(api, low_voice_wav, tmp_path):
     assert task["engine"] == "espeak-world"
     assert task["result"]["mime"] == "audio/mpeg"
     assert "not real voice cloning" in task["result"]["notes"][0]
+    assert 0.3 < task["result"]["similarity"] <= 1.0  # the speaker-embedding cosine, computed on the worker
     assert task["audio_url"] == task["result"]["url"]
     mp3 = download(task["audio_url"])
     assert mp3[:3] == b"ID3" or mp3[0] == 0xFF

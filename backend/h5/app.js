@@ -256,6 +256,8 @@
       $('tts-audio').src = task.audio_url;
       $('tts-label').textContent = 'AI生成 · ' + (task.engine === 'espeak-world'
         ? '演示引擎：只模仿音高和声音大小，并非真实声音克隆' : '由 AI 合成的声音');
+      var similarity = task.result && task.result.similarity;
+      $('tts-similarity').textContent = typeof similarity === 'number' ? '相似度 ' + Math.round(similarity * 100) + '%' : '';
       $('tts-result').hidden = false;
       lastTask.tts = task.task_id;
     });

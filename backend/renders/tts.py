@@ -5,6 +5,7 @@ from flask import current_app
 
 from backend import metrics
 from backend.engines import registry
+from backend.engines.speaker_encoder import similarity
 from backend.renders.labels import hidden_label, label_audio
 from backend.services import audio, media, voices
 
@@ -20,6 +21,8 @@ def render(job, progress):
         prompt_key=params["prompt_sha256"], instruct=params["instruct"], speed=params["speed"], progress=progress,
     )
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
+    # How much of the user's voice the result carries (speaker-embedding cosine, 0-1), shown to the user.
+    resemblance = round(similarity(samples, rate, speech.audio, speech.sample_rate), 3)
     encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
     data = label_audio(encoded.data, params["format"], hidden_label(job.id))
     path = media.result_path("tts", job.cache_key, params["format"])
@@ -29,6 +32,6 @@ def render(job, progress):
         "result_bytes": len(data), "result_duration": round(encoded.duration, 3),
         "result_meta": {
             "language": speech.language, "instruct_applied": speech.instruct_applied,
-            "instruct_ignored": speech.instruct_ignored, "notes": speech.notes,
+            "instruct_ignored": speech.instruct_ignored, "notes": speech.notes, "similarity": resemblance,
         },
     }

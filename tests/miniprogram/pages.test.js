@@ -26,6 +26,7 @@ test('log in, record, clone a voice, poll, get a playable URL', async () => {
   assert.equal(page.data.error, '');
   assert.match(page.data.audioUrl, /\/media\/tts\/.+\.mp3\?md5=/);
   assert.ok(page.data.duration > 0.5);
+  assert.match(page.data.similarity, /^相似度 \d{1,3}%$/);
   const audio = await fetch(page.data.audioUrl);
   assert.equal(audio.status, 200);
   assert.equal(rt.calls.audio.at(-1).src, page.data.audioUrl);

@@ -21,7 +21,7 @@ Page({
     recording: false, recordPath: '', recordSeconds: 0,
     voices: [], voiceIndex: -1,
     text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
-    busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', error: ''
+    busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', similarity: '', error: ''
   },
 
   onLoad() {
@@ -105,6 +105,8 @@ Page({
           formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3' }, fields) } });
       }
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
+      const similarity = done.result && typeof done.result.similarity === 'number' ? done.result.similarity : null;
+      this.setData({ similarity: similarity === null ? '' : '相似度 ' + Math.round(similarity * 100) + '%' });
       this.setData({ busy: false, progress: 100, audioUrl: done.audio_url, taskId: done.task_id, duration: done.duration,
                      engine: done.engine });
       this.play();
