@@ -3,7 +3,8 @@
 Prints the median milliseconds per sticker for each style, static (PNG) and animated
 (GIF), on one core with the engine warm, for the whole pipeline a worker runs (face
 analysis, style, expression, decorations, caption, label, animation, encoding). Saves
-one static and one animated sample per style to bench/out/ for looking at. Then starts
+one static and one animated sample per style to bench/out/ for looking at, and a contact sheet of every
+style x expression for two photos (bench/out/contact-sheet-*.png). Then starts
 a real stack, makes 50 stickers through the API and prints the RSS of the worker's pool
 processes after 25 and after 50 (peak and current). Targets: <= 250 ms static,
 <= 600 ms animated, <= 600 MB peak, no growth from 25 to 50. Never fails on time.
@@ -74,6 +75,41 @@ def engine_timings():
     print(f"  samples in {OUT}")
 
 
+SHEET_STYLES = [("cutout", None), ("comic", None), ("panda", "panda"), ("template", "astronaut"),
+                ("template", "wanted")]
+SHEET_EXPRESSIONS = ("none", "smile", "laugh", "surprise", "angry", "sad")
+
+
+def contact_sheet(photo_name="hopper"):
+    """Every style x expression on one photo, as the worker makes them: bench/out/contact-sheet-<photo>.png."""
+    from PIL import Image, ImageDraw
+
+    from media_samples import astronaut_photo
+
+    photo = {"hopper": hopper_photo, "astronaut": astronaut_photo}[photo_name]()
+    engine = ClassicStickerEngine()
+    tile = 200
+    sheet = Image.new("RGB", (tile * len(SHEET_EXPRESSIONS), (tile + 20) * len(SHEET_STYLES)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (style, template_id) in enumerate(SHEET_STYLES):
+        template = sticker_catalog.get(template_id) if template_id else None
+        for column, expression in enumerate(SHEET_EXPRESSIONS):
+            out = engine.generate(image=photo, template=template, style=style, expression=expression)
+            decorate(out.image, out.face, out.expression)
+            frame = sticker_post.finish_frame(out.image, expression, sticker_post.STATIC_SIZE, out.caption_box)
+            labelled = sticker_post.label([frame], True)[0]
+            image = (labelled if isinstance(labelled, Image.Image) else Image.fromarray(labelled))
+            image = image.convert("RGBA").resize((tile, tile))
+            x, y = column * tile, row * (tile + 20)
+            sheet.paste(image, (x, y + 20), image)
+            draw.text((x + 4, y + 2), f"{style}{'/' + template_id if style == 'template' else ''} · {expression}",
+                      fill="black")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"contact-sheet-{photo_name}.png"
+    sheet.save(path)
+    print(f"contact sheet: {path}")
+
+
 def worker_memory(count=50):
     with tempfile.TemporaryDirectory() as root, Stack(root, VOXMOJI_SIGNUP_GRANT="10000") as stack:
         api = Api(stack.base_url, "bench-stickers")
@@ -100,5 +136,7 @@ def worker_memory(count=50):
 if __name__ == "__main__":
     if "--memory-only" not in sys.argv:
         engine_timings()
+        contact_sheet("hopper")
+        contact_sheet("astronaut")
     if "--timings-only" not in sys.argv:
         worker_memory()

@@ -3,12 +3,13 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from backend.face_mesh import CHIN, FOREHEAD, MOUTH_LEFT, MOUTH_RIGHT, Face
+from backend.face_mesh import CHIN, FOREHEAD, LIP_BOTTOM, LIP_TOP, MOUTH_LEFT, MOUTH_RIGHT, Face
 from backend.vocabulary import EXPRESSIONS
 
 
 UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
+OUTER_LIPS = (185, 40, 39, 37, 0, 267, 269, 270, 409, 146, 91, 181, 84, 17, 314, 405, 321, 375)
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 LEFT_BROW = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55)  # image-left brow, outer to inner
 RIGHT_BROW = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
@@ -58,37 +59,58 @@ def expression_targets(face: Face, expression):
         delta[below, 1] += amount * sideways[below]
         delta[list(UPPER_LIP), 1] -= amount * 0.12
 
+    def close_mouth(keep=0.35):
+        """Bring the lower lip up to the upper one (a smile that shows teeth cannot turn sad while open)."""
+        opening = local[LIP_BOTTOM, 1] - local[LIP_TOP, 1]
+        if opening <= 0.012:
+            return
+        half_width = abs(corners[1, 0] - corners[0, 0]) / 2
+        sideways = np.clip(1 - (local[:, 0] / max(half_width, 1e-6)) ** 2, 0, 1)  # 1 at the centre, 0 at corners
+        lower = list(LOWER_LIP)
+        delta[lower, 1] -= opening * (1 - keep) * sideways[lower]
+
     def brows(lift_inner, lift_outer):
         for brow in (LEFT_BROW, RIGHT_BROW):
             index = list(brow)
             inner = np.isin(index, BROW_INNER)
             delta[index, 1] -= np.where(inner, lift_inner, lift_outer)
 
+    # Mouth corners are moved to an absolute lift (corners above the lip centre, in face heights), not by a
+    # fixed step: "sad" on a smiling photo must end turned down, "smile" on a glum one turned up.
+    lift_now = -float(np.mean(corners[:, 1] - (local[LIP_TOP, 1] + local[LIP_BOTTOM, 1]) / 2))
+
+    def corners_to(lift, sideways, sigma):
+        step = lift_now - lift  # positive: move down (local y points down the face)
+        for side, corner in zip((-1, 1), corners):
+            pull(corner, (sideways * side, step), sigma)
+
     if expression in ("smile", "laugh"):
         strength = 1.0 if expression == "smile" else 1.25
-        for side, corner in zip((-1, 1), corners):
-            pull(corner, (0.022 * side * strength, -0.045 * strength), 0.07)
+        corners_to(max(lift_now, 0.0) + 0.045 * strength, 0.022 * strength, 0.07)
         delta[list(CHEEKS), 1] -= 0.012 * strength
         delta[list(LOWER_LIDS), 1] -= 0.006 * strength
         if expression == "laugh":
-            jaw_drop(0.07)
+            jaw_drop(0.08)
     elif expression == "surprise":
-        jaw_drop(0.10)
+        jaw_drop(0.11)
         for side, corner in zip((-1, 1), corners):
             pull(corner, (-0.02 * side, 0.0), 0.05)
-        brows(0.035, 0.03)
-        delta[list(UPPER_LIDS), 1] -= 0.012
+        brows(0.045, 0.035)
+        delta[list(UPPER_LIDS), 1] -= 0.014
     elif expression == "angry":
-        brows(-0.03, 0.008)
+        close_mouth()
+        brows(-0.06, -0.015)  # lowered, the inner ends most
+        for brow, side in ((LEFT_BROW, 1), (RIGHT_BROW, -1)):  # and knitted towards the nose
+            index = [i for i in brow if i in BROW_INNER]
+            delta[index, 0] += 0.022 * side
+        corners_to(min(lift_now, 0.0) - 0.012, 0.0, 0.05)
+    elif expression == "sad":
+        close_mouth()
+        brows(0.055, -0.015)  # inner ends up, outer ends down
         for brow, side in ((LEFT_BROW, 1), (RIGHT_BROW, -1)):
             index = [i for i in brow if i in BROW_INNER]
-            delta[index, 0] += 0.012 * side
-        for corner in corners:
-            pull(corner, (0.0, 0.025), 0.05)
-    elif expression == "sad":
-        brows(0.025, -0.01)
-        for side, corner in zip((-1, 1), corners):
-            pull(corner, (0.004 * side, 0.04), 0.06)
+            delta[index, 0] += 0.008 * side
+        corners_to(-0.06, 0.004, 0.045)
     else:
         raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
     return points + frame.to_image_delta(delta)
@@ -153,14 +175,49 @@ def apply_expression(image, face: Face, expression):
 
 
 def _paint_open_mouth(image, face: Face):
-    """Fill the gap between the lips with a dark mouth interior (a stretched lip looks wrong)."""
+    """Render the inside of an opened mouth between the lips, colour-matched to this face: upper teeth
+    (white toned to the skin's brightness), a tongue (the lips' colour, shaded), and a dark throat between, all
+    shaded darker towards the corners. A flat fill reads as a hole pasted on the face."""
     polygon = np.round(face.landmarks[list(INNER_LIP)]).astype(np.int32)
     mask = np.zeros(image.shape[:2], dtype=np.uint8)
     cv2.fillPoly(mask, [polygon], 255)
     mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
-    soft = cv2.GaussianBlur(mask, (5, 5), 0).astype(np.float32)[..., None] / 255.0
-    colour = np.zeros_like(image, dtype=np.float32)
-    colour[..., :3] = (58, 18, 24)
-    if image.shape[2] == 4:
-        colour[..., 3] = image[..., 3]
-    image[:] = (image * (1 - soft) + colour * soft).astype(image.dtype)
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 12:
+        return
+    rgb = image[..., :3].astype(np.float32)
+    lips = _median_colour(rgb, face.landmarks[list(OUTER_LIPS)])
+    skin = _median_colour(rgb, face.landmarks[list(CHEEKS)])
+    brightness = np.clip(skin.max() / 215.0, 0.7, 1.1)  # the lighting on this face (its brightest channel)
+    frame = FaceFrame(face)
+    local = frame.to_local(np.stack([xs, ys], axis=1).astype(np.float64))
+    top, bottom = frame.to_local(face.landmarks[[LIP_TOP, LIP_BOTTOM]].astype(np.float64))[:, 1]
+    left, right = frame.to_local(face.landmarks[[MOUTH_LEFT, MOUTH_RIGHT]].astype(np.float64))[:, 0]
+    v = np.clip((local[:, 1] - top) / max(bottom - top, 1e-6), 0, 1)  # 0 at the upper lip, 1 at the lower
+    u = np.clip((local[:, 0] - (left + right) / 2) / max((right - left) / 2, 1e-6), -1, 1)  # -1..1 across
+    throat = lips * 0.22
+    teeth = (0.82 * np.array([244.0, 240.0, 230.0]) + 0.18 * skin) * brightness  # white, warmed by the skin
+    tongue = (0.55 * lips + 0.45 * np.array([196.0, 92.0, 104.0])) * (0.72 + 0.18 * brightness)
+    colour = np.repeat(throat[None], len(xs), axis=0)
+    teeth_edge = 0.26 + 0.05 * np.cos(u * np.pi / 2)  # the teeth's lower edge curves with the lip
+    is_teeth = np.clip((teeth_edge - v) / 0.06, 0, 1)[:, None]
+    gaps = 1.0 - 0.18 * (np.abs(np.sin(u * 4 * np.pi)) < 0.12)  # faint lines between the teeth
+    colour = colour * (1 - is_teeth) + (teeth * gaps[:, None] * (1 - 0.25 * v[:, None])) * is_teeth
+    tongue_shape = ((u / 0.85) ** 2 + ((v - 1.0) / 0.6) ** 2)  # an ellipse resting on the lower lip
+    is_tongue = np.clip((1.0 - tongue_shape) / 0.25, 0, 1)[:, None] * (1 - is_teeth)
+    tongue_shade = (0.8 + 0.2 * (v[:, None] - 0.55) / 0.45)
+    colour = colour * (1 - is_tongue) + tongue * tongue_shade * is_tongue
+    colour *= (1.0 - 0.35 * np.abs(u) ** 2)[:, None]  # deeper towards the corners
+    soft = cv2.GaussianBlur(mask, (5, 5), 0).astype(np.float32)[ys, xs, None] / 255.0
+    image[ys, xs, :3] = np.clip(rgb[ys, xs] * (1 - soft) + colour * soft, 0, 255).astype(image.dtype)
+
+
+def _median_colour(rgb, points):
+    """The median colour of small patches around the given landmarks."""
+    height, width = rgb.shape[:2]
+    samples = []
+    for x, y in np.round(points).astype(int):
+        patch = rgb[max(0, y - 2):min(height, y + 3), max(0, x - 2):min(width, x + 3)].reshape(-1, 3)
+        if len(patch):
+            samples.append(patch)
+    return np.median(np.concatenate(samples), axis=0) if samples else np.array([150.0, 90.0, 90.0])
