@@ -255,3 +255,23 @@ def test_console_inputs_are_bounded(admin, pre_stack):
     assert admin.request.get("/admin/users/" + "u" * 300).status == 404
     assert admin.request.get("/admin/users/" + "u" * 5000).status == 414  # the server's URL limit
     assert admin.request.post("/admin/review/999999999/approve", multipart={"csrf_token": token}).status == 200
+
+
+def test_rejecting_a_report_blocks_the_author_not_the_reporter(admin, pre_stack):
+    author = Api(pre_stack.base_url, f"good-author-{time.monotonic_ns()}")
+    reporter = Api(pre_stack.base_url, f"good-reporter-{time.monotonic_ns()}")
+    task = author.wait_task(author.post("/api/v1/emoji", json={"template_id": "panda", "text": "被举报"}).json()["task_id"])
+    assert task["status"] == "succeeded"
+    report = reporter.post("/api/v1/reports", json={"media_url": task["result"]["url"], "category": "abuse"})
+    assert report.status_code == 201, report.text
+    item_id = report.json()["report"]["report_id"]
+    admin.goto("/admin/review?kind=report")
+    item = admin.locator(f"#item-{item_id}")
+    assert "举报人" in item.inner_text() and author.user["id"] in item.inner_text()
+    item.locator("input.reason").fill("辱骂")
+    item.locator("input.block").check()
+    item.locator("form.reject button").click()
+    admin.wait_for_selector("p.flash.ok")
+    assert author.get("/api/v1/me").status_code == 403
+    assert reporter.get("/api/v1/me").status_code == 200
+    assert requests.get(task["result"]["url"], timeout=10).status_code == 410

@@ -17,11 +17,12 @@ def review_queue():
     items = review.open_items(kind or None)
     jobs = {job.id: job for job in db.session.scalars(sa.select(Job).where(
         Job.id.in_([item.job_id for item in items if item.job_id])))} if items else {}
+    authors = {item.id: review.author_of(item) for item in items}
     users = {user.id: user for user in db.session.scalars(sa.select(User).where(
-        User.id.in_({item.user_id for item in items})))} if items else {}
+        User.id.in_({item.user_id for item in items} | set(authors.values()))))} if items else {}
     previews = {job_id: _preview(job) for job_id, job in jobs.items()}
-    return render_template("console/review.html", items=items, jobs=jobs, users=users, previews=previews, kind=kind,
-                           counts=review.counts())
+    return render_template("console/review.html", items=items, jobs=jobs, users=users, authors=authors,
+                           previews=previews, kind=kind, counts=review.counts())
 
 
 def _preview(job):
@@ -48,7 +49,7 @@ def review_reject(item_id):
     try:
         review.reject(item_id, current_user.actor, request.form.get("reason", "")[:review.REASON_MAX],
                       block_user=request.form.get("block_user") == "1")
-        flash(f"#{item_id} 已驳回，内容已撤回" + ("，用户已封禁" if request.form.get("block_user") == "1" else ""), "ok")
+        flash(f"#{item_id} 已驳回，内容已撤回" + ("，作者已封禁" if request.form.get("block_user") == "1" else ""), "ok")
     except KeyError:
         flash(f"没有 #{item_id}", "error")
     return redirect(url_for("console.review_queue", kind=request.args.get("kind", "")[:8]))

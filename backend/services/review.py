@@ -52,11 +52,26 @@ def reject(item_id, actor, reason, block_user=False):
         voice = db.session.get(Voice, item.voice_id)
         if voice is not None:
             voices.delete(db.session.get(User, voice.user_id), voice.id)
-    if block_user:
-        accounts.set_blocked(item.user_id, True, actor, f"review item {item_id}: {reason}")
+    author = author_of(item)
+    if block_user and author:
+        accounts.set_blocked(author, True, actor, f"review item {item_id}: {reason}")
     audit.record(actor, "review_reject", reason, item_id=item_id, job_id=item.job_id, voice_id=item.voice_id,
-                 user_id=item.user_id, withdrawn=withdrawn, blocked_user=bool(block_user))
+                 user_id=author, withdrawn=withdrawn, blocked_user=bool(block_user and author))
     return item
+
+
+def author_of(item):
+    """Who made the content under review: the task's or voice's owner (for a report, item.user_id is the
+    reporter), else the item's user."""
+    if item.job_id:
+        owner = db.session.scalar(sa.select(Job.user_id).where(Job.id == item.job_id))
+        if owner:
+            return owner
+    if item.voice_id:
+        owner = db.session.scalar(sa.select(Voice.user_id).where(Voice.id == item.voice_id))
+        if owner:
+            return owner
+    return None if item.kind == "report" else item.user_id
 
 
 def _decide(item_id, status):
