@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test web worker install install-test system-deps system-deps-web system-deps-worker system-deps-test bench
+.PHONY: run test web worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 run: install
@@ -33,6 +33,18 @@ web: system-deps-web $(VENV)/.installed-web
 
 # One box runs every service, so it installs the worker role (which includes the web tier's packages).
 install: system-deps $(VENV)/.installed-worker
+
+# The opt-in neural Mandarin CPU voice: its libraries, then its weights converted once into models/mellotron-zh
+# (serve it with VOXMOJI_WORKER_ENGINES=tts:mellotron-zh,sticker:auto; README, "mellotron-zh").
+mellotron: system-deps-worker $(VENV)/.installed-mellotron models/mellotron-zh/bank.json
+
+models/mellotron-zh/bank.json: $(VENV)/.installed-mellotron
+	$(PY) -m backend.engines.mellotron_weights models/mellotron-zh
+
+$(VENV)/.installed-mellotron: $(VENV)/.installed-worker requirements/mellotron.txt requirements/mellotron-nodeps.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/mellotron.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/mellotron-nodeps.txt
+	touch $@
 
 # The tests also run the GPU engines' real code (CPU torch, diffusers) against tiny stand-in models.
 install-test: system-deps-test $(VENV)/.installed-test tests/miniprogram/node_modules/.installed
@@ -95,6 +107,7 @@ tests/miniprogram/node_modules/.installed: tests/miniprogram/package.json tests/
 	cd tests/miniprogram && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed-worker requirements/test.txt requirements/worker.txt
+$(VENV)/.installed-test: $(VENV)/.installed-worker requirements/test.txt requirements/worker.txt requirements/mellotron-nodeps.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/test.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/mellotron-nodeps.txt
 	touch $@

@@ -151,6 +151,10 @@ def load_config(environ=None):
         "COSYVOICE_VLLM": _env_bool("COSYVOICE_VLLM", False),
         "COSYVOICE_TIMEOUT": _env_float("COSYVOICE_TIMEOUT", 120.0),
         # cuda, or cpu: an operator's explicit (slow) choice to serve cosyvoice3 without a GPU, and the tests'
+        # mellotron-zh (opt-in): the converted weights (`make mellotron`), the decoder's stop budget, threads
+        "MELLOTRON_MODEL_DIR": _env("MELLOTRON_MODEL_DIR", str(REPO_ROOT / "models" / "mellotron-zh")),
+        "MELLOTRON_MAX_FRAMES_PER_SYLLABLE": _env_int("MELLOTRON_MAX_FRAMES_PER_SYLLABLE", 30),
+        "MELLOTRON_THREADS": _env_int("MELLOTRON_THREADS", 1),
         "COSYVOICE_DEVICE": _env("COSYVOICE_DEVICE", "cuda"),
         # shared by every worker (put it on shared storage when workers run on several machines)
         "COSYVOICE_SPEAKER_DIR": _env("COSYVOICE_SPEAKER_DIR", str(var / "cache" / "cosyvoice-speakers")),

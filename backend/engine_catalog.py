@@ -7,7 +7,7 @@ the old code are not served for the new.
 """
 from dataclasses import dataclass
 
-GPU, EMBEDDED = "gpu", "embedded"
+GPU, EMBEDDED, CPU_NEURAL = "gpu", "embedded", "cpu-neural"
 POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per family (backend/fleet.py)
 
 
@@ -15,8 +15,10 @@ POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per famil
 class Engine:
     family: str  # "tts" or "sticker": which job kinds it serves
     name: str
-    tier: str  # GPU (a model on a GPU in production) or EMBEDDED (runs anywhere, no weights)
+    tier: str  # GPU (a model on a GPU in production), CPU_NEURAL (a model on CPU) or EMBEDDED (no weights)
     version: str
+    # served only where VOXMOJI_WORKER_ENGINES names it (never chosen by `auto`): its weights' licence is unknown
+    opt_in: bool = False
 
     @property
     def queue(self):
@@ -26,7 +28,8 @@ class Engine:
 
 # family -> engines, best first (what policy `best` prefers)
 ENGINES = {
-    "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "espeak-world", EMBEDDED, "1")),
+    "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "mellotron-zh", CPU_NEURAL, "1", opt_in=True),
+            Engine("tts", "espeak-world", EMBEDDED, "1")),
     "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "1")),
 }
 FAMILIES = tuple(ENGINES)

@@ -88,6 +88,14 @@ def wechat_app(stack, wechat, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def mellotron_dir(tmp_path_factory):
+    """mellotron-zh's files converted from the installed ttskit and phkit wheels (what `make mellotron` does)."""
+    from backend.engines.mellotron_weights import convert
+
+    return convert(tmp_path_factory.mktemp("mellotron-zh"))
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 server (SeaweedFS) on free ports, shared by the tests that need one."""
     from s3server import S3Server

@@ -57,6 +57,15 @@ def _sd_lora_unavailable(config):
     return _package("diffusers") or _package("torch") or _package("mediapipe") or (None if cpu else _cuda_device())
 
 
+def _mellotron_unavailable(config):
+    from backend.engines.tts_mellotron_zh import missing_files
+
+    missing = missing_files(config["MELLOTRON_MODEL_DIR"])
+    if missing:
+        return f"MELLOTRON_MODEL_DIR={config['MELLOTRON_MODEL_DIR']} lacks {', '.join(missing[:3])} (make mellotron)"
+    return _package("torch") or _package("safetensors") or _espeak_unavailable(config)
+
+
 def _espeak_unavailable(config):
     return None if shutil.which("espeak-ng") else "espeak-ng is not installed"
 
@@ -69,6 +78,7 @@ def _mediapipe_unavailable(config):
 SPECS = {
     "tts": {
         "cosyvoice3": EngineSpec("backend.engines.tts_cosyvoice3:CosyVoice3TTS", _cosyvoice3_unavailable),
+        "mellotron-zh": EngineSpec("backend.engines.tts_mellotron_zh:MellotronZhTTS", _mellotron_unavailable),
         "espeak-world": EngineSpec("backend.engines.tts_espeak_world:EspeakWorldTTS", _espeak_unavailable),
     },
     "sticker": {
@@ -116,7 +126,8 @@ def resolve(config):
     for family, name in wanted(config).items():
         reasons[family] = unavailable_reasons(family, config)
         if name == "auto":
-            runnable = [e.name for e in engine_catalog.ENGINES[family] if e.name not in reasons[family]]
+            runnable = [e.name for e in engine_catalog.ENGINES[family]
+                        if e.name not in reasons[family] and not e.opt_in]
             if not runnable:
                 raise ValueError(f"no {family} engine can run here: {reasons[family]}; run `make install`")
             chosen[family] = runnable[0]
@@ -149,6 +160,6 @@ def loaded():
 
 def device(family, name, config):
     """Where an engine computes on this machine (advertised in the heartbeat)."""
-    if engine_catalog.get(family, name).tier == engine_catalog.EMBEDDED:
+    if engine_catalog.get(family, name).tier in (engine_catalog.EMBEDDED, engine_catalog.CPU_NEURAL):
         return "cpu"
     return config.get("SD_DEVICE" if name == "sd-lora" else "COSYVOICE_DEVICE", "cuda")
