@@ -41,7 +41,9 @@ def test_the_weights_file_may_name_only_layers_and_tensors(tmp_path):
 def test_converted_files_are_plain_tensors_loaded_strictly(mellotron_dir, engine):
     for name in ("mellotron.safetensors", "melgan.safetensors"):
         assert (mellotron_dir / name).read_bytes()[8:9] == b"{"  # a safetensors header, not a pickle
-    assert sum(p.numel() for p in engine.model.parameters()) > 7_000_000
+    from safetensors.torch import load_file
+
+    assert sum(t.numel() for t in load_file(str(mellotron_dir / "mellotron.safetensors")).values()) > 7_000_000
     text = json.loads((mellotron_dir / "text.json").read_text())
     assert len(text["symbols"]) == 145 == engine.model.embedding.num_embeddings
 
@@ -66,12 +68,10 @@ def test_pinyin_is_spelled_as_the_model_was_trained(engine):
 
 
 def test_mandarin_is_spoken_by_the_neural_voice(engine, female):
-    started = time.perf_counter()
     out = engine.synthesize(SENTENCE, female, 16000, prompt_key="female")
     seconds = len(out.audio) / out.sample_rate
     assert out.sample_rate == SAMPLE_RATE and out.language == "cmn"
     assert 17 * 0.12 < seconds < 17 * 0.4  # about natural speaking time for 17 syllables
-    assert (time.perf_counter() - started) / seconds < 1.5  # (bench/voice_quality.py measures it properly)
     assert "Neural Mandarin voice" in out.notes[0]
     assert 150 < median_f0(out.audio, SAMPLE_RATE) < 400  # a female voice for a female reference
 
@@ -137,3 +137,19 @@ def requests_json(url):
     import requests
 
     return requests.get(url, timeout=10).json()
+
+
+def test_through_the_stack_a_forced_runaway_falls_back_cleanly(tmp_path_factory, mellotron_dir, high_voice_b64):
+    """A worker whose decoder budget is one frame a syllable: every Mandarin sentence runs away; the task still
+    succeeds, spoken by espeak-world, with the reason, and is charged once."""
+    with Stack(tmp_path_factory.mktemp("mellotron-starved"), services=("redis", "web", "worker", "nginx"),
+               VOXMOJI_WORKER_ENGINES="tts:mellotron-zh,sticker:classic", MELLOTRON_MODEL_DIR=str(mellotron_dir),
+               MELLOTRON_MAX_FRAMES_PER_SYLLABLE="1") as stack:
+        api = Api(stack.base_url, f"starved-{time.monotonic_ns()}")
+        task = api.wait_task(api.post("/api/v1/tts", json={"text": SENTENCE, "prompt_audio": high_voice_b64})
+                             .json()["task_id"], timeout=120)
+        assert task["status"] == "succeeded" and task["engine"] == "mellotron-zh", task
+        assert "ran away" in task["result"]["notes"][0] and task["duration"] > 1.0
+        kinds = [row["kind"] for row in stack.query("SELECT kind FROM ledger_entries WHERE job_id = :j ORDER BY id",
+                                                   j=task["task_id"])]
+        assert kinds == ["hold", "capture"]
