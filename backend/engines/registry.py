@@ -60,9 +60,12 @@ def _sd_lora_unavailable(config):
 def _mellotron_unavailable(config):
     from backend.engines.tts_mellotron_zh import missing_files
 
-    missing = missing_files(config["MELLOTRON_MODEL_DIR"])
+    model_dir = config.get("MELLOTRON_MODEL_DIR")
+    if not model_dir:
+        return "MELLOTRON_MODEL_DIR is not set (make mellotron)"
+    missing = missing_files(model_dir)
     if missing:
-        return f"MELLOTRON_MODEL_DIR={config['MELLOTRON_MODEL_DIR']} lacks {', '.join(missing[:3])} (make mellotron)"
+        return f"MELLOTRON_MODEL_DIR={model_dir} lacks {', '.join(missing[:3])} (make mellotron)"
     return _package("torch") or _package("safetensors") or _espeak_unavailable(config)
 
 
