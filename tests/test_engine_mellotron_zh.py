@@ -110,6 +110,9 @@ def test_speed_and_loudness_instructions_shape_the_neural_output(engine, female)
     assert len(fast.audio) < 0.85 * len(plain.audio) and fast.instruct_applied == ["fast"]
     assert np.sqrt(np.mean(soft.audio ** 2)) < 0.6 * np.sqrt(np.mean(plain.audio ** 2))
     assert similarity(plain.audio, SAMPLE_RATE, fast.audio, SAMPLE_RATE) > 0.7  # the same voice
+    sad = engine.synthesize(SENTENCE, female, 16000, mode="instruct", instruct="悲伤地说", prompt_key="female")
+    assert sad.instruct_applied == ["sad"] and len(sad.audio) > 1.1 * len(plain.audio)  # slower
+    assert median_f0(sad.audio, SAMPLE_RATE) < 0.95 * median_f0(plain.audio, SAMPLE_RATE)  # and lower
 
 
 @pytest.fixture(scope="module")

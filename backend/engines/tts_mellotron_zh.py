@@ -7,8 +7,8 @@ converted once to safetensors (backend/engines/mellotron_weights.py) and run by 
 that scores result.similarity. What it cannot do goes to `espeak-world` with the reason in `notes`: text with
 Latin letters (it would spell English letter by letter), Cantonese, Sichuanese or English instructions, and a
 sentence whose decoder runs away (no stop within its syllable budget) or stops too early with every seed tried.
-Speed, tempo and loudness instructions are applied to the neural output (mel frames are time-stretched, the
-waveform scaled); pitch styles are not (listed in `instruct_ignored`).
+Speed, tempo, pitch and loudness instructions are applied to the neural output (mel frames are time-stretched,
+F0 scaled by WORLD, the waveform scaled), with the same per-style settings as `espeak-world`.
 """
 import hashlib
 import json
@@ -168,11 +168,11 @@ class MellotronZhTTS:
         started = time.perf_counter()
         vector, blend = self.voice_for(prompt_audio, prompt_sample_rate, prompt_key)
         timings["voice"] = time.perf_counter() - started
-        pace, gain_db, applied, ignored = speed, 0.0, [], list(instruction.ignored)
+        pitch, pace, gain_db, applied, ignored = 1.0, speed, 0.0, [], list(instruction.ignored)
         for style in instruction.styles:
             if style in PROSODY:
-                _pitch, _spread, style_pace, style_gain = PROSODY[style]
-                pace, gain_db = pace * style_pace, gain_db + style_gain
+                style_pitch, _spread, style_pace, style_gain = PROSODY[style]
+                pitch, pace, gain_db = pitch * style_pitch, pace * style_pace, gain_db + style_gain
                 applied.append(style)
             elif style != "mandarin":
                 ignored.append(style)
@@ -190,6 +190,10 @@ class MellotronZhTTS:
         timings["synthesis"] = time.perf_counter() - started
         audio = np.concatenate([np.concatenate([piece, np.zeros(int(0.12 * SAMPLE_RATE), np.float32)])
                                 for piece in pieces])
+        if abs(pitch - 1.0) > 1e-3:
+            started = time.perf_counter()
+            audio = _shift_pitch(audio, pitch)
+            timings["pitch"] = time.perf_counter() - started
         audio = np.clip(audio * 10 ** (gain_db / 20), -1, 1).astype(np.float32)
         voices = " + ".join(f"{name} {weight:.0%}" for name, weight in blend)
         notes = [f"Neural Mandarin voice nearest to the reference ({voices}); not a clone of it."]
@@ -227,6 +231,19 @@ def _quantized(model):
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.LSTMCell, torch.nn.Linear},
                                                       dtype=torch.qint8)
+
+
+def _shift_pitch(audio, factor):
+    """The same speech with its F0 scaled (WORLD analysis and resynthesis; timbre kept)."""
+    import pyworld
+
+    x = audio.astype(np.float64)
+    f0, times = pyworld.dio(x, SAMPLE_RATE, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, times, SAMPLE_RATE)
+    envelope = pyworld.cheaptrick(x, f0, times, SAMPLE_RATE)
+    aperiodicity = pyworld.d4c(x, f0, times, SAMPLE_RATE)
+    y = pyworld.synthesize(f0 * factor, envelope, aperiodicity, SAMPLE_RATE, 5.0)
+    return y[:len(audio)].astype(np.float32)
 
 
 def _stretch(mel, pace):
