@@ -182,3 +182,23 @@ def test_a_risky_upload_withdraws_the_result_without_refund(post_stack):
     assert kinds == ["hold", "capture"]
     assert not (post_stack.media_root / upload["path"]).exists()
     assert requests.get(task["result"]["url"], timeout=10).status_code == 410
+
+
+def test_the_check_download_url_must_be_signed_and_fresh(post_stack):
+    from backend.services import media
+
+    api = _user(post_stack, "clean")
+    task = api.wait_task(_sticker(api))
+    [check] = wait_for(lambda: _checks_of(post_stack, task["task_id"]), timeout=30)
+    check_id = post_stack.query("SELECT id FROM media_checks WHERE path = :p", p=check["path"])[0]["id"]
+    url = f"{post_stack.base_url}/api/v1/wechat/media/{check_id}"
+    future = int(time.time()) + 600
+    with post_stack.app_context():
+        good = media.signature(f"check:{check_id}", future)
+        stale = media.signature(f"check:{check_id}", 1000)
+        other = media.signature(f"check:{check_id + 1}", future)
+    assert requests.get(url, params={"expires": future, "sig": good}, timeout=10).status_code == 200
+    for params in ({"expires": future, "sig": good[:-2] + "xx"}, {"expires": 1000, "sig": stale},
+                   {"expires": future, "sig": other}, {"expires": future + 1, "sig": good}):
+        assert requests.get(url, params=params, timeout=10).status_code == 404, params
+    assert requests.get(url, params={"expires": "soon", "sig": good}, timeout=10).status_code == 422

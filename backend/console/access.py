@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 
 from backend.console.blueprint import PAGES, bp, csrf, login_manager
 from backend.extensions import db
+from backend.ratelimit import login_limit
 from backend.models import Operator
 from backend.services import audit, operators
 
@@ -90,6 +91,7 @@ def login():
 
 
 @bp.post("/login")
+@login_limit  # per IP, beside the per-account lockout: password spraying across accounts is limited too
 def login_password():
     operator = operators.check_password(request.form.get("username", "")[:64], request.form.get("password", "")[:256])
     if operator is None:
@@ -108,6 +110,7 @@ def login_totp():
 
 
 @bp.post("/login/totp")
+@login_limit
 def login_totp_check():
     operator = _pending()
     if operator is None:
