@@ -1,6 +1,7 @@
 """WeChat's side of media moderation: the message push that brings mediaCheckAsync verdicts, the signed URL
 WeChat downloads a checked file from, and the answer for a media URL whose file is gone."""
 import io
+import mimetypes
 import time
 
 from apiflask import APIBlueprint
@@ -71,8 +72,7 @@ def checked_file(check_id, query):
         data = media.read(check.path)
     except KeyError:
         raise ApiError("not_found", "No such file.")
-    mime = "audio/wav" if check.path.endswith(".wav") else "audio/mpeg" if check.path.endswith(".mp3") \
-        else f"image/{check.path.rsplit('.', 1)[-1]}"
+    mime = mimetypes.guess_type(check.path)[0] or "application/octet-stream"
     if check.path.endswith(".webp"):
         buffer = io.BytesIO()
         with Image.open(io.BytesIO(data)) as image:

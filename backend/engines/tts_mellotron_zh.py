@@ -10,6 +10,7 @@ sentence whose decoder runs away (no stop within its syllable budget) or stops t
 Speed, tempo, pitch and loudness instructions are applied to the neural output (mel frames are time-stretched,
 F0 scaled by WORLD, the waveform scaled), with the same per-style settings as `espeak-world`.
 """
+import functools
 import hashlib
 import json
 import re
@@ -101,10 +102,9 @@ class MellotronZhTTS:
     def symbols(self, text):
         """Mandarin text -> symbol ids: pinyin (pypinyin, tone 5 for the neutral tone) split into initial,
         final and tone as the model was trained (each syllable or mark followed by '-', then '~' '_')."""
-        from opencc import OpenCC
         from pypinyin import Style, lazy_pinyin
 
-        text = OpenCC("t2s").convert(unicodedata.normalize("NFKC", text))
+        text = _to_simplified().convert(unicodedata.normalize("NFKC", text))
         phonemes = []
         for unit in lazy_pinyin(_spell_digits(text), style=Style.TONE3, neutral_tone_with_five=True,
                                 errors=lambda chars: list(chars)):
@@ -254,6 +254,13 @@ def _stretch(mel, pace):
 
     frames = max(2, int(round(mel.shape[1] / pace)))
     return torch.nn.functional.interpolate(mel[None], size=frames, mode="linear", align_corners=True)[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _to_simplified():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
 
 
 _DIGITS = "零一二三四五六七八九"

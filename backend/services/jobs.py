@@ -185,28 +185,36 @@ def block(condition, message, refund):
     """Withdraw results moderation refused: matching jobs that succeeded or await review become `blocked`
     (error content_blocked; the result path is kept so its URL answers 410), holds are released, captured
     charges refunded when `refund`, result files deleted and cache entries dropped. Returns the job ids."""
+    blocked = _take_out(condition, ("succeeded", REVIEWING), media.delete,
+                        dict(status="blocked", error_code="content_blocked", error_message=message),
+                        refund_note="refund: result withdrawn by moderation" if refund else None)
+    for job_id in blocked:
+        metrics.job_transition(db.session.get(Job, job_id).kind, "blocked")
+    return blocked
+
+
+def _take_out(condition, statuses, remove_file, values, refund_note=None):
+    """Move the jobs matching `condition` that are in `statuses` to a final state (`values`), each at most
+    once: its hold released (and its charge refunded with `refund_note`), its cache entry dropped, its result
+    file handed to `remove_file`, its followers resolved again. Returns the ids moved."""
     targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
-        condition, Job.status.in_(("succeeded", REVIEWING)))).all()
-    blocked = []
+        condition, Job.status.in_(statuses))).all()
+    taken = []
     with write_transaction():
         for job in targets:
-            if db.session.execute(
-                sa.update(Job).where(Job.id == job.id, Job.status.in_(("succeeded", REVIEWING)))
-                .values(status="blocked", finished_at=utcnow(), error_code="content_blocked", error_field=None,
-                        error_message=message)
-            ).rowcount:
+            if db.session.execute(sa.update(Job).where(Job.id == job.id, Job.status.in_(statuses))
+                                  .values(finished_at=utcnow(), error_field=None, **values)).rowcount:
                 ledger.settle(job.id, "release")  # a no-op for a job already captured
-                if refund:
-                    ledger.refund(job.id, "refund: result withdrawn by moderation")
-                blocked.append(job)
-    for job_id, cache_key, result_path in blocked:
+                if refund_note:
+                    ledger.refund(job.id, refund_note)
+                taken.append(job)
+    for job_id, cache_key, result_path in taken:
         cache.forget(cache_key)
         if result_path:
-            media.delete(result_path)
-        metrics.job_transition(db.session.get(Job, job_id).kind, "blocked")
+            remove_file(result_path)
         resolve_followers(job_id)
         _announce(job_id)
-    return [job.id for job in blocked]
+    return [job.id for job in taken]
 
 
 def _finished(job):
@@ -301,26 +309,9 @@ def delete_results(user, condition, message="Deleted, with the voice it was made
     """The user's jobs matching `condition` stop being served: status `deleted` (holds of unfinished ones
     released), result files removed unless another user's result is the same file, cache entries dropped.
     Jobs that followed one of them compute on their own."""
-    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
-        Job.user_id == user.id, condition, Job.status.in_(_DELETABLE))).all()
-    deleted = []
-    with write_transaction():
-        for job in targets:
-            if db.session.execute(
-                sa.update(Job).where(Job.id == job.id, Job.status.in_(_DELETABLE))
-                .values(status="deleted", finished_at=utcnow(), error_code="gone", error_field=None,
-                        error_message=message,
-                        **{name: None for name in _RESULT_FIELDS})
-            ).rowcount:
-                ledger.settle(job.id, "release")  # a no-op for a job already captured
-                deleted.append(job)
-    for job_id, cache_key, result_path in deleted:
-        cache.forget(cache_key)
-        if result_path:
-            _remove_unless_served(result_path)
-        resolve_followers(job_id)
-        _announce(job_id)
-    return len(deleted)
+    return len(_take_out(sa.and_(Job.user_id == user.id, condition), _DELETABLE, _remove_unless_served,
+                         dict(status="deleted", error_code="gone", error_message=message,
+                              **{name: None for name in _RESULT_FIELDS})))
 
 
 def _remove_unless_served(result_path):

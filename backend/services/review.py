@@ -79,9 +79,13 @@ def _decide(item_id, status):
     if item is None:
         raise KeyError(item_id)
     subject = item.job_id or item.voice_id
+    if item.job_id:
+        same = ReviewItem.job_id == item.job_id
+    elif item.voice_id:
+        same = ReviewItem.voice_id == item.voice_id
+    else:
+        same = ReviewItem.id == item.id
     with write_transaction():
-        same = ReviewItem.job_id == item.job_id if item.job_id else ReviewItem.voice_id == item.voice_id \
-            if item.voice_id else ReviewItem.id == item.id
         db.session.execute(sa.update(ReviewItem).where(sa.or_(ReviewItem.id == item.id, same),
                                                        ReviewItem.status == "open").values(status=status))
     db.session.refresh(item)

@@ -5,6 +5,9 @@ squares it to the library's 512 x 512, finds its face (`voxmoji.detect_template_
 sticker queue), stores the landmarks and renders the preview. Once its face is found an operator enables it,
 and from the next request on the API serves it like a built-in one.
 """
+import dataclasses
+
+import numpy as np
 import sqlalchemy as sa
 from flask import current_app
 
@@ -39,8 +42,6 @@ def listing():
 
 
 def as_template(row):
-    import numpy as np
-
     return sticker_catalog.Template(
         row.id, row.name, tuple(row.tags or ()), ("template",), "photo", UPLOADED_CAPTION_BOX,
         f"uploaded by operator {row.created_by}", landmarks=np.array(row.landmarks, dtype=np.float32),
@@ -82,10 +83,6 @@ def face_preview_path(template_id):
 
 def load_pixels(template):
     """Worker side: an uploaded template with its RGBA pixels loaded (built-in ones are returned as they are)."""
-    import dataclasses
-
-    import numpy as np
-
     if template is None or template.image_path is None:
         return template
     rgb = images.load(template.image_path)
