@@ -7,12 +7,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# style name -> keywords (Chinese and English, lower-case, NFKC)
+from backend import emotions
+
+# style name -> keywords (Chinese and English, lower-case, NFKC); the emotions (悲伤, 害羞, ...) come from the
+# one emotion table (backend/emotions.py), each its own style named by its id
 STYLE_KEYWORDS = {
-    "sad": ("悲伤", "伤心", "难过", "哀伤", "忧伤", "sad", "sadly", "sorrowful", "unhappy"),
-    "happy": ("开心", "高兴", "快乐", "愉快", "欢快", "happy", "happily", "cheerful", "joyful"),
-    "excited": ("兴奋", "激动", "excited", "excitedly", "enthusiastic"),
-    "angry": ("生气", "愤怒", "发火", "怒", "angry", "angrily", "furious", "mad"),
     "slow": ("慢", "缓慢", "slow", "slowly"),
     "fast": ("快速", "快点", "快一点", "快", "fast", "quickly", "quick", "faster"),
     "whisper": ("小声", "耳语", "悄悄", "轻声", "whisper", "whispering", "quietly", "softly"),
@@ -43,6 +42,8 @@ class Instruction:
 
 def _keywords_longest_first():
     pairs = [(word, style) for style, words in STYLE_KEYWORDS.items() for word in words]
+    pairs += [(emotions.normalized(word), emotion.id) for emotion in emotions.EMOTIONS
+              for word in (emotion.name,) + emotion.synonyms]
     return sorted(pairs, key=lambda pair: -len(pair[0]))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from backend import emotions
 from backend.engines.instructions import parse_instruction
 from backend.engines.tts_output import SpeechOutput
 
@@ -33,10 +34,7 @@ PHRASES = {
     "cantonese": "请用广东话表达。",
     "sichuanese": "请用四川话表达。",
     "mandarin": "请用普通话表达。",
-    "happy": "请非常开心地说一句话。",
-    "excited": "请非常开心地说一句话。",
-    "sad": "请非常伤心地说一句话。",
-    "angry": "请非常生气地说一句话。",
+    **{emotion.id: emotion.instruct for emotion in emotions.EMOTIONS},
     "fast": "请用尽可能快地语速说一句话。",
     "slow": "请用尽可能慢地语速说一句话。",
     "loud": "Please say a sentence as loudly as possible.",

@@ -18,6 +18,7 @@ import pyworld
 import soundfile
 from scipy.signal import resample_poly
 
+from backend import emotions
 from backend.engines.espeak_text import Segment, split_segments, to_pinyin, to_sichuanese_pinyin
 from backend.engines.instructions import parse_instruction
 from backend.engines.tts_output import SpeechOutput
@@ -36,10 +37,8 @@ WARP_GRID = np.round(np.arange(0.80, 1.2501, 0.01), 3)
 
 # style -> (pitch factor, pitch-range factor, speed factor, gain dB)
 PROSODY = {
-    "sad": (0.88, 0.6, 0.82, -3.0),
-    "happy": (1.10, 1.35, 1.08, 1.0),
-    "excited": (1.15, 1.5, 1.15, 2.0),
-    "angry": (1.05, 1.4, 1.08, 4.0),
+    **{emotion.id: (emotion.prosody.pitch, emotion.prosody.spread, emotion.prosody.pace, emotion.prosody.gain_db)
+       for emotion in emotions.EMOTIONS},
     "slow": (1.0, 1.0, 0.72, 0.0),
     "fast": (1.0, 1.0, 1.35, 0.0),
     "loud": (1.02, 1.1, 1.0, 6.0),

@@ -10,6 +10,7 @@ sentence whose decoder runs away (no stop within its syllable budget) or stops t
 Speed, tempo, pitch and loudness instructions are applied to the neural output (mel frames are time-stretched,
 F0 scaled by WORLD, the waveform scaled), with the same per-style settings as `espeak-world`.
 """
+import copy
 import functools
 import hashlib
 import json
@@ -135,6 +136,24 @@ class MellotronZhTTS:
         with self._lock:
             self._choices[key] = choice
         return choice
+
+    def without_voices(self, names):
+        """The same engine (shared weights) with these voices left out of its bank: what it does for a speaker
+        it has never heard (the bench's held-out speakers)."""
+        other = copy.copy(self)
+        keep = [i for i, voice in enumerate(self.voices) if voice["name"] not in set(names)]
+        other.voices = [self.voices[i] for i in keep]
+        other.voice_embeddings = self.voice_embeddings[keep]
+        other._choices, other._lock = {}, threading.Lock()
+        return other
+
+    def speak_as(self, name, text):
+        """One Mandarin sentence in a named voice of the model (22,050 Hz), or ValueError if it fails."""
+        syllables = max(1, sum(1 for c in text if "\u4e00" <= c <= "\u9fff"))
+        mel, why = self.speak_sentence(self.symbols(text), np.array(speaker_vector(name), np.float32), syllables)
+        if mel is None:
+            raise ValueError(f"{name} could not say {text!r}: {why}")
+        return self._vocode(mel)
 
     # -- speaking ------------------------------------------------------------------------------------
 
