@@ -3,6 +3,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
+from backend.emotions import IDS as EMOTION_IDS
 from backend.vocabulary import (
     REPORT_CATEGORIES,
     ANIMATIONS,
@@ -142,6 +143,9 @@ class VoiceListOut(Schema):
     voices = List(Nested(Voice))
 
 
+EMOTION = {"description": "an emotion of GET /api/v1/emotions: how the voice says it, or how the face shows it"}
+
+
 class TtsIn(Schema):
     text = Text(TTS_TEXT_HARD_MAX, required=True, metadata={"description": "1-200 characters by default"})
     mode = String(load_default="zero_shot", validate=OneOf(TTS_MODES))
@@ -154,6 +158,7 @@ class TtsIn(Schema):
                     metadata={"description": "e.g. 用四川话说, 悲伤地说; required for mode=instruct"})
     speed = Float(load_default=1.0, validate=Range(0.5, 2.0))
     format = String(load_default="mp3", validate=OneOf(SPEECH_FORMATS))
+    emotion = String(load_default=None, validate=OneOf(EMOTION_IDS), metadata=EMOTION)
 
 
 class SeedTtsIn(Schema):
@@ -219,6 +224,9 @@ class StickerIn(Schema):
     style = String(load_default=None, validate=OneOf(STYLES),
                    metadata={"description": "default: template with template_id, else cutout"})
     expression = String(load_default="auto", validate=OneOf(("auto",) + EXPRESSIONS))
+    emotion = String(load_default=None, validate=OneOf(EMOTION_IDS),
+                     metadata={"description": "an emotion of GET /api/v1/emotions (its expression and decoration); "
+                                              "instead of expression"})
     animated = Boolean(load_default=False)
     animation = String(load_default="bounce", validate=OneOf(ANIMATIONS))
     format = String(load_default=None, validate=OneOf(list(IMAGE_FORMATS)),
@@ -249,6 +257,28 @@ class TemplateOut(Schema):
     size = List(Integer())
     face_anchors = Dict()
     source = String()
+
+
+class EmotionVoiceOut(Schema):
+    pitch = Float()
+    pitch_range = Float()
+    rate = Float()
+    gain_db = Float()
+    instruct = String()
+
+
+class EmotionOut(Schema):
+    emotion = String()
+    name = String()
+    synonyms = List(String())
+    expression = String()
+    decoration = String()
+    voice = Nested(EmotionVoiceOut)
+
+
+class EmotionListOut(Schema):
+    success = Boolean()
+    emotions = List(Nested(EmotionOut))
 
 
 class TemplateListOut(Schema):

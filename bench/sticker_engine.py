@@ -4,7 +4,7 @@ Prints the median milliseconds per sticker for each style, static (PNG) and anim
 (GIF), on one core with the engine warm, for the whole pipeline a worker runs (face
 analysis, style, expression, decorations, caption, label, animation, encoding). Saves
 one static and one animated sample per style to bench/out/ for looking at, and a contact sheet of every
-style x expression for two photos (bench/out/contact-sheet-*.png). Then starts
+style x emotion for two photos (bench/out/contact-sheet-*.png). Then starts
 a real stack, makes 50 stickers through the API and prints the RSS of the worker's pool
 processes after 25 and after 50 (peak and current). Targets: <= 250 ms static,
 <= 600 ms animated, <= 600 MB peak, no growth from 25 to 50. Never fails on time.
@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from backend import sticker_catalog  # noqa: E402
+from backend import emotions, sticker_catalog  # noqa: E402
+from backend.emotions import DECORATION_BY_EXPRESSION  # noqa: E402
 from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
 from backend.engines.sticker_decorations import decorate  # noqa: E402
 from backend.engines import sticker_post  # noqa: E402
@@ -38,7 +39,7 @@ CASES = [("cutout", None, "smile"), ("comic", None, "laugh"), ("panda", "panda",
 def one_sticker(engine, photo, style, template_id, expression, animated):
     template = sticker_catalog.get(template_id) if template_id else None
     out = engine.generate(image=photo, template=template, style=style, expression=expression)
-    decorate(out.image, out.face, out.expression)
+    decorate(out.image, out.face, DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     size = sticker_post.ANIMATED_SIZE if animated else sticker_post.STATIC_SIZE
     frame = sticker_post.finish_frame(out.image, "开心大笑就完事了", size, out.caption_box)
     if animated:
@@ -77,11 +78,11 @@ def engine_timings():
 
 SHEET_STYLES = [("cutout", None), ("comic", None), ("panda", "panda"), ("template", "astronaut"),
                 ("template", "wanted")]
-SHEET_EXPRESSIONS = ("none", "smile", "laugh", "surprise", "angry", "sad")
+SHEET_EMOTIONS = (None,) + emotions.EMOTIONS
 
 
 def contact_sheet(photo_name="hopper"):
-    """Every style x expression on one photo, as the worker makes them: bench/out/contact-sheet-<photo>.png."""
+    """Every style x emotion (its expression and decoration) on one photo, as the worker makes them: bench/out/contact-sheet-<photo>.png."""
     from PIL import Image, ImageDraw
 
     from media_samples import astronaut_photo
@@ -89,20 +90,22 @@ def contact_sheet(photo_name="hopper"):
     photo = {"hopper": hopper_photo, "astronaut": astronaut_photo}[photo_name]()
     engine = ClassicStickerEngine()
     tile = 200
-    sheet = Image.new("RGB", (tile * len(SHEET_EXPRESSIONS), (tile + 20) * len(SHEET_STYLES)), "white")
+    sheet = Image.new("RGB", (tile * len(SHEET_EMOTIONS), (tile + 20) * len(SHEET_STYLES)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (style, template_id) in enumerate(SHEET_STYLES):
         template = sticker_catalog.get(template_id) if template_id else None
-        for column, expression in enumerate(SHEET_EXPRESSIONS):
+        for column, emotion in enumerate(SHEET_EMOTIONS):
+            expression = emotion.expression if emotion else "none"
             out = engine.generate(image=photo, template=template, style=style, expression=expression)
-            decorate(out.image, out.face, out.expression)
-            frame = sticker_post.finish_frame(out.image, expression, sticker_post.STATIC_SIZE, out.caption_box)
+            decorate(out.image, out.face, emotion.decoration if emotion else "none")
+            frame = sticker_post.finish_frame(out.image, emotion.name if emotion else "", sticker_post.STATIC_SIZE,
+                                              out.caption_box)
             labelled = sticker_post.label([frame], True)[0]
             image = (labelled if isinstance(labelled, Image.Image) else Image.fromarray(labelled))
             image = image.convert("RGBA").resize((tile, tile))
             x, y = column * tile, row * (tile + 20)
             sheet.paste(image, (x, y + 20), image)
-            draw.text((x + 4, y + 2), f"{style}{'/' + template_id if style == 'template' else ''} · {expression}",
+            draw.text((x + 4, y + 2), f"{style}{'/' + template_id if style == 'template' else ''} · {emotion.id if emotion else 'none'}",
                       fill="black")
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"contact-sheet-{photo_name}.png"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.expression_words import expression_for
+from backend.emotions import expression_for
 from backend.engines import sticker_post
 
 

@@ -51,9 +51,10 @@ _KEYWORDS = _keywords_longest_first()
 _FILLER_SORTED = sorted(_FILLER, key=len, reverse=True)
 
 
-def parse_instruction(text):
-    """Match known style keywords; whatever else remains is reported as ignored."""
-    result = Instruction()
+def parse_instruction(text, emotion=None):
+    """Match known style keywords; whatever else remains is reported as ignored. An `emotion` of the request
+    (an id of backend/emotions.py) comes first among the styles."""
+    result = Instruction(styles=[emotion] if emotion else [])
     if not text:
         return result
     normalized = unicodedata.normalize("NFKC", text).lower()

@@ -113,7 +113,7 @@ class CosyVoice3TTS:
             raise ValueError(f"speed must be within 0.5-2.0, got {speed!r}")
 
     def synthesize(self, text, prompt_audio, prompt_sample_rate=PROMPT_RATE, *, mode="zero_shot", prompt_text=None,
-                   prompt_key=None, instruct=None, speed=1.0, progress=None):
+                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None):
         """Speak `text` in the voice of `prompt_audio` (16 kHz mono float)."""
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
         report = progress or (lambda fraction: None)
@@ -123,8 +123,8 @@ class CosyVoice3TTS:
             soundfile.write(prompt_wav, _to_16k(np.asarray(prompt_audio, dtype=np.float32), prompt_sample_rate),
                             PROMPT_RATE)
             transcript = (prompt_text or "").strip()
-            if mode == "instruct":
-                instruction = parse_instruction(instruct)
+            if mode == "instruct" or emotion:  # an emotion is said through the instruct model
+                instruction = parse_instruction(instruct if mode == "instruct" else None, emotion)
                 applied = [s for s in instruction.styles if s in PHRASES]
                 ignored = instruction.ignored + [s for s in instruction.styles if s not in PHRASES]
                 run = lambda: self.model.inference_instruct2(  # noqa: E731

@@ -102,6 +102,7 @@ class EspeakWorldTTS:
         instruct=None,
         speed=1.0,
         progress=None,
+        emotion=None,
     ):
         """Speak `text` in (an approximation of) the voice of `prompt_audio`."""
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
@@ -111,7 +112,7 @@ class EspeakWorldTTS:
         profile = self.voice_profile(prompt_audio, prompt_key)
         timings["profile"] = time.perf_counter() - started
 
-        instruction = parse_instruction(instruct if mode == "instruct" else None)
+        instruction = parse_instruction(instruct if mode == "instruct" else None, emotion)
         styles = instruction.styles
         pitch, spread, pace, gain = 1.0, 1.0, speed, 0.0
         for style in styles:

@@ -175,14 +175,15 @@ class MellotronZhTTS:
         return None, why
 
     def synthesize(self, text, prompt_audio, prompt_sample_rate=16000, *, mode="zero_shot", prompt_text=None,
-                   prompt_key=None, instruct=None, speed=1.0, progress=None):
+                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None):
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
+        options = {"mode": mode, "prompt_text": prompt_text, "prompt_key": prompt_key, "instruct": instruct,
+                   "speed": speed, "progress": progress, "emotion": emotion}
         report = progress or (lambda fraction: None)
-        instruction = parse_instruction(instruct if mode == "instruct" else None)
+        instruction = parse_instruction(instruct if mode == "instruct" else None, emotion)
         reason = self._not_for_me(text, instruction.styles, mode)
         if reason:
-            return self._fall_back(reason, text, prompt_audio, prompt_sample_rate, mode, prompt_text, prompt_key,
-                                   instruct, speed, progress)
+            return self._fall_back(reason, text, prompt_audio, prompt_sample_rate, options)
         timings = {}
         started = time.perf_counter()
         vector, blend = self.voice_for(prompt_audio, prompt_sample_rate, prompt_key)
@@ -203,7 +204,7 @@ class MellotronZhTTS:
             mel, why = self.speak_sentence(symbols, vector, syllables)
             if mel is None:
                 return self._fall_back(f"mellotron-zh could not speak {sentence!r}: {why}", text, prompt_audio,
-                                       prompt_sample_rate, mode, prompt_text, prompt_key, instruct, speed, progress)
+                                       prompt_sample_rate, options)
             pieces.append(self._vocode(_stretch(mel, pace)))
             report((index + 1) / len(sentences))
         timings["synthesis"] = time.perf_counter() - started
@@ -231,10 +232,8 @@ class MellotronZhTTS:
             return "mellotron-zh speaks Mandarin only (cross_lingual)"
         return None
 
-    def _fall_back(self, reason, text, prompt_audio, prompt_sample_rate, mode, prompt_text, prompt_key, instruct,
-                   speed, progress):
-        out = self.fallback.synthesize(text, prompt_audio, prompt_sample_rate, mode=mode, prompt_text=prompt_text,
-                                       prompt_key=prompt_key, instruct=instruct, speed=speed, progress=progress)
+    def _fall_back(self, reason, text, prompt_audio, prompt_sample_rate, options):
+        out = self.fallback.synthesize(text, prompt_audio, prompt_sample_rate, **options)
         out.notes = [f"Spoken by espeak-world: {reason}."] + out.notes
         return out
 

@@ -4,6 +4,7 @@ import time
 from flask import current_app
 
 from backend import metrics
+from backend.emotions import DECORATION_BY_EXPRESSION
 from backend.engines import registry, sticker_post
 from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
@@ -27,7 +28,7 @@ def render(job, progress):
     except NoFaceError as error:
         raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
     progress(0.6)
-    decorate(out.image, out.face, out.expression)
+    decorate(out.image, out.face, params.get("decoration") or DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE
     frame = sticker_post.finish_frame(out.image, params["text"], size, out.caption_box)
     frames = sticker_post.animate(frame, params["animation"]) if params["animated"] else [frame]
@@ -39,7 +40,7 @@ def render(job, progress):
         encoded = sticker_post.encode_static(frames[0], params["format"], hidden_label=hidden)
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     return store_result(job, encoded, engine.name, {
-        "style": params["style"], "expression": out.expression, "frames": encoded.frames,
+        "style": params["style"], "expression": out.expression, "decoration": params.get("decoration"), "frames": encoded.frames,
         "template_id": params["template_id"], "ai_label": params["ai_label"]})
 
 

@@ -19,6 +19,7 @@ def render(job, progress):
     speech = engine.synthesize(
         params["text"], samples, rate, mode=params["mode"], prompt_text=params["prompt_text"],
         prompt_key=params["prompt_sha256"], instruct=params["instruct"], speed=params["speed"], progress=progress,
+        emotion=params.get("emotion"),
     )
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     # How much of the user's voice the result carries (speaker-embedding cosine, 0-1), shown to the user.

@@ -2,7 +2,7 @@
 from flask import current_app
 
 from backend import fleet
-from backend.expression_words import expression_for
+from backend import emotions
 from backend.errors import ApiError
 from backend.schemas import StickerIn
 from backend.services import cache, images, jobs, moderation, templates, uploads
@@ -40,9 +40,10 @@ def request_sticker(user, fields):
     fmt = args["format"] or ("gif" if animated else "png")
     if animated and fmt == "png":
         raise ApiError("invalid_request", "Animated stickers are gif or webp.", "format")
-    expression = expression_for(text) if args["expression"] == "auto" else args["expression"]
+    expression, decoration = expression_and_decoration(args, text)
     params = {
         "style": style, "template_id": template.id if template else None, "text": text, "expression": expression,
+        "decoration": decoration,
         "seed": config["SD_SEED"] if style == "sd" else None,
         "animated": animated, "animation": args["animation"] if animated else None, "format": fmt,
         "face_index": args["face_index"], "image_sha256": photo.sha256 if photo else None,
@@ -58,6 +59,17 @@ def request_sticker(user, fields):
     if not job.repeat:
         moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
     return job
+
+
+def expression_and_decoration(args, text):
+    """The face and decoration a request asks for: its `emotion`, its `expression`, or the emotion its caption
+    names (`expression: auto`)."""
+    if args["emotion"] and args["expression"] != "auto":
+        raise ApiError("invalid_request", "Send emotion or expression, not both.", "expression")
+    if args["expression"] != "auto":
+        return args["expression"], emotions.DECORATION_BY_EXPRESSION.get(args["expression"], "none")
+    emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
+    return (emotion.expression, emotion.decoration) if emotion else ("none", "none")
 
 
 def _engine_for(style):

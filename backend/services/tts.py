@@ -39,7 +39,7 @@ def request_speech(user, fields):
 
     params = {
         "text": text, "mode": mode, "instruct": instruct if mode == "instruct" else None,
-        "speed": round(args["speed"], 2), "format": args["format"],
+        "speed": round(args["speed"], 2), "format": args["format"], "emotion": args["emotion"],
         "prompt_sha256": prompt.sha256, "prompt_text": (prompt_text or "").strip() or None,
     }
     engine, version = fleet.choose("tts")
