@@ -61,7 +61,7 @@ def refresh(token):
         user = db.session.get(User, row.user_id)
     if not used:
         raise ApiError("unauthorized", "This refresh token was already used; log in again.", "refresh_token")
-    _refuse_blocked(user)
+    refuse_blocked(user)
     return user
 
 
@@ -69,7 +69,7 @@ def _digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _refuse_blocked(user):
+def refuse_blocked(user):
     if user.blocked and user.openid.startswith("erased:"):
         raise ApiError("forbidden", "This account was deleted at your request; log in again to start a new one.")
     if user.blocked:
@@ -89,7 +89,7 @@ def verify_token(token):
         return None
     user = db.session.get(User, claims["sub"])
     if user is not None:
-        _refuse_blocked(user)
+        refuse_blocked(user)
     return user
 
 
@@ -114,7 +114,7 @@ def login(code):
         raise ApiError("service_unavailable", "Login is not configured on this server; the operator must set "
                        "WECHAT_APPID and WECHAT_SECRET (or VOXMOJI_DEV_LOGIN=1 for development).")
     user = user_for_openid(openid, unionid)
-    _refuse_blocked(user)
+    refuse_blocked(user)
     try:
         with write_transaction():
             ledger.daily_allowance(user.id)

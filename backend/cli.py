@@ -31,12 +31,16 @@ def detect_template_faces_command():
 
 @click.command("create-api-key")
 @click.option("--name", required=True, help="who or what uses the key (shown in the audit log)")
-@click.option("--scope", default="recharge", show_default=True, help="comma-separated scopes")
-def create_api_key_command(name, scope):
-    """Create an admin API key; the key is printed once, alone on the last line, and stored only as a hash."""
-    from backend.services import api_keys
+@click.option("--scope", type=click.Choice(["recharge", "speech"]), default="recharge", show_default=True)
+@click.option("--user", "user_ref", default=None, help="speech keys: the account (id or openid) the key bills")
+def create_api_key_command(name, scope, user_ref):
+    """Create an API key; the key is printed once, alone on the last line, and stored only as a hash."""
+    from backend.services import accounts, api_keys
 
-    record, key = api_keys.create(name, scope)
+    user_id = accounts.find(user_ref).id if scope == "speech" and user_ref else None
+    if scope == "speech" and user_id is None:
+        raise click.UsageError("a speech key needs --user (the account it bills)")
+    record, key = api_keys.create(name, scope, user_id)
     click.echo(f"created API key {record.name!r} (scope {record.scope}); store it now, it is not shown again:")
     click.echo(key)
 

@@ -93,7 +93,9 @@ class LedgerEntry(db.Model):
 
 
 class ApiKey(db.Model):
-    """An operator's key for the admin API; only its SHA-256 is stored."""
+    """An operator's key: for the admin API (scope `recharge`), or speaking for one account on the
+    OpenAI-compatible /v1/audio/speech (scope `speech`, `user_id` the account it bills). Only its SHA-256 is
+    stored."""
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
@@ -103,6 +105,7 @@ class ApiKey(db.Model):
     prefix: Mapped[str] = mapped_column(sa.String(12))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
 
 
 class IdempotencyRecord(db.Model):

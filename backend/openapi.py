@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Blueprint, send_from_directory
 
 from backend.schemas import ErrorOut
+from backend.services.audio import MIME
 
 # Statuses any operation can answer: malformed JSON or invalid Unicode (400), a body over the limit (413,
 # from Nginx), our failure (500), overload or a dependency down (503).
@@ -27,6 +28,8 @@ STATUSES = {
     ("post", "/api/v1/emoji"): (402, 404, 415, 422, 429, 503),
     ("post", "/api/v1/swap"): (402, 404, 415, 422, 429, 503),
     ("get", "/api/v1/templates"): (),
+    ("get", "/api/v1/emotions"): (),
+    ("post", "/v1/audio/speech"): (402, 404, 415, 422, 429, 503),
     ("post", "/api/v1/reports"): (404, 422, 429),
     ("get", "/api/v1/tasks"): (422,),
     ("get", "/api/v1/tasks/{task_id}"): (404, 422),
@@ -38,7 +41,7 @@ STATUSES = {
     ("get", "/healthz"): (),
     ("get", "/readyz"): (),
 }
-PUBLIC = {("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"), ("get", "/healthz"),
+PUBLIC = {("get", "/api/v1/emotions"), ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"), ("get", "/healthz"),
           ("get", "/readyz"), ("get", "/api/v1/wechat/push"), ("post", "/api/v1/wechat/push"),
           ("get", "/api/v1/wechat/media/{check_id}")}
 # Operations whose body may also come as multipart/form-data (wx.uploadFile), and their file fields.
@@ -48,6 +51,7 @@ MULTIPART_FILES = {
     ("post", "/api/v1/emoji"): ("image",),
     ("post", "/api/v1/swap"): ("source_image", "target_image"),
 }
+SPEECH_MIMES = tuple(dict.fromkeys(MIME.values()))  # what /v1/audio/speech answers, per response_format
 WAV_B64 = "data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAgD4AAAB9AAACABAAZGF0YQAAAAA="
 PNG_B64 = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 EXAMPLES = {
@@ -60,6 +64,8 @@ EXAMPLES = {
     ("post", "/tts"): {"text": "今天天气真好", "prompt_audio": WAV_B64, "mode": "zero_shot"},
     ("post", "/api/v1/emoji"): {"template_id": "panda", "text": "开心大笑", "style": "panda", "animated": False},
     ("post", "/api/v1/swap"): {"source_image": PNG_B64, "template_id": "astronaut", "blend": 1.0},
+    ("post", "/v1/audio/speech"): {"model": "tts-1", "voice": "v_0123456789abcdef01234567", "input": "今天天气真好",
+                                   "response_format": "mp3", "instructions": "开心地说"},
     ("post", "/api/v1/admin/recharges"): {"items": [{"user": "u_0123456789abcdef01234567", "amount": 10}],
                                           "reason": "活动赠送"},
 }
@@ -127,6 +133,9 @@ def complete_spec(spec):
                 json_body["example"] = EXAMPLES[key]
             if key in MULTIPART_FILES:
                 _add_multipart(operation, MULTIPART_FILES[key])
+            if key == ("post", "/v1/audio/speech"):
+                binary = {"schema": {"type": "string", "format": "binary"}}
+                responses["200"]["content"] = {mime: binary for mime in SPEECH_MIMES}
             if key == ("post", "/api/v1/admin/recharges"):
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
     spec["components"]["schemas"].pop("HTTPError", None)

@@ -161,6 +161,29 @@ class TtsIn(Schema):
     emotion = String(load_default=None, validate=OneOf(EMOTION_IDS), metadata=EMOTION)
 
 
+class OpenAIVoiceField(String):
+    """OpenAI's `voice`: a string, or a custom voice object `{"id": "..."}`; here a saved voice id."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and set(value) == {"id"}:
+            value = value["id"]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class OpenAISpeechIn(Schema):
+    model = String(required=True, validate=Length(min=1, max=ID_MAX),
+                   metadata={"description": "any model name (tts-1, gpt-4o-mini-tts, ...): the service picks the "
+                                            "engine; recorded with the task"})
+    input = Text(TTS_TEXT_HARD_MAX, required=True, metadata={"description": "the text; VOXMOJI_TEXT_MAX_CHARS"})
+    voice = OpenAIVoiceField(required=True, validate=Length(min=1, max=ID_MAX),
+                             metadata={"description": "a saved voice id of the key's account (v_...), or {id}"})
+    instructions = Text(100, load_default=None, metadata={"description": "how to say it (悲伤地说, 用四川话说)"})
+    response_format = String(load_default="mp3", validate=OneOf(SPEECH_FORMATS))
+    speed = Float(load_default=1.0, validate=Range(0.5, 2.0), metadata={"description": "0.5-2.0 here"})
+    stream_format = String(load_default="audio", validate=OneOf(("audio",)),
+                           metadata={"description": "`audio` only (the whole file; see POST /api/v1/tts/stream)"})
+
+
 class SeedTtsIn(Schema):
     text = Text(TTS_TEXT_HARD_MAX, required=True)
     prompt_audio = String(required=True)

@@ -4,7 +4,9 @@ what the renders produce. Plain data, imported by every layer."""
 # Voices
 AUDIO_FORMATS = ("wav", "mp3", "aac", "m4a", "pcm")  # recordings we decode (pcm needs a sample rate)
 PCM_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
-SPEECH_FORMATS = ("mp3", "wav")  # what TTS results are encoded as
+# what TTS results are encoded as (OpenAI's names: opus in Ogg, aac in ADTS, pcm raw 24 kHz 16-bit LE mono)
+SPEECH_FORMATS = ("mp3", "wav", "opus", "aac", "flac", "pcm")
+PCM_OUT_RATE = 24000
 TTS_MODES = ("zero_shot", "instruct", "cross_lingual")
 JOB_KINDS = ("tts", "sticker", "swap")  # in code and the database
 # The API's name for a job kind where it differs from the code's (clients and docs/API.md say `emoji`).

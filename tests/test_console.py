@@ -223,6 +223,32 @@ def test_word_list_and_api_keys_pages(admin, pre_stack):
     shot(admin, "users")
 
 
+def test_a_speech_key_made_in_the_console_serves_the_openai_package(admin, pre_stack, low_voice_wav):
+    import openai
+
+    api = Api(pre_stack.base_url, f"good-speech-{time.monotonic_ns()}")
+    created = api.post("/api/v1/voices", files={"audio": ("me.wav", low_voice_wav, "audio/wav")},
+                       data={**api.consent(), "prompt_text": "我们今天去公园玩"})
+    assert created.status_code == 201, created.text
+    admin.goto("/admin/keys")
+    admin.fill("#key-form input[name=name]", f"有声书工具-{time.monotonic_ns()}")
+    admin.select_option("#key-scope", "speech")
+    admin.fill("#key-form input[name=user]", "nobody-at-all")
+    admin.click("#key-form button")
+    assert "已有用户" in admin.inner_text("p.flash")  # a speech key must bill a real account
+    admin.fill("#key-form input[name=name]", f"有声书工具-{time.monotonic_ns()}")
+    admin.select_option("#key-scope", "speech")
+    admin.fill("#key-form input[name=user]", api.user["id"])
+    admin.click("#key-form button")
+    key = admin.inner_text("#new-key")
+    assert "语音合成" in admin.inner_text("table") and api.user["id"] in admin.inner_text("table")
+    shot(admin, "keys-speech")
+    client = openai.OpenAI(base_url=pre_stack.base_url + "/v1", api_key=key, max_retries=2, timeout=60)
+    audio = client.audio.speech.create(model="tts-1", voice=created.json()["voice"]["voice_id"],
+                                       input="你好，很高兴认识你。", response_format="mp3")
+    assert audio.content[:3] == b"ID3" and len(audio.content) > 2000  # passed WeChat's check first (pre)
+
+
 def test_dashboard_charts_the_activity(admin):
     """Last in the module: the jobs, verdicts and tokens of the tests above are on the charts."""
     admin.goto("/admin/dashboard")

@@ -43,3 +43,13 @@ def test_the_operator_api_keeps_its_contract(stack, tmp_path):
         _, key = api_keys.create(f"schemathesis-{time.monotonic_ns()}")
     summary = schemathesis(stack, tmp_path, key, "--include-path-regex", "^/api/v1/admin/")
     assert "Tested: 1" in summary
+
+
+def test_the_openai_compatible_speech_keeps_its_contract(stack, tmp_path):
+    from backend.services import api_keys
+
+    user = Api(stack.base_url, f"schemathesis-speech-{time.monotonic_ns()}").user
+    with stack.app_context():
+        _, key = api_keys.create(f"schemathesis-speech-{time.monotonic_ns()}", "speech", user["id"])
+    summary = schemathesis(stack, tmp_path, key, "--include-path-regex", "^/v1/")
+    assert "Tested: 1" in summary

@@ -85,15 +85,28 @@ def keys():
 @page("keys")
 def keys_create():
     name = request.form.get("name", "").strip()
+    scope = request.form.get("scope", "recharge")
+    user_ref = request.form.get("user", "").strip()[:NAME_MAX]
     if not 1 <= len(name) <= NAME_MAX or name == api_keys.CONSOLE_KEY_NAME:
         flash(f"名称需为 1-{NAME_MAX} 个字符", "error")
         return redirect(url_for("console.keys"))
+    if scope not in api_keys.SCOPES:
+        flash("未知的权限", "error")
+        return redirect(url_for("console.keys"))
+    user_id = None
+    if scope == "speech":  # it bills one account's tokens: the operator names it
+        try:
+            user_id = accounts.find(user_ref).id
+        except ApiError:
+            flash("语音合成密钥需要填写一个已有用户的 ID 或 openid（费用从该用户余额扣除）", "error")
+            return redirect(url_for("console.keys"))
     try:
-        record, key = api_keys.create(name, "recharge")
+        record, key = api_keys.create(name, scope, user_id)
     except IntegrityError:  # a duplicate name
         flash(f"已有名为「{name}」的密钥", "error")
         return redirect(url_for("console.keys"))
-    audit.record(current_user.actor, "api_key_create", None, name=name, prefix=record.prefix)
+    audit.record(current_user.actor, "api_key_create", None, name=name, prefix=record.prefix, scope=scope,
+                 user_id=user_id)
     return render_template("console/keys.html", keys=api_keys.listing(), new_key=key)
 
 

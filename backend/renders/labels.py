@@ -14,12 +14,31 @@ def hidden_label(job_id):
                       ensure_ascii=False, separators=(",", ":"))
 
 
+UNLABELLED_AUDIO = ("aac", "pcm")  # ADTS AAC and raw PCM have no place for metadata
+
+
 def label_audio(data, fmt, text):
-    """MP3 and WAV with the label in an ID3 tag (TXXX:AIGC, and a comment saying it in words)."""
+    """MP3 and WAV with the label in an ID3 tag (TXXX:AIGC, and a comment saying it in words); FLAC and Ogg
+    Opus in Vorbis comments (AIGC, COMMENT). ADTS AAC and raw PCM are returned as they are: neither format
+    can carry metadata (docs/API.md says so)."""
     from mutagen.id3 import COMM, ID3, TXXX
     from mutagen.wave import WAVE
 
+    if fmt in UNLABELLED_AUDIO:
+        return data
     buffer = io.BytesIO(data)
+    if fmt in ("flac", "opus"):
+        from mutagen.flac import FLAC
+        from mutagen.oggopus import OggOpus
+
+        tagged = (FLAC if fmt == "flac" else OggOpus)(buffer)
+        if tagged.tags is None:
+            tagged.add_tags()
+        tagged.tags["AIGC"] = [text]
+        tagged.tags["COMMENT"] = ["AI生成 (AI-generated) by " + SERVICE]
+        buffer.seek(0)
+        tagged.save(buffer)
+        return buffer.getvalue()
     if fmt == "mp3":
         tags = ID3()
         _fill(tags, text, TXXX, COMM)

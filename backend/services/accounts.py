@@ -7,12 +7,18 @@ from backend.models import AuditRecord, RefreshToken, User, utcnow
 from backend.services.transactions import write_transaction
 
 
-def set_blocked(user_ref, blocked, actor, reason):
-    """Block (or unblock) a user by id or openid. A block takes effect on the user's next request: every
-    request reads the user, and their refresh tokens are revoked."""
+def find(user_ref):
+    """The user with this id or openid, or 404 not_found."""
     user = db.session.scalars(sa.select(User).where(sa.or_(User.id == user_ref, User.openid == user_ref))).first()
     if user is None:
         raise ApiError("not_found", f"No user {user_ref!r}.", "user")
+    return user
+
+
+def set_blocked(user_ref, blocked, actor, reason):
+    """Block (or unblock) a user by id or openid. A block takes effect on the user's next request: every
+    request reads the user, and their refresh tokens are revoked."""
+    user = find(user_ref)
     with write_transaction():
         db.session.execute(sa.update(User).where(User.id == user.id).values(blocked=blocked))
         if blocked:

@@ -10,13 +10,16 @@ import numpy as np
 import soundfile
 
 from backend.errors import ApiError
-from backend.vocabulary import PCM_RATES
+from backend.vocabulary import PCM_OUT_RATE, PCM_RATES, SPEECH_FORMATS
 
 # Our format names -> ffmpeg demuxers. Never auto-probed: a playlist, concat script or
 # AVI with an embedded HLS playlist is parsed as the declared format and fails there.
 DEMUXERS = {"wav": "wav", "mp3": "mp3", "aac": "aac", "m4a": "mov", "pcm": "s16le"}  # ffmpeg's, per AUDIO_FORMATS
 DECODE_RATE = 16000
-MIME = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
+        "pcm": "audio/pcm"}
+_FFMPEG_ENCODERS = {"opus": ("-c:a", "libopus", "-b:a", "32k", "-f", "ogg"),
+                    "aac": ("-c:a", "aac", "-b:a", "64k", "-f", "adts")}
 _NOT_AUDIO = {
     b"#EXTM3U": "an HLS playlist",
     b"ffconcat": "an ffmpeg concat script",
@@ -127,14 +130,24 @@ class EncodedAudio:
 
 
 def encode(samples, sample_rate, fmt):
-    """Encode mono float samples as mp3 (LAME, in process) or 16-bit wav."""
+    """Encode mono float samples as one of SPEECH_FORMATS: mp3 (LAME, in process), 16-bit wav or flac
+    (libsndfile), opus in Ogg or AAC in ADTS (ffmpeg), or raw 16-bit little-endian PCM at 24 kHz."""
     pcm = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    if fmt == "wav":
+    seconds = len(pcm) / sample_rate
+    if fmt in ("wav", "flac"):
         buffer = io.BytesIO()
-        soundfile.write(buffer, pcm, sample_rate, subtype="PCM_16", format="WAV")
-        return EncodedAudio(buffer.getvalue(), MIME["wav"], len(pcm) / sample_rate)
+        soundfile.write(buffer, pcm, sample_rate, subtype="PCM_16", format=fmt.upper())
+        return EncodedAudio(buffer.getvalue(), MIME[fmt], seconds)
+    if fmt == "pcm":
+        from scipy.signal import resample_poly
+
+        divisor = np.gcd(PCM_OUT_RATE, int(sample_rate))
+        resampled = resample_poly(pcm, PCM_OUT_RATE // divisor, int(sample_rate) // divisor)
+        return EncodedAudio((np.clip(resampled, -1, 1) * 32767).astype("<i2").tobytes(), MIME["pcm"], seconds)
+    if fmt in _FFMPEG_ENCODERS:
+        return EncodedAudio(_ffmpeg_encode(pcm, sample_rate, _FFMPEG_ENCODERS[fmt]), MIME[fmt], seconds)
     if fmt != "mp3":
-        raise ValueError(f"fmt must be 'mp3' or 'wav', got {fmt!r}")
+        raise ValueError(f"fmt must be one of {SPEECH_FORMATS}, got {fmt!r}")
     # LAME in process: an ffmpeg subprocess costs ~0.3 s of start-up per request, more
     # than the whole synthesis of a short sentence.
     encoder = lameenc.Encoder()
@@ -144,6 +157,17 @@ def encode(samples, sample_rate, fmt):
     encoder.set_quality(5)
     data = bytes(encoder.encode((pcm * 32767).astype("<i2").tobytes()) + encoder.flush())
     return EncodedAudio(data, MIME["mp3"], mp3_duration(data))
+
+
+def _ffmpeg_encode(pcm, sample_rate, output_options):
+    """16-bit PCM through ffmpeg's stdin, the encoded stream from its stdout (bounded in time)."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "s16le", "-ar", str(int(sample_rate)),
+               "-ac", "1", "-i", "pipe:0", *output_options, "pipe:1"]
+    done = subprocess.run(command, input=(pcm * 32767).astype("<i2").tobytes(), capture_output=True, timeout=60,
+                          check=False)
+    if done.returncode != 0 or not done.stdout:
+        raise RuntimeError(f"ffmpeg could not encode: {done.stderr.decode(errors='replace')[-300:]}")
+    return done.stdout
 
 
 # MPEG audio frame header tables (layer III only: that is what LAME writes).
