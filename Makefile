@@ -17,6 +17,7 @@ test: install-test
 bench: install
 	$(PY) bench/tts_engine.py
 	$(PY) bench/sticker_engine.py
+	$(PY) bench/speech_stream.py
 
 # A worker host (docs/deploy.md): only the worker, against the Redis, database and S3 bucket the environment
 # names (REDIS_URL, DATABASE_URL, VOXMOJI_MEDIA_STORAGE=s3 ...); VOXMOJI_WORKER_ENGINES pins its engines.

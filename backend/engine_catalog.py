@@ -28,8 +28,8 @@ class Engine:
 
 # family -> engines, best first (what policy `best` prefers)
 ENGINES = {
-    "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "mellotron-zh", CPU_NEURAL, "1", opt_in=True),
-            Engine("tts", "espeak-world", EMBEDDED, "1")),
+    "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "mellotron-zh", CPU_NEURAL, "2", opt_in=True),
+            Engine("tts", "espeak-world", EMBEDDED, "2")),
     "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "1")),
 }
 FAMILIES = tuple(ENGINES)

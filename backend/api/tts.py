@@ -1,13 +1,16 @@
-"""Text to speech: the v1 task API and the seed-compatible synchronous /tts."""
-from apiflask import APIBlueprint
-from flask import current_app
+"""Text to speech: the v1 task API, speech streamed while it is made, and the seed-compatible synchronous /tts."""
+from contextlib import ExitStack
+
+from apiflask import APIBlueprint, FileSchema
+from flask import Response, current_app, stream_with_context
 
 from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
 from backend.errors import ApiError
+from backend.extensions import db
 from backend.schemas import SeedTtsIn, SeedTtsOut, TaskOut, TtsIn, WaitQuery
-from backend.services import jobs, tts, uploads
+from backend.services import jobs, speech_stream, tts, uploads
 
 bp = APIBlueprint("tts", __name__, tag="Voice cloning")
 
@@ -23,6 +26,48 @@ def create_tts(query, _documented):
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
     job = tts.request_speech(token_auth.current_user, fields)
     return task_response(job, query["wait"])
+
+
+@bp.post("/api/v1/tts/stream")
+@bp.auth_required(token_auth)
+@job_limit
+@bp.input(TtsIn, location="json", validation=False, arg_name="_documented")
+@bp.output(FileSchema(type="string", format="binary"), content_type="audio/mpeg",
+           description="the audio while it is made (chunked transfer): audio/mpeg, or audio/wav (a header with "
+                       "unknown sizes, then 16-bit PCM) for format=wav")
+def stream_tts(_documented):
+    """Like POST /api/v1/tts, but the answer is the audio itself, sent piece by piece as it is made."""
+    user = token_auth.current_user
+    fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
+    fmt = fields.get("format") or "mp3"
+    if fmt not in speech_stream.STREAMED_FORMATS:
+        raise ApiError("invalid_request", f"Streams are {' or '.join(speech_stream.STREAMED_FORMATS)}; use "
+                       "POST /api/v1/tts for other formats.", "format")
+    held = ExitStack()  # a stream occupies a thread of this process: one of its wait slots, and one of the user's
+    if not held.enter_context(jobs.wait_slot(user.id)):
+        held.close()
+        raise ApiError("rate_limited", "Too many streams at once; wait for one to finish, or use POST /api/v1/tts.",
+                       headers={"Retry-After": "2"})
+    try:
+        job = tts.request_speech(user, {**fields, "format": fmt})
+        pieces = speech_stream.pieces(job, current_app.config["JOB_HARD_TIME_LIMIT"])
+        first = next(pieces, None)
+        if first is None:  # nothing was said: answer as the task API would
+            db.session.refresh(job)
+            jobs.raise_if_rejected(job)
+            raise ApiError(job.error_code or "engine_failed", job.error_message or "The speech failed; retry.",
+                           job.error_field)
+    except BaseException:
+        held.close()
+        raise
+
+    def body():
+        with held:
+            yield first
+            yield from pieces
+
+    return Response(stream_with_context(body()), mimetype="audio/mpeg" if fmt == "mp3" else "audio/wav", headers={
+        "X-VoxMoji-Task": job.id, "X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
 
 @bp.post("/tts")

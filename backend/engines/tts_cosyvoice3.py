@@ -72,6 +72,8 @@ def instruct_prompt(styles):
 class CosyVoice3TTS:
     """Zero-shot, cross-lingual and instruct synthesis with CosyVoice3; one model per worker process."""
 
+    streams = True  # hands out audio while it speaks (synthesize's on_audio); others are spoken sentence by sentence
+
     name = "cosyvoice3"
 
     def __init__(self, model, speaker_dir, timeout=120.0):
@@ -113,11 +115,13 @@ class CosyVoice3TTS:
             raise ValueError(f"speed must be within 0.5-2.0, got {speed!r}")
 
     def synthesize(self, text, prompt_audio, prompt_sample_rate=PROMPT_RATE, *, mode="zero_shot", prompt_text=None,
-                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None):
-        """Speak `text` in the voice of `prompt_audio` (16 kHz mono float)."""
+                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None, on_audio=None):
+        """Speak `text` in the voice of `prompt_audio` (16 kHz mono float). With `on_audio`, the model streams
+        (`stream=True`) and each chunk is handed to on_audio(samples, rate) as soon as it is made."""
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
         report = progress or (lambda fraction: None)
         notes, applied, ignored = [], [], []
+        stream = on_audio is not None
         with tempfile.TemporaryDirectory(prefix="voxmoji-cosyvoice-") as scratch:
             prompt_wav = str(Path(scratch) / "prompt.wav")
             soundfile.write(prompt_wav, _to_16k(np.asarray(prompt_audio, dtype=np.float32), prompt_sample_rate),
@@ -128,53 +132,64 @@ class CosyVoice3TTS:
                 applied = [s for s in instruction.styles if s in PHRASES]
                 ignored = instruction.ignored + [s for s in instruction.styles if s not in PHRASES]
                 run = lambda: self.model.inference_instruct2(  # noqa: E731
-                    text, instruct_prompt(applied), prompt_wav, zero_shot_spk_id="", stream=False, speed=speed)
+                    text, instruct_prompt(applied), prompt_wav, zero_shot_spk_id="", stream=stream, speed=speed)
             elif mode == "zero_shot" and transcript:
                 speaker = self._speaker(prompt_key, transcript, prompt_wav)
                 run = lambda: self.model.inference_zero_shot(  # noqa: E731
-                    text, zero_shot_prompt(transcript), prompt_wav, zero_shot_spk_id=speaker, stream=False,
+                    text, zero_shot_prompt(transcript), prompt_wav, zero_shot_spk_id=speaker, stream=stream,
                     speed=speed)
             else:
                 if mode == "zero_shot":
                     notes.append("no transcript of the recording (prompt_text): used cross-lingual inference, "
                                  "which follows the timbre but not the speaking style")
                 run = lambda: self.model.inference_cross_lingual(  # noqa: E731
-                    zero_shot_prompt(text), prompt_wav, zero_shot_spk_id="", stream=False, speed=speed)
+                    zero_shot_prompt(text), prompt_wav, zero_shot_spk_id="", stream=stream, speed=speed)
             started = time.perf_counter()
-            audio = self._collect(run, report)
+            audio = self._collect(run, report, on_audio)
         return SpeechOutput(audio=audio, sample_rate=self.model.sample_rate, language="auto",
                             instruct_applied=applied, instruct_ignored=ignored, notes=notes,
                             timings={"inference": time.perf_counter() - started})
 
-    def _collect(self, run, report):
-        """Run a CosyVoice generator to the end within the time limit; chunks are concatenated. Progress is
-        reported from the calling thread (the job's, which has the app context), never from the model's."""
+    def _collect(self, run, report, on_audio=None):
+        """Run a CosyVoice generator to the end within the time limit; chunks are concatenated. Progress and
+        new chunks (on_audio) are reported from the calling thread (the job's, which has the app context),
+        never from the model's."""
         deadline = time.monotonic() + self.timeout
-        done = {"chunks": 0}
+        chunks = []  # appended by the model's thread, read by this one
+        poll = 0.05 if on_audio else 0.5
 
         def consume():
-            chunks = []
             for output in run():
                 chunks.append(output["tts_speech"].detach().float().cpu().numpy().reshape(-1))
-                done["chunks"] = len(chunks)
                 if time.monotonic() > deadline:
                     raise EngineTimeout(f"CosyVoice3 took longer than {self.timeout:.0f} s")
             if not chunks:
                 raise RuntimeError("CosyVoice3 produced no audio")
             return np.concatenate(chunks).astype(np.float32)
 
+        def hand_over(sent):
+            ready = len(chunks)
+            for chunk in chunks[sent:ready]:
+                on_audio(chunk, self.model.sample_rate)
+            return ready
+
         with self._lock:
             future = self._pool.submit(consume)
-            reported = 0
+            reported = sent = 0
             try:
                 while True:
                     try:
-                        return future.result(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+                        audio = future.result(timeout=max(0.0, min(poll, deadline - time.monotonic())))
+                        if on_audio:
+                            hand_over(sent)
+                        return audio
                     except FutureTimeout:
                         if time.monotonic() >= deadline:
                             raise EngineTimeout(f"CosyVoice3 took longer than {self.timeout:.0f} s") from None
-                        if done["chunks"] > reported:
-                            reported = done["chunks"]
+                        if on_audio:
+                            sent = hand_over(sent)
+                        if len(chunks) > reported:
+                            reported = len(chunks)
                             report(min(0.9, 0.1 + 0.1 * reported))
             except EngineTimeout:
                 raise

@@ -1,13 +1,19 @@
-"""Render a TTS job: the voice engine speaks, the result is encoded and stored under its fingerprint."""
+"""Render a TTS job: the voice engine speaks (handing out each piece to the job's speech stream as it is made),
+the result is encoded and stored under its fingerprint."""
 import time
 
+import numpy as np
 from flask import current_app
 
 from backend import metrics
 from backend.engines import registry
 from backend.engines.speaker_encoder import similarity
+from backend.engines.tts_output import join_outputs, split_sentences
 from backend.renders.labels import hidden_label, label_audio
 from backend.services import audio, media, voices
+from backend.services.speech_stream import STREAMED_FORMATS, SpeechWriter
+
+SENTENCE_GAP_SECONDS = 0.15
 
 
 def render(job, progress):
@@ -15,12 +21,17 @@ def render(job, progress):
     params = job.params
     engine = registry.load("tts", job.engine, current_app.config)
     samples, rate = voices.load_prompt(params["prompt_path"])
+    writer = SpeechWriter(job.cache_key, params["format"], hidden_label(job.id)) \
+        if params["format"] in STREAMED_FORMATS else None
     started = time.perf_counter()
-    speech = engine.synthesize(
-        params["text"], samples, rate, mode=params["mode"], prompt_text=params["prompt_text"],
-        prompt_key=params["prompt_sha256"], instruct=params["instruct"], speed=params["speed"], progress=progress,
-        emotion=params.get("emotion"),
-    )
+    try:
+        speech = speak(engine, params, samples, rate, progress, writer.audio if writer else None)
+    except Exception:
+        if writer:
+            writer.fail()
+        raise
+    if writer:
+        writer.end()
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     # How much of the user's voice the result carries (speaker-embedding cosine, 0-1), shown to the user.
     resemblance = round(similarity(samples, rate, speech.audio, speech.sample_rate), 3)
@@ -36,3 +47,22 @@ def render(job, progress):
             "instruct_ignored": speech.instruct_ignored, "notes": speech.notes, "similarity": resemblance,
         },
     }
+
+
+def speak(engine, params, samples, rate, progress, on_audio=None):
+    """The whole speech, each piece handed to on_audio(samples, rate) as soon as it exists. An engine that
+    streams (CosyVoice3) gets the whole text; the others say it sentence by sentence."""
+    options = {"mode": params["mode"], "prompt_text": params["prompt_text"], "prompt_key": params["prompt_sha256"],
+               "instruct": params["instruct"], "speed": params["speed"], "emotion": params.get("emotion")}
+    if getattr(engine, "streams", False):
+        return engine.synthesize(params["text"], samples, rate, progress=progress, on_audio=on_audio, **options)
+    sentences = split_sentences(params["text"])
+    pieces = []
+    for index, sentence in enumerate(sentences):
+        piece = engine.synthesize(sentence, samples, rate, **options,
+                                  progress=lambda fraction, i=index: progress((i + fraction) / len(sentences)))
+        if on_audio:
+            gap = np.zeros(int(SENTENCE_GAP_SECONDS * piece.sample_rate) if index else 0, np.float32)
+            on_audio(np.concatenate([gap, piece.audio]), piece.sample_rate)
+        pieces.append(piece)
+    return join_outputs(pieces, SENTENCE_GAP_SECONDS)

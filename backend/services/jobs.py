@@ -340,7 +340,7 @@ def wait(job, seconds):
     seconds = max(0.0, min(float(seconds), current_app.config["WAIT_MAX_SECONDS"]))
     if job.finished or seconds <= 0:
         return job
-    with _wait_slot(job.user_id) as granted:
+    with wait_slot(job.user_id) as granted:
         if not granted:
             return job
         return _wait_until_finished(job, time.monotonic() + seconds)
@@ -379,7 +379,7 @@ _WAIT_SLOTS = ProcessSlots("WAIT_SLOTS_PER_PROCESS")
 
 
 @contextmanager
-def _wait_slot(user_id):
+def wait_slot(user_id):
     """Yield True if this request may wait: a free slot in this process and under the user's cap."""
     with _WAIT_SLOTS.hold() as slot:
         if not slot:

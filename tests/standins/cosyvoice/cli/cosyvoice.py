@@ -45,39 +45,44 @@ class CosyVoice3:
     def save_spkinfo(self):
         torch.save(self.frontend.spk2info, f"{self.model_dir}/spk2info.pt")
 
-    def _speak(self, text, pitch, speed):
+    def _speak(self, text, pitch, speed, stream=False):
+        """A tone per sentence, like the real model's one chunk per text-frontend sentence; with stream=True
+        each sentence comes in two chunks (the real model yields about every 25 speech tokens)."""
         if self.fail_with is not None:
             raise self.fail_with
         for sentence in [s for s in text.replace("。", "。|").split("|") if s.strip()]:
-            time.sleep(self.delay_per_chunk)
             seconds = max(0.2, 0.18 * len(sentence) / speed)
             t = torch.arange(int(seconds * self.sample_rate)) / self.sample_rate
-            yield {"tts_speech": (0.3 * torch.sin(2 * torch.pi * pitch * t)).unsqueeze(0)}
+            tone = 0.3 * torch.sin(2 * torch.pi * pitch * t)
+            for part in (tone.chunk(2) if stream else (tone,)):
+                time.sleep(self.delay_per_chunk)
+                yield {"tts_speech": part.unsqueeze(0)}
 
     def inference_zero_shot(self, tts_text, prompt_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0,
                             text_frontend=True, language="Auto", **generation_kwargs):
         CALLS.append(("inference_zero_shot", {"tts_text": tts_text, "prompt_text": prompt_text,
-                                              "zero_shot_spk_id": zero_shot_spk_id, "speed": speed}))
+                                              "zero_shot_spk_id": zero_shot_spk_id, "speed": speed, "stream": stream}))
         if zero_shot_spk_id:
             assert zero_shot_spk_id in self.frontend.spk2info, f"unknown zero_shot_spk_id {zero_shot_spk_id}"
         else:
             assert "<|endofprompt|>" in prompt_text, "CosyVoice3 prompt text needs <|endofprompt|>"
             _load_prompt(prompt_wav)
-        return self._speak(tts_text, 200.0, speed)
+        return self._speak(tts_text, 200.0, speed, stream)
 
     def inference_cross_lingual(self, tts_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0,
                                 text_frontend=True, language="Auto", **generation_kwargs):
-        CALLS.append(("inference_cross_lingual", {"tts_text": tts_text, "speed": speed}))
+        CALLS.append(("inference_cross_lingual", {"tts_text": tts_text, "speed": speed, "stream": stream}))
         assert "<|endofprompt|>" in tts_text, "CosyVoice3 cross-lingual text needs <|endofprompt|>"
         _load_prompt(prompt_wav)
-        return self._speak(tts_text.split("<|endofprompt|>", 1)[1], 180.0, speed)
+        return self._speak(tts_text.split("<|endofprompt|>", 1)[1], 180.0, speed, stream)
 
     def inference_instruct2(self, tts_text, instruct_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0,
                             text_frontend=True, language="Auto", **generation_kwargs):
-        CALLS.append(("inference_instruct2", {"tts_text": tts_text, "instruct_text": instruct_text, "speed": speed}))
+        CALLS.append(("inference_instruct2", {"tts_text": tts_text, "instruct_text": instruct_text, "speed": speed,
+                                               "stream": stream}))
         assert "<|endofprompt|>" in instruct_text, "CosyVoice3 instruct text needs <|endofprompt|>"
         _load_prompt(prompt_wav)
-        return self._speak(tts_text, 160.0, speed)
+        return self._speak(tts_text, 160.0, speed, stream)
 
 
 def AutoModel(**kwargs):  # noqa: N802 - the real one is a function with this name
