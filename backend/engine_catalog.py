@@ -34,7 +34,8 @@ ENGINES = {
 }
 FAMILIES = tuple(ENGINES)
 # job kind -> the family of engines that runs it
-FAMILY_BY_KIND = {"tts": "tts", "sticker": "sticker", "swap": "sticker"}
+# (a talking sticker runs where the voice is: its face is animated by the embedded face code)
+FAMILY_BY_KIND = {"tts": "tts", "sticker": "sticker", "swap": "sticker", "pack": "sticker", "talking": "tts"}
 QUEUES = tuple(engine.queue for engines in ENGINES.values() for engine in engines)
 
 

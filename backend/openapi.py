@@ -29,6 +29,9 @@ STATUSES = {
     ("post", "/api/v1/swap"): (402, 404, 415, 422, 429, 503),
     ("get", "/api/v1/templates"): (),
     ("get", "/api/v1/emotions"): (),
+    ("post", "/api/v1/packs"): (402, 404, 415, 422, 429, 503),
+    ("post", "/api/v1/talking-stickers"): (402, 404, 415, 422, 429, 503),
+    ("get", "/api/v1/packs/{task_id}/export"): (404, 410),
     ("post", "/v1/audio/speech"): (402, 404, 415, 422, 429, 503),
     ("post", "/api/v1/reports"): (404, 422, 429),
     ("get", "/api/v1/tasks"): (422,),
@@ -70,14 +73,15 @@ EXAMPLES = {
                                           "reason": "活动赠送"},
 }
 # Job-creating operations answer 202 (queued) or 200 (finished within ?wait, or the user's own cache hit).
-BOTH_200_AND_202 = {("post", "/api/v1/tts"), ("post", "/api/v1/emoji"), ("post", "/api/v1/swap"), ("post", "/tts")}
+BOTH_200_AND_202 = {("post", "/api/v1/packs"), ("post", "/api/v1/talking-stickers"), ("post", "/api/v1/tts"), ("post", "/api/v1/emoji"),
+                    ("post", "/api/v1/swap"), ("post", "/tts")}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
                    "description": "1-255 characters; reuse it when retrying the same batch",
                    "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
 ERROR_DESCRIPTIONS = {400: "Malformed request", 401: "Missing, invalid or expired token", 402: "Not enough tokens",
                       403: "Blocked account or missing scope", 404: "Not found (for this user)",
                       409: "A request with this Idempotency-Key is in progress", 413: "Too large",
-                      415: "Unsupported media", 422: "Invalid field", 429: "Rate limited",
+                      410: "Deleted, or withdrawn by moderation", 415: "Unsupported media", 422: "Invalid field", 429: "Rate limited",
                       500: "Our failure; retry", 503: "Busy or a dependency is down; retry"}
 
 assets = Blueprint("docs_assets", __name__)

@@ -227,6 +227,8 @@ class TaskOut(Schema):
     audio_url = String()
     duration = Float()
     image_url = String()
+    video_url = String(metadata={"description": "a finished talking sticker's MP4"})
+    zip_url = String(metadata={"description": "a finished sticker pack's WeChat submission zip"})
 
 
 class TaskListOut(Schema):
@@ -254,6 +256,38 @@ class StickerIn(Schema):
     animation = String(load_default="bounce", validate=OneOf(ANIMATIONS))
     format = String(load_default=None, validate=OneOf(list(IMAGE_FORMATS)),
                     metadata={"description": "default: png, or gif when animated"})
+    face_index = Integer(load_default=None, validate=Range(0, 9))
+    face_consent = Boolean(load_default=False, metadata=FACE_CONSENT)
+
+
+class PackStickerIn(Schema):
+    text = Text(CAPTION_HARD_MAX, load_default="", metadata={"description": "the caption, at most 40 characters"})
+    emotion = String(load_default=None, validate=OneOf(EMOTION_IDS),
+                     metadata={"description": "default: the emotion the caption names, else none"})
+
+
+class PackIn(Schema):
+    image = String(metadata={"description": "the photo (base64); or use template_id"})
+    template_id = Id(load_default=None)
+    style = String(load_default=None, validate=OneOf(STYLES), metadata={"description": "as POST /api/v1/emoji"})
+    name = Text(8, load_default="我的表情", metadata={"description": "表情名称, at most 8 characters"})
+    intro = Text(80, load_default="", metadata={"description": "表情介绍, at most 80 characters"})
+    stickers = List(Nested(PackStickerIn), required=True, validate=Length(min=8, max=24),
+                    metadata={"description": "8, 16 or 24 stickers (the counts WeChat's platform accepts)"})
+    animated = Boolean(load_default=True, metadata={"description": "animated GIF main images (else PNG)"})
+    face_index = Integer(load_default=None, validate=Range(0, 9))
+    face_consent = Boolean(load_default=False, metadata=FACE_CONSENT)
+
+
+class TalkingIn(Schema):
+    TEXT_MAX = 30  # about 10 s of speech, the most a talking sticker keeps
+    text = Text(TEXT_MAX, required=True, metadata={"description": "what the face says, at most 30 characters"})
+    voice_id = Id(required=True, metadata={"description": "a saved voice (POST /api/v1/voices)"})
+    image = String(metadata={"description": "the photo (base64); or use template_id"})
+    template_id = Id(load_default=None)
+    style = String(load_default="cutout", validate=OneOf(("cutout", "comic")),
+                   metadata={"description": "with a photo: cutout or comic"})
+    emotion = String(load_default=None, validate=OneOf(EMOTION_IDS), metadata=EMOTION)
     face_index = Integer(load_default=None, validate=Range(0, 9))
     face_consent = Boolean(load_default=False, metadata=FACE_CONSENT)
 

@@ -18,11 +18,12 @@ from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
-from backend.renders import sticker, swap, tts
+from backend.renders import pack, sticker, swap, talking, tts
 from backend.services import erasure, images, jobs, media, media_moderation, recharges, templates
 from backend.services.transactions import checkpoint
 
-RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render}
+RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render, "pack": pack.render,
+             "talking": talking.render}
 _LEASE = "vm:lease:"
 _RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND_IF_OWNER = (

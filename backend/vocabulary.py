@@ -8,7 +8,7 @@ PCM_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 SPEECH_FORMATS = ("mp3", "wav", "opus", "aac", "flac", "pcm")
 PCM_OUT_RATE = 24000
 TTS_MODES = ("zero_shot", "instruct", "cross_lingual")
-JOB_KINDS = ("tts", "sticker", "swap")  # in code and the database
+JOB_KINDS = ("tts", "sticker", "swap", "pack", "talking")  # in code and the database
 # The API's name for a job kind where it differs from the code's (clients and docs/API.md say `emoji`).
 API_KIND_BY_KIND = {"sticker": "emoji"}
 KIND_BY_API_KIND = {api: kind for kind, api in API_KIND_BY_KIND.items()}

@@ -6,8 +6,8 @@ from backend import sticker_catalog
 from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
-from backend.schemas import StickerIn, SwapIn, TaskOut, TemplateListOut, WaitQuery
-from backend.services import media, stickers, swap, templates, uploads
+from backend.schemas import StickerIn, SwapIn, TalkingIn, TaskOut, TemplateListOut, WaitQuery
+from backend.services import media, stickers, swap, talking, templates, uploads
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -34,6 +34,19 @@ def create_swap(query, _documented):
     """Put the face of source_image onto target_image or a template."""
     fields = uploads.body_fields(["source_image", "target_image"], current_app.config["IMAGE_MAX_BYTES"])
     return task_response(swap.request_swap(token_auth.current_user, fields), query["wait"])
+
+
+@bp.post("/talking-stickers")
+@bp.auth_required(token_auth)
+@job_limit
+@bp.input(WaitQuery, location="query", arg_name="query")
+@bp.input(TalkingIn, location="json", validation=False, arg_name="_documented")
+@bp.output(TaskOut, status_code=202)
+def create_talking_sticker(query, _documented):
+    """A face (photo or template) that says `text` in a saved voice: an MP4 with sound (`result.url`) and a
+    silent GIF (`result.parts["sticker.gif"]`)."""
+    fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
+    return task_response(talking.request_talking_sticker(token_auth.current_user, fields), query["wait"])
 
 
 @bp.get("/templates")

@@ -37,10 +37,11 @@ class FaceFrame:
         return (local_delta[..., :1] * self.x + local_delta[..., 1:] * self.y) * self.height
 
 
-def expression_targets(face: Face, expression):
-    """Where each landmark moves for `expression` (a smooth field, so neighbours move together)."""
+def expression_targets(face: Face, expression, jaw=0.0):
+    """Where each landmark moves for `expression` (a smooth field, so neighbours move together), the jaw then
+    dropped by `jaw` face heights more (a talking mouth)."""
     points = face.landmarks.astype(np.float64)
-    if expression == "none":
+    if expression == "none" and not jaw:
         return points.copy()
     frame = FaceFrame(face)
     local = frame.to_local(points)
@@ -111,8 +112,10 @@ def expression_targets(face: Face, expression):
             index = [i for i in brow if i in BROW_INNER]
             delta[index, 0] += 0.008 * side
         corners_to(-0.06, 0.004, 0.045)
-    else:
+    elif expression != "none":
         raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
+    if jaw:
+        jaw_drop(jaw)
     return points + frame.to_image_delta(delta)
 
 
@@ -161,15 +164,19 @@ def warp(image, source_points, target_points, output_shape=None, triangles=None)
     return warped, index >= 0
 
 
-def apply_expression(image, face: Face, expression):
-    """The image with the face's expression changed, and the face's moved landmarks."""
-    if expression == "none":
+MIN_PAINTED_JAW = 0.015  # a mouth opened less shows no inside worth drawing
+
+
+def apply_expression(image, face: Face, expression, jaw=0.0):
+    """The image with the face's expression changed (and its jaw dropped by `jaw` face heights), and the face's
+    moved landmarks."""
+    if expression == "none" and not jaw:
         return image, face
-    targets = expression_targets(face, expression)
+    targets = expression_targets(face, expression, jaw)
     ring = outer_ring(face, image.shape)
     warped, _ = warp(image, np.concatenate([face.landmarks, ring]), np.concatenate([targets, ring]))
     moved = Face(targets.astype(np.float32))
-    if expression in ("laugh", "surprise"):
+    if expression in ("laugh", "surprise") or jaw >= MIN_PAINTED_JAW:
         _paint_open_mouth(warped, moved)
     return warped, moved
 

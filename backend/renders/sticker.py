@@ -19,20 +19,11 @@ def render(job, progress):
     params = job.params
     config = current_app.config
     engine = registry.load("sticker", job.engine, config)
-    photo = images.load(params["image_path"]) if params["image_path"] else None
-    template = templates.load_pixels(templates.get(params["template_id"])) if params["template_id"] else None
+    photo, template = sources(params)
     started = time.perf_counter()
-    try:
-        out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],
-                              face_index=params["face_index"], text=params["text"], seed=params.get("seed"))
-    except NoFaceError as error:
-        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
-    progress(0.6)
-    decorate(out.image, out.face, params.get("decoration") or DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE
-    frame = sticker_post.finish_frame(out.image, params["text"], size, out.caption_box)
-    frames = sticker_post.animate(frame, params["animation"]) if params["animated"] else [frame]
-    frames = sticker_post.label(frames, params["ai_label"])
+    out, frames = make_frames(engine, photo, template, params, params["text"], params["expression"],
+                              params.get("decoration"), size, params["animation"] if params["animated"] else None)
     hidden = hidden_label(job.id)
     if params["animated"]:
         encoded = sticker_post.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"], hidden_label=hidden)
@@ -40,8 +31,29 @@ def render(job, progress):
         encoded = sticker_post.encode_static(frames[0], params["format"], hidden_label=hidden)
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     return store_result(job, encoded, engine.name, {
-        "style": params["style"], "expression": out.expression, "decoration": params.get("decoration"), "frames": encoded.frames,
-        "template_id": params["template_id"], "ai_label": params["ai_label"]})
+        "style": params["style"], "expression": out.expression, "decoration": params.get("decoration"),
+        "frames": encoded.frames, "template_id": params["template_id"], "ai_label": params["ai_label"]})
+
+
+def sources(params):
+    """(photo pixels or None, template pixels or None) of a sticker-making job."""
+    photo = images.load(params["image_path"]) if params["image_path"] else None
+    template = templates.load_pixels(templates.get(params["template_id"])) if params["template_id"] else None
+    return photo, template
+
+
+def make_frames(engine, photo, template, params, text, expression, decoration, size, animation):
+    """(the engine's output, the finished frames): the face with its expression and decoration, captioned in a
+    size x size square, animated when `animation` names one, each frame with the visible AI label."""
+    try:
+        out = engine.generate(image=photo, template=template, style=params["style"], expression=expression,
+                              face_index=params["face_index"], text=text, seed=params.get("seed"))
+    except NoFaceError as error:
+        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
+    decorate(out.image, out.face, decoration or DECORATION_BY_EXPRESSION.get(out.expression, "none"))
+    frame = sticker_post.finish_frame(out.image, text, size, out.caption_box)
+    frames = sticker_post.animate(frame, animation) if animation else [frame]
+    return out, sticker_post.label(frames, params["ai_label"])
 
 
 def store_result(job, encoded, engine_name, meta):

@@ -197,7 +197,7 @@ def _take_out(condition, statuses, remove_file, values, refund_note=None):
     """Move the jobs matching `condition` that are in `statuses` to a final state (`values`), each at most
     once: its hold released (and its charge refunded with `refund_note`), its cache entry dropped, its result
     file handed to `remove_file`, its followers resolved again. Returns the ids moved."""
-    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path).where(
+    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path, Job.result_meta).where(
         condition, Job.status.in_(statuses))).all()
     taken = []
     with write_transaction():
@@ -208,10 +208,10 @@ def _take_out(condition, statuses, remove_file, values, refund_note=None):
                 if refund_note:
                     ledger.refund(job.id, refund_note)
                 taken.append(job)
-    for job_id, cache_key, result_path in taken:
+    for job_id, cache_key, result_path, result_meta in taken:
         cache.forget(cache_key)
         if result_path:
-            remove_file(result_path)
+            remove_file(result_path, parts_of(result_meta))
         resolve_followers(job_id)
         _announce(job_id)
     return [job.id for job in taken]
@@ -314,12 +314,18 @@ def delete_results(user, condition, message="Deleted, with the voice it was made
                               **{name: None for name in _RESULT_FIELDS})))
 
 
-def _remove_unless_served(result_path):
-    """Delete a result file no succeeded job refers to any more (a result file exists only while served)."""
+def _remove_unless_served(result_path, parts=()):
+    """Delete a result file (and its parts) no succeeded job refers to any more (a result file exists only
+    while served)."""
     served = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
         Job.result_path == result_path, Job.status == "succeeded"))
     if not served:
-        media.delete(result_path)
+        media.delete(result_path, parts)
+
+
+def parts_of(result_meta):
+    """The names of a result's companion files (result_meta["parts"]), stored at media.part_path."""
+    return list((result_meta or {}).get("parts") or ())
 
 
 def get_owned(user, job_id):
@@ -462,10 +468,19 @@ def present(job):
             "width": job.result_width, "height": job.result_height,
         }
         result.update(job.result_meta or {})
+        if "parts" in result:  # companion files, each with its own signed URL
+            result["parts"] = {name: media.sign_url(media.part_path(job.result_path, name))[0]
+                               for name in result["parts"]}
         task["result"] = result
         if job.kind == "tts":
             task["audio_url"] = url
             task["duration"] = job.result_duration
+        elif job.kind == "talking":
+            task["video_url"] = url
+            task["image_url"] = result["parts"]["sticker.gif"]
+            task["duration"] = job.result_duration
+        elif job.kind == "pack":
+            task["zip_url"] = url
         else:
             task["image_url"] = url
     elif job.status in ("failed", "canceled", "deleted", "blocked"):

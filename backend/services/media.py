@@ -44,8 +44,17 @@ def exists(relative):
     return store().exists(relative)
 
 
-def delete(relative):
+def delete(relative, parts=()):
+    """Delete a stored file and the named parts stored beside it (part_path)."""
     store().delete(relative)
+    for name in parts:
+        store().delete(part_path(relative, name))
+
+
+def part_path(result_path, name):
+    """Where a result's companion file lives (a pack's stickers, a talking sticker's GIF): beside it, so it
+    goes with it."""
+    return f"{result_path}.parts/{name}"
 
 
 def listing(prefix):

@@ -46,12 +46,25 @@ def media_type(path):
     return "audio" if path.rsplit(".", 1)[-1] in ("wav", "mp3", "ogg", "opus", "aac", "flac") else "image"
 
 
+CHECKABLE = ("png", "jpg", "jpeg", "gif", "webp", "wav", "mp3", "ogg", "opus", "aac", "flac")
+
+
+def checked_outputs(result):
+    """The files of a result WeChat can check: the result itself when it is an image or audio, and its
+    parts (a pack's stickers in its zip, a talking sticker's GIF beside its MP4)."""
+    path = result.get("result_path")
+    if not path:
+        return []
+    parts = [media.part_path(path, name) for name in jobs.parts_of(result.get("result_meta"))]
+    return parts + ([path] if path.rsplit(".", 1)[-1] in CHECKABLE else [])
+
+
 def deliver(job, result):
     """Worker side: the job's result is computed. Finish it as the policy says and submit its files."""
     user = db.session.get(User, job.user_id)
     if not enabled(user):
         return jobs.finish(job.id, "succeeded", **result)
-    paths = [job.params.get(name) for name in _INPUT_PATHS] + [result.get("result_path")]
+    paths = [job.params.get(name) for name in _INPUT_PATHS] + checked_outputs(result)
     checks = link({path for path in paths if path}, job.id, user.openid)
     cleared = all(check.status == "pass" for check in checks)
     status = "succeeded" if current_app.config["MODERATION"] == "post" or cleared else REVIEWING

@@ -50,7 +50,7 @@ def request_sticker(user, fields):
         "face_consent": True if photo else None,
         "ai_label": config["AI_LABEL"],
     }
-    engine, version = _engine_for(style)
+    engine, version = engine_for(style)
     fingerprint = cache.request_key("sticker", engine, version, params)
     cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
     cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
@@ -72,7 +72,7 @@ def expression_and_decoration(args, text):
     return (emotion.expression, emotion.decoration) if emotion else ("none", "none")
 
 
-def _engine_for(style):
+def engine_for(style):
     """The engine a sticker of this style runs on: `sd` only on sd-lora, others as the fleet policy says."""
     try:
         return fleet.choose("sticker", require="sd-lora" if style == "sd" else None)

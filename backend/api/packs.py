@@ -1,0 +1,43 @@
+"""Sticker packs in the format of WeChat's sticker open platform: make one, download its submission zip."""
+from apiflask import APIBlueprint, FileSchema
+from flask import Response, current_app
+
+from backend.api.common import task_response
+from backend.auth import token_auth
+from backend.errors import ApiError
+from backend.ratelimit import job_limit
+from backend.schemas import PackIn, TaskOut, WaitQuery
+from backend.services import jobs, media, packs, uploads
+
+bp = APIBlueprint("packs", __name__, url_prefix="/api/v1", tag="Stickers")
+
+
+@bp.post("/packs")
+@bp.auth_required(token_auth)
+@job_limit
+@bp.input(WaitQuery, location="query", arg_name="query")
+@bp.input(PackIn, location="json", validation=False, arg_name="_documented")
+@bp.output(TaskOut, status_code=202)
+def create_pack(query, _documented):
+    """8, 16 or 24 stickers from one photo or template, one per caption/emotion, as one task (progress per
+    sticker); its result is the WeChat submission zip, `result.parts` the stickers for previews."""
+    fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
+    return task_response(packs.request_pack(token_auth.current_user, fields), query["wait"])
+
+
+@bp.get("/packs/<task_id>/export")
+@bp.auth_required(token_auth)
+@bp.output(FileSchema(type="string", format="binary"), content_type="application/zip",
+           description="main/NN.gif|png, thumbs/NN.png, cover.png, icon.png, banner.png, manifest.json")
+def export_pack(task_id):
+    """The pack's submission zip for WeChat's sticker open platform (the owner's finished pack)."""
+    job = jobs.get_owned(token_auth.current_user, task_id[:64])
+    if job.kind != "pack":
+        raise ApiError("not_found", f"Task {task_id!r} is not a sticker pack.", "task_id")
+    if job.status in ("deleted", "blocked"):
+        raise ApiError(job.error_code or "gone", job.error_message or "The pack was deleted.", "task_id")
+    if job.status != "succeeded":
+        raise ApiError("invalid_request", f"The pack is {job.status}, not ready; poll GET /api/v1/tasks/{job.id}.",
+                       "task_id")
+    return Response(media.read(job.result_path), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="voxmoji-pack-{job.id}.zip"', "Cache-Control": "no-store"})

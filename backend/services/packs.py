@@ -1,0 +1,75 @@
+"""Sticker packs for WeChat's sticker platform: one job makes every sticker of the pack from one photo or
+template and the submission zip (the worker side is renders/pack.py)."""
+from flask import current_app
+
+from backend import emotions
+from backend.errors import ApiError
+from backend.renders.wechat_pack import COUNTS, MEANING_MAX
+from backend.schemas import PackIn
+from backend.services import cache, images, jobs, moderation, uploads
+from backend.services.stickers import engine_for, require_face_consent, template_or_404
+from backend.vocabulary import PHOTO_STYLES
+
+# each sticker of a pack moves as its emotion would
+ANIMATION_BY_EXPRESSION = {"angry": "shake", "surprise": "zoom", "sad": "shake"}
+
+
+def request_pack(user, fields):
+    """Validate a pack request, store its photo, and submit it as one job."""
+    config = current_app.config
+    args = uploads.load(PackIn(), fields)
+    if len(args["stickers"]) not in COUNTS:
+        raise ApiError("invalid_request", f"A pack has {', '.join(map(str, COUNTS))} stickers (WeChat's sticker "
+                       f"platform accepts no other count); got {len(args['stickers'])}.", "stickers")
+    name = uploads.normalized_text(args["name"], 8, "name") or "我的表情"
+    intro = uploads.normalized_text(args["intro"], 80, "intro")
+    items = [_item(item, index, config) for index, item in enumerate(args["stickers"])]
+    texts = {"name": name, "intro": intro, **{f"stickers[{i}].text": item["text"] for i, item in enumerate(items)}}
+    flags = moderation.check(user, texts)
+    template = template_or_404(args["template_id"])
+    style = args["style"] or ("template" if template else "cutout")
+    has_image = fields.get("image") not in (None, "")
+    if has_image:
+        require_face_consent(args)
+    elif template is None:
+        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
+    if template and style not in template.styles and style not in PHOTO_STYLES:
+        raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
+    photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
+    if photo is None:
+        style = "panda" if template.id == "panda" else "template"
+    elif style in PHOTO_STYLES:
+        template = None
+    params = {
+        "style": style, "template_id": template.id if template else None, "name": name, "intro": intro,
+        "stickers": items, "animated": args["animated"], "face_index": args["face_index"],
+        "image_sha256": photo.sha256 if photo else None, "face_consent": True if photo else None,
+        "seed": config["SD_SEED"] if style == "sd" else None, "ai_label": config["AI_LABEL"],
+        "text": name,  # what the task shows as its text
+    }
+    engine, version = engine_for(style)
+    per_sticker = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
+    per_sticker += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if args["animated"] else 0
+    job = jobs.submit(user, "pack", {**params, "image_path": photo.path if photo else None},
+                      cache.request_key("pack", engine, version, params), engine, per_sticker * len(items))
+    if not job.repeat:
+        moderation.record_flags(flags, user, texts, job_id=job.id)
+    return job
+
+
+def _item(item, index, config):
+    """One sticker of the pack: its caption, and the emotion it shows (given, or named by the caption)."""
+    text = uploads.normalized_text(item["text"], config["CAPTION_MAX_CHARS"], f"stickers[{index}].text")
+    emotion = emotions.BY_ID[item["emotion"]] if item["emotion"] else emotions.guess(text)
+    expression = emotion.expression if emotion else "none"
+    return {"text": text, "emotion": emotion.id if emotion else None, "expression": expression,
+            "decoration": emotion.decoration if emotion else "none",
+            "animation": ANIMATION_BY_EXPRESSION.get(expression, "bounce"),
+            "meaning": _meaning(text, emotion)}
+
+
+def _meaning(text, emotion):
+    """含义词 (at most 4 characters): the caption when it is that short, else the emotion's name."""
+    if text and len(text) <= MEANING_MAX:
+        return text
+    return emotion.name if emotion else (text[:MEANING_MAX] or "表情")

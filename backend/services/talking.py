@@ -1,0 +1,54 @@
+"""Talking stickers: a face that says the text in the user's saved voice (the worker side is
+renders/talking.py). One job on the voice's engine: the speech, then the mouth moved with it."""
+import math
+
+from flask import current_app
+
+from backend import emotions, fleet
+from backend.errors import ApiError
+from backend.schemas import TalkingIn
+from backend.services import cache, images, jobs, moderation, uploads, voices
+from backend.services.stickers import require_face_consent, template_or_404
+from backend.vocabulary import PHOTO_STYLES
+
+CAPTION_MAX = 12  # a longer text is only heard, not written on the sticker
+
+
+def request_talking_sticker(user, fields):
+    config = current_app.config
+    args = uploads.load(TalkingIn(), fields)
+    text = uploads.normalized_text(args["text"], TalkingIn.TEXT_MAX, "text")
+    if not text:
+        raise ApiError("invalid_request", "text is empty; type what the sticker should say.", "text")
+    flags = moderation.check(user, {"text": text})
+    voice = voices.get_owned(user, args["voice_id"])
+    template = template_or_404(args["template_id"])
+    has_image = fields.get("image") not in (None, "")
+    if has_image:
+        require_face_consent(args)
+    elif template is None:
+        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
+    photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
+    style = args["style"] if photo is not None else ("panda" if template.id == "panda" else "template")
+    if photo is not None and style not in PHOTO_STYLES + ("panda", "template"):
+        raise ApiError("invalid_request", "A talking sticker's style is cutout or comic with a photo.", "style")
+    template = None if photo is not None and style in PHOTO_STYLES else template
+    emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
+    prompt = voices.prompt_of(voice)
+    params = {
+        "text": text, "caption": text if len(text) <= CAPTION_MAX else "", "mode": "zero_shot", "instruct": None,
+        "speed": 1.0, "emotion": emotion.id if emotion else None, "prompt_sha256": prompt.sha256,
+        "prompt_text": voice.prompt_text, "expression": emotion.expression if emotion else "none",
+        "decoration": emotion.decoration if emotion else "none", "style": style,
+        "template_id": template.id if template else None, "face_index": args["face_index"],
+        "image_sha256": photo.sha256 if photo else None, "face_consent": True if photo else None,
+        "ai_label": config["AI_LABEL"],
+    }
+    engine, version = fleet.choose("tts")
+    cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"]) + config["COST_ANIMATED_STICKER"]
+    job = jobs.submit(user, "talking", {**params, "prompt_path": prompt.path,
+                                        "image_path": photo.path if photo else None},
+                      cache.request_key("talking", engine, version, params), engine, cost)
+    if not job.repeat:
+        moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
+    return job
