@@ -18,6 +18,7 @@ bench: install
 	$(PY) bench/tts_engine.py
 	$(PY) bench/sticker_engine.py
 	$(PY) bench/speech_stream.py
+	$(PY) bench/packs_and_talking.py
 
 # A worker host (docs/deploy.md): only the worker, against the Redis, database and S3 bucket the environment
 # names (REDIS_URL, DATABASE_URL, VOXMOJI_MEDIA_STORAGE=s3 ...); VOXMOJI_WORKER_ENGINES pins its engines.
