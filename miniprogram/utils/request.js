@@ -54,14 +54,31 @@ function networkError(err) {
 }
 
 function apiError(res) {
-  const body = (res && res.data) || {};
+  return apiErrorFromBody(res.statusCode, res.data, res.header);
+}
+
+// An error answer as an Error with the server's code; the body may be JSON, text or bytes (a stream's answer).
+function apiErrorFromBody(statusCode, data, header) {
+  let body = data || {};
+  if (typeof body !== 'object' || body instanceof ArrayBuffer) {
+    try {
+      const text = typeof body === 'string' ? body : String.fromCharCode.apply(null, new Uint8Array(body));
+      body = JSON.parse(decodeURIComponent(escape(text)));
+    } catch (e) { body = {}; }
+  }
   const detail = body.error || {};
   const error = new Error(errors.messageFor(detail.code, detail.message));
   error.code = detail.code || 'internal_error';
-  error.status = res.statusCode;
+  error.status = statusCode;
   error.field = detail.field || null;
-  error.retryAfter = Number((res.header || {})['Retry-After'] || (res.header || {})['retry-after'] || 0);
+  error.retryAfter = Number((header || {})['Retry-After'] || (header || {})['retry-after'] || 0);
   return error;
+}
+
+// The Authorization header for calls that cannot go through request() (a chunked stream); logs in first.
+async function authorizedHeader() {
+  await ensureToken();
+  return { Authorization: 'Bearer ' + token };
 }
 
 function login() {
@@ -152,4 +169,4 @@ function showError(error) {
 
 function resetSession() { token = ''; loggingIn = null; refreshing = null; }
 
-module.exports = { request, login, refresh, showError, resetSession, newIdempotencyKey };
+module.exports = { request, login, refresh, showError, resetSession, newIdempotencyKey, authorizedHeader, apiErrorFromBody };

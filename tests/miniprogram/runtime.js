@@ -8,7 +8,8 @@ const ROOT = path.resolve(__dirname, '../../miniprogram');
 
 function createRuntime({ baseUrl, files, loginCode }) {
   const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [], actionSheets: [],
-                  actionSheetChoice: 2 };
+                  actionSheetChoice: 2, clipboard: [], savedVideos: [], sharedVideos: [],
+                  webAudio: { starts: [], firstStartAt: 0 }, streams: [] };
   const storage = {};
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxmoji-mp-'));
   let stopHandler = null;
@@ -22,14 +23,66 @@ function createRuntime({ baseUrl, files, loginCode }) {
   };
   const headersOf = (res) => Object.fromEntries(res.headers.entries());
 
+  // wx.request({enableChunked: true}) as the base library runs it: a RequestTask whose onChunkReceived listeners
+  // get each piece of the body (an ArrayBuffer) as it arrives; success comes after the last piece. An error
+  // answer comes whole, in success's data.
+  function chunkedRequest({ url, method, body, header, timeout, success, fail }) {
+    const listeners = [];
+    const record = { chunks: 0, firstChunkAt: 0, doneAt: 0 };
+    calls.streams.push(record);
+    const task = { onChunkReceived: (listener) => listeners.push(listener), onHeadersReceived: () => {}, abort: () => {} };
+    fetch(url, { method, headers: header, body, signal: AbortSignal.timeout(timeout || 60000) })
+      .then(async (res) => {
+        if (res.status >= 400) {
+          success({ statusCode: res.status, data: await res.arrayBuffer(), header: headersOf(res) });
+          return;
+        }
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          record.chunks += 1;
+          if (!record.firstChunkAt) record.firstChunkAt = Date.now();
+          const piece = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+          for (const listener of listeners) listener({ data: piece });
+        }
+        record.doneAt = Date.now();
+        success({ statusCode: res.status, data: new ArrayBuffer(0), header: headersOf(res) });
+      })
+      .catch((error) => fail({ errMsg: 'request:fail ' + error.message }));
+    return task;
+  }
+
+  // wx.createWebAudioContext: buffers scheduled with start(when) are recorded (nothing is played).
+  function webAudioContext() {
+    const created = Date.now();
+    return {
+      destination: {},
+      get currentTime() { return (Date.now() - created) / 1000; },
+      createBuffer: (channels, length, rate) => {
+        const data = new Float32Array(length);
+        return { length, sampleRate: rate, duration: length / rate, getChannelData: () => data };
+      },
+      createBufferSource: () => ({
+        buffer: null, connect() {},
+        start(when) {
+          if (!calls.webAudio.firstStartAt) calls.webAudio.firstStartAt = Date.now();
+          calls.webAudio.starts.push({ when, samples: this.buffer.length, rate: this.buffer.sampleRate,
+                                       peak: this.buffer.getChannelData(0).reduce((m, v) => Math.max(m, Math.abs(v)), 0) });
+        }
+      })
+    };
+  }
+
   global.App = (definition) => { app = Object.assign({}, definition); };
   global.getApp = () => app;
   global.Page = (definition) => { global.__lastPage = definition; };
   global.wx = {
     login({ success }) { calls.login += 1; success({ code: loginCode }); },
-    request({ url, method = 'GET', data, header, timeout, success, fail }) {
+    request({ url, method = 'GET', data, header, timeout, success, fail, enableChunked }) {
       calls.requests.push(method + ' ' + url.replace(baseUrl, ''));
       const body = method === 'GET' ? undefined : JSON.stringify(data || {});
+      if (enableChunked) return chunkedRequest({ url, method, body, header, timeout, success, fail });
       fetch(url, { method, headers: header, body, signal: AbortSignal.timeout(timeout || 30000) })
         .then(async (res) => {
           const text = await res.text();
@@ -77,6 +130,10 @@ function createRuntime({ baseUrl, files, loginCode }) {
     authorize: (options) => options.success(),
     openSetting: () => {},
     saveImageToPhotosAlbum: (options) => { calls.saved.push(options.filePath); options.success(); },
+    saveVideoToPhotosAlbum: (options) => { calls.savedVideos.push(options.filePath); options.success(); },
+    shareVideoMessage: (options) => { calls.sharedVideos.push(options.videoPath); },
+    setClipboardData: (options) => { calls.clipboard.push(options.data); options.success(); },
+    createWebAudioContext: () => webAudioContext(),
     showShareImageMenu: (options) => { calls.shared.push(options.path); },
     previewImage: () => {},
     navigateTo: () => {},

@@ -191,3 +191,100 @@ test('what a reviewer checks in app.json and the pages', () => {
     for (const loop of wxml.match(/<[^>]*wx:for=[^>]*>/g) || []) assert.match(loop, /wx:key="[^"*]+"/, page);
   }
 });
+
+// A saved voice for this runtime's user (the recording read the consent sentence).
+async function saveVoice(rt) {
+  const consent = await rt.request.request({ path: '/api/v1/voices/consent' });
+  const saved = await rt.request.request({ path: '/api/v1/voices', method: 'POST', data: {
+    audio: fs.readFileSync(files.audio).toString('base64'), audio_format: 'mp3', consent_token: consent.consent_token,
+    prompt_text: consent.text, name: '测试声音' } });
+  return saved.voice.voice_id;
+}
+
+test('the pack page makes eight stickers, previews them and copies the export link', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-pack-' + Date.now() });
+  privacyRuntime();
+  const page = renderPage('pack');
+  await page.instance.onLoad();
+  assert.equal(page.instance.data.items.length, 8);
+  assert.deepEqual(page.instance.data.items.map((i) => i.name), ['开心', '大笑', '惊讶', '生气', '难过', '害羞', '无语', '得意']);
+  page.instance.onTemplate({ detail: { value: page.instance.data.templates.findIndex((t) => t.template_id === 'panda') } });
+  page.instance.onCaption({ currentTarget: { dataset: { index: 0 } }, detail: { value: '好开心呀' } });
+  const done = await page.instance.generate();
+  assert.ok(done, 'the pack was made');
+  await simulate.sleep(20);
+  const json = JSON.stringify(page.toJSON());
+  const previews = json.match(/\/media\/pack\/[^"]*?\.parts\/\d\d\.gif/g) || [];
+  assert.equal(new Set(previews).size, 8); // every sticker shown
+  assert.match(json, /AI生成/);
+  assert.match(json, /举报/);
+  assert.equal(await page.instance.copyLink(), true);
+  assert.match(rt.calls.clipboard[0], /\/media\/pack\/.*\.zip\?/);
+  const zip = await fetch(rt.calls.clipboard[0]);
+  assert.equal(zip.status, 200);
+  assert.equal(Buffer.from(await zip.arrayBuffer()).subarray(0, 2).toString(), 'PK'); // a zip
+  assert.equal(done.result.stickers[0].text, '好开心呀');
+  assert.equal(page.instance.onShareAppMessage().path, '/pages/pack/index');
+});
+
+test('the talking page plays a talking sticker, saves and shares the video', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-talk-' + Date.now() });
+  privacyRuntime();
+  await saveVoice(rt);
+  const page = renderPage('talking');
+  await page.instance.onLoad();
+  page.instance.onVoice({ detail: { value: 0 } });
+  page.instance.onTemplate({ detail: { value: page.instance.data.templates.findIndex((t) => t.template_id === 'panda') } });
+  page.instance.onText({ detail: { value: '你好呀，今天真开心' } });
+  const done = await page.instance.generate();
+  assert.ok(done, 'the talking sticker was made');
+  await simulate.sleep(20);
+  const json = JSON.stringify(page.toJSON());
+  assert.match(json, /"tagName":"video"|wx-video|talking-video/);
+  assert.match(json, /\/media\/talking\/[^"]*\.mp4\?/); // the video element's source
+  assert.match(json, /AI生成/);
+  const video = await fetch(done.video_url);
+  assert.equal(video.headers.get('content-type'), 'video/mp4');
+  assert.ok(await page.instance.saveVideo());
+  assert.equal(rt.calls.savedVideos.length, 1);
+  assert.ok(await page.instance.share());
+  assert.equal(rt.calls.sharedVideos.length, 1);
+  assert.equal(page.instance.onShareAppMessage().path, '/pages/talking/index');
+});
+
+test('the voice page plays speech while it is made (chunked request, Web Audio)', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-stream-' + Date.now() });
+  privacyRuntime();
+  await saveVoice(rt);
+  const page = renderPage('voice');
+  await page.instance.onLoad();
+  page.instance.onVoice({ detail: { value: 0 } });
+  page.instance.onEmotion({ detail: { value: page.instance.data.emotions.findIndex((e) => e.value === 'happy') } });
+  page.instance.onText({ detail: { value: '今天天气真好，我们一起去公园散步吧。这家店的奶茶特别好喝，下次再来。明天早上八点，我们在学校门口见面。' } });
+  const heard = await page.instance.speakNow();
+  assert.ok(heard, 'the stream was heard');
+  const stream = rt.calls.streams[0];
+  assert.ok(stream.chunks >= 3, 'the audio came in pieces: ' + stream.chunks);
+  assert.ok(rt.calls.webAudio.firstStartAt > 0 && rt.calls.webAudio.firstStartAt < stream.doneAt); // played before the end
+  assert.ok(rt.calls.webAudio.starts.length >= 2);
+  assert.ok(rt.calls.webAudio.starts.some((s) => s.peak > 0.05)); // sound, not silence
+  assert.ok(heard.seconds > 3, 'three sentences: ' + heard.seconds);
+  const task = await rt.request.request({ path: '/api/v1/tasks/' + heard.taskId + '?wait=10' }); // (the stream ends first)
+  assert.equal(task.status, 'succeeded');
+  assert.deepEqual(task.result.instruct_applied, ['happy']);
+  assert.match(page.instance.data.streamNote, /播放完毕/);
+});
+
+test('the emoji page picks an emotion from the server list', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-emotion-' + Date.now() });
+  privacyRuntime();
+  const page = renderPage('emoji');
+  await page.instance.onLoad();
+  assert.ok(page.instance.data.emotions.length >= 11);
+  page.instance.onTemplate({ detail: { value: page.instance.data.templates.findIndex((t) => t.template_id === 'astronaut') } });
+  page.instance.onEmotion({ detail: { value: page.instance.data.emotions.findIndex((e) => e.label === '害羞') } });
+  await page.instance.generate();
+  const task = await rt.request.request({ path: '/api/v1/tasks/' + page.instance.data.taskId });
+  assert.equal(task.result.decoration, 'blush');
+  assert.equal(task.result.expression, 'smile');
+});

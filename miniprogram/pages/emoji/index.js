@@ -7,20 +7,22 @@ const STYLES = [
   { label: '抠图贴纸', value: 'cutout' }, { label: '熊猫头', value: 'panda' },
   { label: '换脸模板', value: 'template' }, { label: '漫画风', value: 'comic' }
 ];
-const EXPRESSIONS = [
-  { label: '自动（按文字）', value: 'auto' }, { label: '不变', value: 'none' }, { label: '微笑', value: 'smile' },
-  { label: '大笑', value: 'laugh' }, { label: '惊讶', value: 'surprise' }, { label: '生气', value: 'angry' },
-  { label: '难过', value: 'sad' }
-];
+const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
 
 Page({
   data: {
-    styles: STYLES, styleIndex: 0, expressions: EXPRESSIONS, expressionIndex: 0,
+    styles: STYLES, styleIndex: 0, emotions: [{ label: '自动（按文字）', value: '' }], emotionIndex: 0,
     templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '', animated: false,
     busy: false, progress: 0, imageUrl: '', taskId: '', error: ''
   },
 
-  onLoad() { return this.loadTemplates(); },
+  onLoad() { return Promise.all([this.loadTemplates(), this.loadEmotions()]); },
+
+  async loadEmotions() {
+    try {
+      this.setData({ emotions: emotionChoices(await loadEmotions(), '自动（按文字）') });
+    } catch (error) { showError(error); }
+  },
 
   async loadTemplates() {
     try {
@@ -41,15 +43,16 @@ Page({
 
   onText(e) { this.setData({ text: e.detail.value }); },
   onStyle(e) { this.setData({ styleIndex: Number(e.detail.value) }); },
-  onExpression(e) { this.setData({ expressionIndex: Number(e.detail.value) }); },
+  onEmotion(e) { this.setData({ emotionIndex: Number(e.detail.value) }); },
   onTemplate(e) { this.setData({ templateIndex: Number(e.detail.value) }); },
   onAnimated(e) { this.setData({ animated: !!e.detail.value }); },
   onFaceConsent(e) { this.setData({ faceConsent: !!e.detail.value }); },
 
   fields() {
     const style = STYLES[this.data.styleIndex].value;
-    const fields = { text: this.data.text.trim(), style: style, expression: EXPRESSIONS[this.data.expressionIndex].value,
-                     animated: this.data.animated };
+    const fields = { text: this.data.text.trim(), style: style, animated: this.data.animated };
+    const emotion = this.data.emotions[this.data.emotionIndex].value;
+    if (emotion) fields.emotion = emotion;
     const template = this.data.templates[this.data.templateIndex];
     if (template && (style === 'template' || !this.data.photoPath)) fields.template_id = template.template_id;
     return fields;

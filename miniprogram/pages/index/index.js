@@ -15,5 +15,7 @@ Page({
   onShareAppMessage() { return { title: 'VoxMoji：用你的声音说话，用你的脸做表情包', path: '/pages/index/index' }; },
   onShareTimeline() { return { title: 'VoxMoji：AI 声音与表情包' }; },
   goVoice() { wx.navigateTo({ url: '/pages/voice/index' }); },
-  goEmoji() { wx.navigateTo({ url: '/pages/emoji/index' }); }
+  goEmoji() { wx.navigateTo({ url: '/pages/emoji/index' }); },
+  goPack() { wx.navigateTo({ url: '/pages/pack/index' }); },
+  goTalking() { wx.navigateTo({ url: '/pages/talking/index' }); }
 });

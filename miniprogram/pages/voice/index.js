@@ -2,6 +2,8 @@ const { request, showError } = require('../../utils/request.js');
 const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
 const { ensureScope, MICROPHONE } = require('../../utils/permission.js');
+const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
+const { streamSpeech } = require('../../utils/stream.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
 const PRESETS = [
@@ -21,15 +23,25 @@ Page({
     recording: false, recordPath: '', recordSeconds: 0,
     voices: [], voiceIndex: -1,
     text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
-    busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', similarity: '', error: ''
+    emotions: [{ label: '自然', value: '' }], emotionIndex: 0,
+    busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', similarity: '', error: '',
+    streaming: false, streamNote: ''
   },
 
   onLoad() {
     this.recorder = wx.getRecorderManager();
     this.recorder.onStop((res) => this.onRecorded(res));
     this.recorder.onError(() => { this.setData({ recording: false }); showError({ message: '录音失败，请检查麦克风权限' }); });
-    return Promise.all([this.loadVoices(), this.loadConsent()]);
+    return Promise.all([this.loadVoices(), this.loadConsent(), this.loadEmotions()]);
   },
+
+  async loadEmotions() {
+    try {
+      this.setData({ emotions: emotionChoices(await loadEmotions(), '自然') });
+    } catch (error) { showError(error); }
+  },
+
+  onEmotion(e) { this.setData({ emotionIndex: Number(e.detail.value) }); },
 
   // The sentence to read is the consent to cloning this voice (with today's date); the recording of it is the
   // reference audio and its exact transcript.
@@ -85,7 +97,29 @@ Page({
     const mode = this.data.modes[this.data.modeIndex];
     const fields = { text: this.data.text.trim(), mode: mode };
     if (mode === 'instruct') fields.instruct = this.data.instruct.trim();
+    const emotion = this.data.emotions[this.data.emotionIndex].value;
+    if (emotion) fields.emotion = emotion;
     return fields;
+  },
+
+  // 边合成边播放: a saved voice's speech streamed and played while it is made.
+  async speakNow() {
+    const fields = this.fields();
+    const voice = this.data.voices[this.data.voiceIndex];
+    if (!fields.text) { showError({ message: '请先输入要说的文字' }); return false; }
+    if (!voice) { showError({ message: '边说边听需要一个已保存的声音' }); return false; }
+    const started = Date.now();
+    this.setData({ streaming: true, streamNote: '正在合成…', error: '' });
+    try {
+      const heard = await streamSpeech(Object.assign({ voice_id: voice.voice_id }, fields), () => {
+        this.setData({ streamNote: '已开始播放（' + (Date.now() - started) + ' 毫秒）' });
+      });
+      this.setData({ streaming: false, taskId: heard.taskId, streamNote: '播放完毕，共 ' + heard.seconds.toFixed(1) + ' 秒' });
+      return heard;
+    } catch (error) {
+      this.setData({ streaming: false, streamNote: '', error: showError(error) });
+      return false;
+    }
   },
 
   async generate() {
