@@ -164,3 +164,65 @@ def test_history_shows_the_text_in_local_time(browser, stack):
         assert f"{shanghai.hour}:{shanghai.minute:02d}" in first and created not in first, first
     finally:
         context.close()
+
+
+def _saved_voice(page, stack):
+    """A voice saved for the page's own account (its token from localStorage), then the page reloaded."""
+    import requests
+
+    token = page.evaluate("localStorage.getItem('voxmoji_token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    consent = requests.get(stack.base_url + "/api/v1/voices/consent", headers=headers, timeout=10).json()
+    saved = requests.post(stack.base_url + "/api/v1/voices", headers=headers, timeout=60,
+                          files={"audio": ("me.wav", wav_bytes(reference_voice(200.0)), "audio/wav")},
+                          data={"consent_token": consent["consent_token"], "prompt_text": consent["text"], "name": "浏览器声音"})
+    assert saved.status_code == 201, saved.text
+    page.reload()
+    page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+    return saved.json()["voice"]["voice_id"]
+
+
+def test_a_talking_sticker_plays_in_the_page(page, stack):
+    voice_id = _saved_voice(page, stack)
+    page.select_option("#template-select", "panda")
+    page.select_option("#talking-voice", voice_id)
+    page.fill("#talking-text", "你好呀，今天真开心！")
+    page.select_option("#talking-emotion", "happy")
+    page.click("#talking-go")
+    page.wait_for_function("() => document.getElementById('talking-video').src.includes('/media/talking/')", timeout=120000)
+    played = page.evaluate("""() => new Promise((resolve) => {
+        const video = document.getElementById('talking-video');
+        video.muted = true;  // autoplay rules: a muted video may play without a gesture
+        video.addEventListener('error', () => resolve({error: video.error && video.error.code}), {once: true});
+        const check = () => video.currentTime > 0.3
+            ? resolve({time: video.currentTime, duration: video.duration, width: video.videoWidth})
+            : setTimeout(check, 100);
+        video.play().then(check, (e) => resolve({error: String(e)}));
+    })""")
+    assert "error" not in played, played
+    assert played["width"] == 480 and 1 < played["duration"] <= 10.1
+    assert page.evaluate("document.getElementById('talking-gif').naturalWidth") == 240
+    page.screenshot(path=str(ARTIFACTS / "h5-talking.png"), full_page=True)
+
+
+def test_a_pack_and_streamed_speech_in_the_page(page, stack):
+    voice_id = _saved_voice(page, stack)
+    page.select_option("#template-select", "panda")
+    page.fill("#pack-name", "熊猫")
+    page.uncheck("#pack-animated")
+    page.click("#pack-go")
+    page.wait_for_function("() => document.querySelectorAll('#pack-previews img').length === 8", timeout=120000)
+    page.wait_for_function("() => [...document.querySelectorAll('#pack-previews img')].every((i) => i.naturalWidth === 240)")
+    assert "/media/pack/" in page.get_attribute("#pack-export", "href")
+
+    page.select_option("#voice-select", voice_id)
+    page.fill("#tts-text", "今天天气真好，我们一起去公园散步吧。这家店的奶茶特别好喝，下次再来。明天早上八点见。")
+    page.click("#tts-stream")
+    page.wait_for_function("() => document.body.dataset.streamDone", timeout=60000)
+    first, done = (int(page.evaluate(f"document.body.dataset.{name}")) for name in ("streamFirst", "streamDone"))
+    assert first < done  # playing began before the last piece arrived
+    assert "已开始播放" in page.inner_text("#stream-state")
+    buffered = page.evaluate("(() => { const a = document.getElementById('tts-audio'); "
+                             "return a.buffered.length ? a.buffered.end(a.buffered.length - 1) : 0; })()")
+    assert buffered > 3  # the whole speech went into the player
+    page.screenshot(path=str(ARTIFACTS / "h5-pack-stream.png"), full_page=True)

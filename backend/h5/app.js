@@ -3,7 +3,8 @@
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
   var FINISHED = ['succeeded', 'failed', 'canceled', 'deleted', 'blocked'];
-  var KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
+  var KIND = { tts: '声音', emoji: '表情包', swap: '换脸', pack: '整套表情包', talking: '会说话的表情' };
+  var PACK_EMOTIONS = ['happy', 'laugh', 'surprised', 'angry', 'sad', 'shy', 'speechless', 'smug'];
   var STATUS = { queued: '排队中', running: '生成中', reviewing: '审核中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除', blocked: '已撤回' };
   var token = localStorage.getItem('voxmoji_token') || '';
   var recorded = null; // a WAV File made from the microphone recording
@@ -209,7 +210,12 @@
     var result = await api('/api/v1/voices');
     var select = $('voice-select');
     select.length = 1;
-    result.voices.forEach(function (v) { select.add(new Option(v.name + '（' + v.duration.toFixed(1) + ' 秒）', v.voice_id)); });
+    var talking = $('talking-voice');
+    talking.length = 1;
+    result.voices.forEach(function (v) {
+      select.add(new Option(v.name + '（' + v.duration.toFixed(1) + ' 秒）', v.voice_id));
+      talking.add(new Option(v.name, v.voice_id));
+    });
   }
 
   async function generateSpeech() {
@@ -242,6 +248,7 @@
       if (voiceId && !upload) {
         var json = { text: text, mode: mode, voice_id: voiceId };
         if (mode === 'instruct') json.instruct = instruct;
+        if ($('tts-emotion').value) json.emotion = $('tts-emotion').value;
         task = await api('/api/v1/tts?wait=20', { json: json });
       } else {
         var fields = new FormData();
@@ -249,6 +256,7 @@
         fields.append('text', text);
         fields.append('mode', mode);
         if (mode === 'instruct') fields.append('instruct', instruct);
+        if ($('tts-emotion').value) fields.append('emotion', $('tts-emotion').value);
         if (promptText) fields.append('prompt_text', promptText);
         task = await api('/api/v1/tts?wait=20', { form: fields });
       }
@@ -265,7 +273,7 @@
 
   // -- 举报 (report a result) -----------------------------------------------------------------
 
-  var lastTask = { tts: null, sticker: null };
+  var lastTask = { tts: null, sticker: null, pack: null, talking: null };
 
   function openReport(kind) {
     var dialog = $('report-dialog');
@@ -321,8 +329,8 @@
     if (photo && !$('face-consent').checked) { showError({ message: '请先确认照片中的人是你本人或已同意' }); return; }
     return busy($('sticker-go'), async function () {
       var task;
-      var fields = { text: $('caption').value.trim(), style: style, expression: $('expression').value,
-                     animated: $('animated').checked };
+      var fields = { text: $('caption').value.trim(), style: style, animated: $('animated').checked };
+      if ($('emotion').value) fields.emotion = $('emotion').value;
       if (templateId && (style === 'template' || !photo)) fields.template_id = templateId;
       if (photo) {
         var form = new FormData();
@@ -341,6 +349,136 @@
     });
   }
 
+  // -- speech played while it is made (MediaSource, audio/mpeg) --------------------------------
+
+  async function streamSpeech() {
+    clearError();
+    var text = $('tts-text').value.trim();
+    var voiceId = $('voice-select').value;
+    if (!text) { showError({ message: '请先输入要说的话' }); return; }
+    if (!voiceId) { showError({ message: '边合成边播放需要一个已保存的声音' }); return; }
+    if (!window.MediaSource || !MediaSource.isTypeSupported('audio/mpeg')) {
+      showError({ message: '这个浏览器不能边合成边播放，请用“生成声音”' }); return;
+    }
+    return busy($('tts-stream'), async function () {
+      var json = { text: text, voice_id: voiceId, format: 'mp3' };
+      if ($('tts-emotion').value) json.emotion = $('tts-emotion').value;
+      var started = Date.now();
+      var res = await fetch('/api/v1/tts/stream', { method: 'POST', body: JSON.stringify(json),
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token } });
+      if (res.status === 401) { if (!(await refresh())) await login(); return streamSpeech(); }
+      if (!res.ok) throw apiError(res, await res.json().catch(function () { return {}; }));
+      var audio = $('tts-audio');
+      var source = new MediaSource();
+      audio.src = URL.createObjectURL(source);
+      $('tts-result').hidden = false;
+      await new Promise(function (resolve) { source.addEventListener('sourceopen', resolve, { once: true }); });
+      var buffer = source.addSourceBuffer('audio/mpeg');
+      var reader = res.body.getReader();
+      var first = true;
+      for (;;) {
+        var piece = await reader.read();
+        if (piece.done) break;
+        if (buffer.updating) await new Promise(function (resolve) { buffer.addEventListener('updateend', resolve, { once: true }); });
+        buffer.appendBuffer(piece.value);
+        if (first) {
+          first = false;
+          audio.play().catch(function () { /* autoplay refused: the controls are there */ });
+          $('stream-state').textContent = '已开始播放（' + (Date.now() - started) + ' 毫秒）';
+          document.body.dataset.streamFirst = String(Date.now());
+        }
+      }
+      if (buffer.updating) await new Promise(function (resolve) { buffer.addEventListener('updateend', resolve, { once: true }); });
+      source.endOfStream();
+      document.body.dataset.streamDone = String(Date.now());
+      $('stream-state').textContent += ' · 合成完毕';
+      lastTask.tts = res.headers.get('X-VoxMoji-Task');
+    });
+  }
+
+  // -- sticker packs and talking stickers (the photo or template chosen above) ------------------
+
+  function sourceFields() {
+    var photo = $('photo-file').files[0];
+    var templateId = $('template-select').value;
+    if (!photo && !templateId) throw { message: '请先在“做表情包”里选一张照片或一个模板' };
+    if (photo && !$('face-consent').checked) throw { message: '请先确认照片中的人是你本人或已同意' };
+    return photo ? fileBase64(photo).then(function (b64) { return { image: b64, face_consent: true }; })
+      : Promise.resolve({ template_id: templateId });
+  }
+
+  function fileBase64(file) {
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(String(reader.result)); };
+      reader.onerror = function () { reject({ message: '照片读取失败，请重选' }); };
+      reader.readAsDataURL(file);
+    });
+  }
+
+  var emotionNames = {};
+
+  async function loadEmotions() {
+    var result = await api('/api/v1/emotions');
+    result.emotions.forEach(function (e) {
+      emotionNames[e.emotion] = e.name;
+      ['tts-emotion', 'emotion', 'talking-emotion'].forEach(function (id) { $(id).add(new Option(e.name, e.emotion)); });
+    });
+    var captions = $('pack-captions');
+    captions.textContent = '';
+    PACK_EMOTIONS.forEach(function (id) {
+      var input = document.createElement('input');
+      input.maxLength = 40;
+      input.value = emotionNames[id] || id;
+      input.dataset.emotion = id;
+      input.title = emotionNames[id] || id;
+      captions.appendChild(input);
+    });
+  }
+
+  async function generatePack() {
+    clearError();
+    var name = $('pack-name').value.trim();
+    if (!name) { showError({ message: '请填写表情名称（最多 8 字）' }); return; }
+    return busy($('pack-go'), async function () {
+      var json = Object.assign(await sourceFields(), { name: name, animated: $('pack-animated').checked,
+        stickers: Array.prototype.map.call($('pack-captions').children, function (input) {
+          return { text: input.value.trim(), emotion: input.dataset.emotion };
+        }) });
+      var task = await follow(await api('/api/v1/packs?wait=20', { json: json }), $('pack-progress'));
+      var previews = $('pack-previews');
+      previews.textContent = '';
+      task.result.stickers.forEach(function (sticker) {
+        var img = document.createElement('img');
+        img.src = task.result.parts[sticker.part];
+        img.alt = sticker.text;
+        img.title = sticker.text;
+        previews.appendChild(img);
+      });
+      $('pack-export').href = task.zip_url;
+      $('pack-result').hidden = false;
+      lastTask.pack = task.task_id;
+    });
+  }
+
+  async function generateTalking() {
+    clearError();
+    var text = $('talking-text').value.trim();
+    var voiceId = $('talking-voice').value;
+    if (!voiceId) { showError({ message: '请先选择一个已保存的声音（在“克隆声音”里保存）' }); return; }
+    if (!text) { showError({ message: '请输入要说的话（最多 30 字）' }); return; }
+    return busy($('talking-go'), async function () {
+      var json = Object.assign(await sourceFields(), { text: text, voice_id: voiceId });
+      if ($('talking-emotion').value) json.emotion = $('talking-emotion').value;
+      var task = await follow(await api('/api/v1/talking-stickers?wait=20', { json: json }), $('talking-progress'));
+      $('talking-video').src = task.video_url;
+      $('talking-gif').src = task.image_url;
+      $('talking-download').href = task.video_url;
+      $('talking-result').hidden = false;
+      lastTask.talking = task.task_id;
+    });
+  }
+
   // Server times are UTC; the user reads them in the browser's time zone.
   function localTime(iso) {
     var moment = new Date(iso);
@@ -354,6 +492,7 @@
     page.tasks.forEach(function (t) {
       var item = document.createElement('li');
       if (t.image_url) { var img = document.createElement('img'); img.src = t.image_url; item.appendChild(img); }
+      if (t.zip_url) { var zip = document.createElement('a'); zip.href = t.zip_url; zip.textContent = '压缩包'; item.appendChild(zip); }
       var label = document.createElement('span');
       label.textContent = (KIND[t.kind] || t.kind) + ' · ' + (STATUS[t.status] || t.status) + ' · ' + localTime(t.created_at);
       item.appendChild(label);
@@ -379,6 +518,9 @@
     $('record-stop').onclick = stopRecording;
     $('tts-go').onclick = generateSpeech;
     $('sticker-go').onclick = generateSticker;
+    $('tts-stream').onclick = streamSpeech;
+    $('pack-go').onclick = generatePack;
+    $('talking-go').onclick = generateTalking;
     $('history-refresh').onclick = function () { loadHistory().catch(showError); };
     $('template-select').onchange = markTemplate;
     $('instruct-preset').onchange = function () { if (this.value) $('tts-mode').value = 'instruct'; };
@@ -388,7 +530,7 @@
     $('report-dialog').addEventListener('close', function () { sendReport(); });
     try {
       await refreshAccount();
-      await Promise.all([loadVoices(), loadConsent(), loadTemplates(), loadHistory()]);
+      await Promise.all([loadVoices(), loadConsent(), loadTemplates(), loadHistory(), loadEmotions()]);
       document.body.dataset.ready = 'yes';
     } catch (error) {
       showError(error);
