@@ -7,7 +7,7 @@ from backend.console.blueprint import bp
 from backend.console.access import page
 from backend.extensions import db
 from backend.models import Job, ModerationWord, User
-from backend.services import audit, media, moderation, review
+from backend.services import jobs, audit, media, moderation, review
 
 
 @bp.get("/review")
@@ -26,10 +26,15 @@ def review_queue():
 
 
 def _preview(job):
-    """(kind, signed URL) of a job's result while its file exists: image or audio."""
+    """(kind, signed URLs) of a job's result while its file exists: `audio`, `video` (a talking sticker) or
+    `images` (a sticker; a pack's stickers)."""
     if not job.result_path or job.status not in ("succeeded", "reviewing") or not media.exists(job.result_path):
         return None
-    return ("audio" if (job.result_mime or "").startswith("audio") else "image", media.sign_url(job.result_path)[0])
+    mime = job.result_mime or ""
+    parts = [media.sign_url(media.part_path(job.result_path, name))[0] for name in jobs.parts_of(job.result_meta)]
+    if mime.startswith("audio") or mime.startswith("video"):
+        return mime.split("/")[0], [media.sign_url(job.result_path)[0]]
+    return "images", parts if mime == "application/zip" else [media.sign_url(job.result_path)[0]]
 
 
 @bp.post("/review/<int:item_id>/approve")
