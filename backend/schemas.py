@@ -9,6 +9,8 @@ from backend.vocabulary import (
     ANIMATIONS,
     AUDIO_FORMATS,
     EXPRESSIONS,
+    PACK_INTRO_MAX,
+    PACK_NAME_MAX,
     IMAGE_FORMATS,
     API_JOB_KINDS,
     PCM_RATES,
@@ -270,8 +272,8 @@ class PackIn(Schema):
     image = String(metadata={"description": "the photo (base64); or use template_id"})
     template_id = Id(load_default=None)
     style = String(load_default=None, validate=OneOf(STYLES), metadata={"description": "as POST /api/v1/emoji"})
-    name = Text(8, load_default="我的表情", metadata={"description": "表情名称, at most 8 characters"})
-    intro = Text(80, load_default="", metadata={"description": "表情介绍, at most 80 characters"})
+    name = Text(PACK_NAME_MAX, load_default="我的表情", metadata={"description": "表情名称, at most 8 characters"})
+    intro = Text(PACK_INTRO_MAX, load_default="", metadata={"description": "表情介绍, at most 80 characters"})
     stickers = List(Nested(PackStickerIn), required=True, validate=Length(min=8, max=24),
                     metadata={"description": "8, 16 or 24 stickers (the counts WeChat's platform accepts)"})
     animated = Boolean(load_default=True, metadata={"description": "animated GIF main images (else PNG)"})

@@ -27,3 +27,7 @@ ANIMATIONS = ("bounce", "shake", "zoom")
 IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 ANIMATED_FORMATS = ("gif", "webp")
 SWAP_FORMATS = ("png", "webp")
+
+# Sticker packs: what WeChat's sticker open platform accepts (backend/renders/wechat_pack.py has the rest)
+PACK_COUNTS = (8, 16, 24)
+PACK_NAME_MAX, PACK_INTRO_MAX, PACK_MEANING_MAX = 8, 80, 4  # 表情名称, 表情介绍, 含义词 (characters)

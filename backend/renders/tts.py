@@ -11,7 +11,8 @@ from backend.engines.speaker_encoder import similarity
 from backend.engines.tts_output import join_outputs, split_sentences
 from backend.renders.labels import hidden_label, label_audio
 from backend.services import audio, media, voices
-from backend.services.speech_stream import STREAMED_FORMATS, SpeechWriter
+from backend.renders.speech_writer import SpeechWriter
+from backend.services.speech_stream import STREAMED_FORMATS
 
 SENTENCE_GAP_SECONDS = 0.15
 

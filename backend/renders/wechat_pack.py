@@ -21,11 +21,10 @@ import zipfile
 from PIL import Image, ImageDraw
 
 from backend.engines import sticker_post
+from backend.vocabulary import PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX
 
-COUNTS = (8, 16, 24)
 MAIN_SIZE, THUMB_SIZE, COVER_SIZE, ICON_SIZE, BANNER_SIZE = 240, 120, 240, 50, (750, 400)
 MAX_BYTES = {"main": 500 * 1024, "thumb": 50 * 1024, "cover": 500 * 1024, "icon": 100 * 1024, "banner": 500 * 1024}
-NAME_MAX, INTRO_MAX, MEANING_MAX = 8, 80, 4
 FRAME_MS = 100  # 10 frames a second, under the 12 the platform accepts
 
 
@@ -47,7 +46,7 @@ def assemble(stickers, name, intro, hidden_label):
         files[main_name] = data
         files[thumb_name] = _png(_labelled(frames[0].resize((THUMB_SIZE,) * 2, Image.Resampling.LANCZOS)),
                                  MAX_BYTES["thumb"], hidden_label)
-        manifest_items.append({"main": main_name, "thumbnail": thumb_name, "meaning": meaning[:MEANING_MAX]})
+        manifest_items.append({"main": main_name, "thumbnail": thumb_name, "meaning": meaning[:PACK_MEANING_MAX]})
     first = stickers[0][0][0]
     files["cover.png"] = _png(first.copy(), MAX_BYTES["cover"], hidden_label)
     files["icon.png"] = _png(_labelled(first.resize((ICON_SIZE,) * 2, Image.Resampling.LANCZOS)),
@@ -55,7 +54,7 @@ def assemble(stickers, name, intro, hidden_label):
     files["banner.png"] = _png(_banner([frames[0] for frames, *_ in stickers[:4]], name), MAX_BYTES["banner"],
                                hidden_label, opaque=True)
     files["manifest.json"] = json.dumps({
-        "platform": "微信表情开放平台 (sticker.weixin.qq.com)", "name": name[:NAME_MAX], "introduction": intro[:INTRO_MAX],
+        "platform": "微信表情开放平台 (sticker.weixin.qq.com)", "name": name[:PACK_NAME_MAX], "introduction": intro[:PACK_INTRO_MAX],
         "count": len(stickers), "stickers": manifest_items, "cover": "cover.png", "icon": "icon.png",
         "banner": "banner.png", "ai_generated": True, "label": "AI生成", "hidden_label": json.loads(hidden_label),
     }, ensure_ascii=False, indent=2).encode()

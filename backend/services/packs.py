@@ -4,11 +4,10 @@ from flask import current_app
 
 from backend import emotions
 from backend.errors import ApiError
-from backend.renders.wechat_pack import COUNTS, MEANING_MAX
 from backend.schemas import PackIn
 from backend.services import cache, images, jobs, moderation, uploads
 from backend.services.stickers import engine_for, require_face_consent, template_or_404
-from backend.vocabulary import PHOTO_STYLES
+from backend.vocabulary import PACK_COUNTS, PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX, PHOTO_STYLES
 
 # each sticker of a pack moves as its emotion would
 ANIMATION_BY_EXPRESSION = {"angry": "shake", "surprise": "zoom", "sad": "shake"}
@@ -18,11 +17,11 @@ def request_pack(user, fields):
     """Validate a pack request, store its photo, and submit it as one job."""
     config = current_app.config
     args = uploads.load(PackIn(), fields)
-    if len(args["stickers"]) not in COUNTS:
-        raise ApiError("invalid_request", f"A pack has {', '.join(map(str, COUNTS))} stickers (WeChat's sticker "
+    if len(args["stickers"]) not in PACK_COUNTS:
+        raise ApiError("invalid_request", f"A pack has {', '.join(map(str, PACK_COUNTS))} stickers (WeChat's sticker "
                        f"platform accepts no other count); got {len(args['stickers'])}.", "stickers")
-    name = uploads.normalized_text(args["name"], 8, "name") or "我的表情"
-    intro = uploads.normalized_text(args["intro"], 80, "intro")
+    name = uploads.normalized_text(args["name"], PACK_NAME_MAX, "name") or "我的表情"
+    intro = uploads.normalized_text(args["intro"], PACK_INTRO_MAX, "intro")
     items = [_item(item, index, config) for index, item in enumerate(args["stickers"])]
     texts = {"name": name, "intro": intro, **{f"stickers[{i}].text": item["text"] for i, item in enumerate(items)}}
     flags = moderation.check(user, texts)
@@ -70,6 +69,6 @@ def _item(item, index, config):
 
 def _meaning(text, emotion):
     """含义词 (at most 4 characters): the caption when it is that short, else the emotion's name."""
-    if text and len(text) <= MEANING_MAX:
+    if text and len(text) <= PACK_MEANING_MAX:
         return text
-    return emotion.name if emotion else (text[:MEANING_MAX] or "表情")
+    return emotion.name if emotion else (text[:PACK_MEANING_MAX] or "表情")
