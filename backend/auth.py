@@ -15,6 +15,7 @@ from backend.errors import ApiError, error_response
 from backend.extensions import db
 from backend.models import RefreshToken, User, utcnow
 from backend.services import ledger
+from backend.services.accounts import refuse_blocked
 from backend.services.transactions import write_transaction
 from backend.services.wechat import WeChatClient
 
@@ -67,13 +68,6 @@ def refresh(token):
 
 def _digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def refuse_blocked(user):
-    if user.blocked and user.openid.startswith("erased:"):
-        raise ApiError("forbidden", "This account was deleted at your request; log in again to start a new one.")
-    if user.blocked:
-        raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
 
 
 @token_auth.verify_token

@@ -1,10 +1,19 @@
-"""Operator actions on accounts: block and unblock, each written to the audit log."""
+"""Accounts: what a blocked one is refused, and the operator's actions on them (find, block and unblock, each
+written to the audit log)."""
 import sqlalchemy as sa
 
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import AuditRecord, RefreshToken, User, utcnow
 from backend.services.transactions import write_transaction
+
+
+def refuse_blocked(user):
+    """403 forbidden for a blocked account (or one deleted at its owner's request), on every request."""
+    if user.blocked and user.openid.startswith("erased:"):
+        raise ApiError("forbidden", "This account was deleted at your request; log in again to start a new one.")
+    if user.blocked:
+        raise ApiError("forbidden", "This account is blocked; contact the mini-program's operator.")
 
 
 def find(user_ref):

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.errors import error_response
 from backend.extensions import db
 from backend.models import ApiKey, User, utcnow
+from backend.services.accounts import refuse_blocked
 from backend.services.transactions import write_transaction
 
 admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)",
@@ -79,8 +80,6 @@ def verify(key):
 @speech_auth.verify_token
 def verify_speech(key):
     """The account a speech key speaks for, else None (answered 401); a blocked account is 403."""
-    from backend.auth import refuse_blocked
-
     record = _unrevoked(key)
     if record is None or record.scope != "speech":
         return None
