@@ -197,3 +197,26 @@ def test_forget_drops_the_speakers_of_a_recording(config, prompt, calls):
     assert any(name.startswith(f"vm_{'b' * 24}_") for name in engine.model.frontend.spk2info)
     engine.synthesize("再说一句。", prompt, 16000, prompt_text="第一段", prompt_key=gone)
     assert [name for name, _ in calls()].count("add_zero_shot_spk") == 4  # registered afresh, not from a cache
+
+
+def test_streaming_hands_out_chunks_as_the_model_makes_them(engine, prompt, calls, monkeypatch):
+    import time
+
+    engine.model.delay_per_chunk = 0.2  # the model takes time per chunk, as a GPU does
+    arrivals = []
+    out = engine.synthesize("今天天气真好。我们去散步吧。", prompt, 16000, prompt_text="这是我的声音", prompt_key="voice-s",
+                            on_audio=lambda samples, rate: arrivals.append((time.monotonic(), samples.copy(), rate)))
+    assert calls()[-1][1]["stream"] is True  # CosyVoice3's own streaming
+    assert len(arrivals) == 4  # two sentences, two chunks each
+    assert all(rate == 24000 for _, _, rate in arrivals)
+    np.testing.assert_array_equal(np.concatenate([samples for _, samples, _ in arrivals]), out.audio)
+    assert arrivals[-1][0] - arrivals[0][0] > 0.4  # handed out while the rest was still being made
+    plain = engine.synthesize("再说一句。", prompt, 16000, prompt_text="这是我的声音", prompt_key="voice-s")
+    assert calls()[-1][1]["stream"] is False and len(plain.audio) > 0
+
+
+def test_an_emotion_is_said_through_the_instruct_model(engine, prompt, calls):
+    out = engine.synthesize("好委屈啊。", prompt, 16000, prompt_text="这是我的声音", emotion="wronged")
+    name, kwargs = calls()[-1]
+    assert name == "inference_instruct2" and "委屈" in kwargs["instruct_text"]
+    assert out.instruct_applied == ["wronged"]
