@@ -30,6 +30,7 @@ STATUSES = {
     ("get", "/api/v1/templates"): (),
     ("get", "/api/v1/emotions"): (),
     ("post", "/api/v1/packs"): (402, 404, 415, 422, 429, 503),
+    ("post", "/api/v1/tts/stream"): (402, 404, 415, 422, 429, 503),
     ("post", "/api/v1/talking-stickers"): (402, 404, 415, 422, 429, 503),
     ("get", "/api/v1/packs/{task_id}/export"): (404, 410),
     ("post", "/v1/audio/speech"): (402, 404, 415, 422, 429, 503),
@@ -51,6 +52,7 @@ PUBLIC = {("get", "/api/v1/emotions"), ("post", "/api/v1/auth/login"), ("post", 
 MULTIPART_FILES = {
     ("post", "/api/v1/voices"): ("audio",),
     ("post", "/api/v1/tts"): ("prompt_audio",),
+    ("post", "/api/v1/tts/stream"): ("prompt_audio",),
     ("post", "/api/v1/emoji"): ("image",),
     ("post", "/api/v1/swap"): ("source_image", "target_image"),
 }
