@@ -23,7 +23,7 @@ def test_the_api_accepts_exactly_the_vocabulary():
     assert set(vocabulary.ANIMATED_FORMATS) <= set(vocabulary.IMAGE_FORMATS)
     assert choices(VoiceIn, "audio_format") == vocabulary.AUDIO_FORMATS
     assert choices(TtsIn, "mode") == vocabulary.TTS_MODES and choices(TtsIn, "format") == vocabulary.SPEECH_FORMATS
-    assert choices(TaskListQuery, "kind") == ("tts", "emoji", "swap")  # the API's names for the job kinds
+    assert choices(TaskListQuery, "kind") == ("tts", "emoji", "swap", "pack", "talking")  # the API's job kinds
     assert {vocabulary.KIND_BY_API_KIND.get(kind, kind) for kind in vocabulary.API_JOB_KINDS} == set(
         vocabulary.JOB_KINDS)
 

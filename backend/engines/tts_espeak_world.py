@@ -103,6 +103,7 @@ class EspeakWorldTTS:
         speed=1.0,
         progress=None,
         emotion=None,
+        on_audio=None,
     ):
         """Speak `text` in (an approximation of) the voice of `prompt_audio`."""
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
@@ -135,7 +136,7 @@ class EspeakWorldTTS:
 
         language = "+".join(dict.fromkeys(s.language for s in segments))
         notes = ["embedded fallback: follows the reference's pitch and vocal size; not real voice cloning"]
-        return SpeechOutput(
+        out = SpeechOutput(
             audio=audio.astype(np.float32),
             sample_rate=SAMPLE_RATE,
             language=language,
@@ -144,6 +145,9 @@ class EspeakWorldTTS:
             notes=notes,
             timings=timings,
         )
+        if on_audio:  # no streaming of its own: the whole speech at once (callers stream sentence by sentence)
+            on_audio(out.audio, out.sample_rate)
+        return out
 
     # -- reference analysis -------------------------------------------------
 

@@ -175,10 +175,10 @@ class MellotronZhTTS:
         return None, why
 
     def synthesize(self, text, prompt_audio, prompt_sample_rate=16000, *, mode="zero_shot", prompt_text=None,
-                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None):
+                   prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None, on_audio=None):
         self.check_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
         options = {"mode": mode, "prompt_text": prompt_text, "prompt_key": prompt_key, "instruct": instruct,
-                   "speed": speed, "progress": progress, "emotion": emotion}
+                   "speed": speed, "progress": progress, "emotion": emotion, "on_audio": on_audio}
         report = progress or (lambda fraction: None)
         instruction = parse_instruction(instruct if mode == "instruct" else None, emotion)
         reason = self._not_for_me(text, instruction.styles, mode)
@@ -217,6 +217,8 @@ class MellotronZhTTS:
         audio = np.clip(audio * 10 ** (gain_db / 20), -1, 1).astype(np.float32)
         voices = " + ".join(f"{name} {weight:.0%}" for name, weight in blend)
         notes = [f"Neural Mandarin voice nearest to the reference ({voices}); not a clone of it."]
+        if on_audio:  # the whole speech at once (callers stream sentence by sentence)
+            on_audio(audio, SAMPLE_RATE)
         return SpeechOutput(audio, SAMPLE_RATE, "cmn", applied, ignored, notes, timings)
 
     def _vocode(self, mel):

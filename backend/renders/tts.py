@@ -60,10 +60,10 @@ def speak(engine, params, samples, rate, progress, on_audio=None):
     sentences = split_sentences(params["text"])
     pieces = []
     for index, sentence in enumerate(sentences):
-        piece = engine.synthesize(sentence, samples, rate, **options,
-                                  progress=lambda fraction, i=index: progress((i + fraction) / len(sentences)))
-        if on_audio:
-            gap = np.zeros(int(SENTENCE_GAP_SECONDS * piece.sample_rate) if index else 0, np.float32)
-            on_audio(np.concatenate([gap, piece.audio]), piece.sample_rate)
-        pieces.append(piece)
+        def handed(piece, sample_rate, first=index == 0):  # each sentence as it is spoken, after its pause
+            gap = np.zeros(0 if first else int(SENTENCE_GAP_SECONDS * sample_rate), np.float32)
+            on_audio(np.concatenate([gap, piece]), sample_rate)
+
+        pieces.append(engine.synthesize(sentence, samples, rate, **options, on_audio=handed if on_audio else None,
+                                        progress=lambda fraction, i=index: progress((i + fraction) / len(sentences))))
     return join_outputs(pieces, SENTENCE_GAP_SECONDS)
