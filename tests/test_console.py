@@ -153,6 +153,20 @@ def test_approve_delivers_and_reject_withdraws(admin, pre_stack):
     assert {"review_approve", "review_reject", "block"} <= set(actions)
 
 
+def test_the_queue_previews_a_packs_stickers(admin, pre_stack):
+    api = Api(pre_stack.base_url, f"good-review-{time.monotonic_ns()}")
+    task_id = api.post("/api/v1/packs", json={"template_id": "panda", "animated": False,
+                                              "stickers": [{"text": f"审核{i}"} for i in range(8)]}).json()["task_id"]
+    wait_for(lambda: pre_stack.query("SELECT id FROM review_items WHERE job_id = :j AND status = 'open'", j=task_id),
+             timeout=90)
+    assert api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "reviewing"  # no zip link until reviewed
+    admin.goto("/admin/review")
+    [item] = pre_stack.query("SELECT id FROM review_items WHERE job_id = :j AND status = 'open' LIMIT 1", j=task_id)
+    previews = admin.locator(f"#item-{item['id']} img.preview")
+    assert previews.count() == 8  # every sticker of the pack, not the zip
+    assert all(".parts/" in previews.nth(i).get_attribute("src") for i in range(8))
+
+
 def test_recharge_form_is_idempotent_on_double_submit(admin, pre_stack):
     user = Api(pre_stack.base_url, f"good-pay-{time.monotonic_ns()}")
     before = user.get("/api/v1/me").json()["user"]["balance"]
