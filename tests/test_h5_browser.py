@@ -202,6 +202,10 @@ def test_a_talking_sticker_plays_in_the_page(page, stack):
     assert "error" not in played, played
     assert played["width"] == 480 and 1 < played["duration"] <= 10.1
     assert page.evaluate("document.getElementById('talking-gif').naturalWidth") == 240
+    page.evaluate("() => { navigator.share = (data) => { window.sharedUrl = data.url; return Promise.resolve(); }; }")
+    page.click("#talking-share")
+    page.wait_for_function("() => window.sharedUrl")
+    assert "/media/talking/" in page.evaluate("window.sharedUrl")
     page.screenshot(path=str(ARTIFACTS / "h5-talking.png"), full_page=True)
 
 

@@ -479,6 +479,16 @@
     });
   }
 
+  // Share a talking sticker: the system share sheet where the browser has one, else its link copied.
+  async function shareTalking() {
+    var url = $('talking-video').src;
+    if (!url) return;
+    try {
+      if (navigator.share) await navigator.share({ title: '会说话的表情 · VoxMoji', url: url });
+      else { await navigator.clipboard.writeText(url); $('talking-shared').textContent = '链接已复制（1 小时内有效）'; }
+    } catch (e) { /* the user closed the share sheet */ }
+  }
+
   // Server times are UTC; the user reads them in the browser's time zone.
   function localTime(iso) {
     var moment = new Date(iso);
@@ -521,6 +531,7 @@
     $('tts-stream').onclick = streamSpeech;
     $('pack-go').onclick = generatePack;
     $('talking-go').onclick = generateTalking;
+    $('talking-share').onclick = shareTalking;
     $('history-refresh').onclick = function () { loadHistory().catch(showError); };
     $('template-select').onchange = markTemplate;
     $('instruct-preset').onchange = function () { if (this.value) $('tts-mode').value = 'instruct'; };
