@@ -5,9 +5,9 @@ from flask import current_app
 from backend import emotions
 from backend.errors import ApiError
 from backend.schemas import PackIn
-from backend.services import cache, images, jobs, moderation, uploads
-from backend.services.stickers import engine_for, require_face_consent, template_or_404
-from backend.vocabulary import PACK_COUNTS, PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX, PHOTO_STYLES
+from backend.services import cache, jobs, moderation, uploads
+from backend.services.stickers import engine_for, face_source
+from backend.vocabulary import PACK_COUNTS, PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX
 
 # each sticker of a pack moves as its emotion would
 ANIMATION_BY_EXPRESSION = {"angry": "shake", "surprise": "zoom", "sad": "shake"}
@@ -25,20 +25,7 @@ def request_pack(user, fields):
     items = [_item(item, index, config) for index, item in enumerate(args["stickers"])]
     texts = {"name": name, "intro": intro, **{f"stickers[{i}].text": item["text"] for i, item in enumerate(items)}}
     flags = moderation.check(user, texts)
-    template = template_or_404(args["template_id"])
-    style = args["style"] or ("template" if template else "cutout")
-    has_image = fields.get("image") not in (None, "")
-    if has_image:
-        require_face_consent(args)
-    elif template is None:
-        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
-    if template and style not in template.styles and style not in PHOTO_STYLES:
-        raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
-    photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
-    if photo is None:
-        style = "panda" if template.id == "panda" else "template"
-    elif style in PHOTO_STYLES:
-        template = None
+    photo, template, style = face_source(args, fields)
     params = {
         "style": style, "template_id": template.id if template else None, "name": name, "intro": intro,
         "stickers": items, "animated": args["animated"], "face_index": args["face_index"],

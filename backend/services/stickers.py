@@ -17,25 +17,7 @@ def request_sticker(user, fields):
     args = uploads.load(StickerIn(), fields)
     text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
     flags = moderation.check(user, {"text": text})  # the caption, before the photo is decoded
-    template = template_or_404(args["template_id"])
-    style = args["style"] or ("template" if template else "cutout")
-    if style == "panda":
-        template = template or templates.get("panda")
-    if style == "template" and template is None:
-        raise ApiError("invalid_request", "style 'template' needs template_id (see GET /api/v1/templates).",
-                       "template_id")
-    if template and style not in template.styles and style not in PHOTO_STYLES:
-        raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
-    has_image = fields.get("image") not in (None, "")
-    if has_image:
-        require_face_consent(args)
-    if not has_image and template is None:
-        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
-    photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
-    if photo is None:
-        style = "panda" if template.id == "panda" else "template"
-    elif style in PHOTO_STYLES:
-        template = None
+    photo, template, style = face_source(args, fields)
     animated = args["animated"]
     fmt = args["format"] or ("gif" if animated else "png")
     if animated and fmt == "png":
@@ -59,6 +41,33 @@ def request_sticker(user, fields):
     if not job.repeat:
         moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
     return job
+
+
+def face_source(args, fields):
+    """(the stored photo or None, the template or None, the style) a face-making request asks for: a photo
+    (with the person's consent) or a template, and a style that fits them (a photo style drops the template;
+    without a photo the template's own style). Refused with the field to fix."""
+    template = template_or_404(args["template_id"])
+    style = args["style"] or ("template" if template else "cutout")
+    if style == "panda":
+        template = template or templates.get("panda")
+    if style == "template" and template is None:
+        raise ApiError("invalid_request", "style 'template' needs template_id (see GET /api/v1/templates).",
+                       "template_id")
+    if template and style not in template.styles and style not in PHOTO_STYLES:
+        raise ApiError("invalid_request", f"template {template.id!r} serves styles {list(template.styles)}.", "style")
+    has_image = fields.get("image") not in (None, "")
+    if has_image:
+        require_face_consent(args)
+    if not has_image and template is None:
+        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
+    max_bytes = current_app.config["IMAGE_MAX_BYTES"]
+    photo = images.receive(uploads.file_bytes(fields, "image", max_bytes), "image") if has_image else None
+    if photo is None:
+        style = "panda" if template.id == "panda" else "template"
+    elif style in PHOTO_STYLES:
+        template = None
+    return photo, template, style
 
 
 def expression_and_decoration(args, text):

@@ -7,9 +7,8 @@ from flask import current_app
 from backend import emotions, fleet
 from backend.errors import ApiError
 from backend.schemas import TalkingIn
-from backend.services import cache, images, jobs, moderation, uploads, voices
-from backend.services.stickers import require_face_consent, template_or_404
-from backend.vocabulary import PHOTO_STYLES
+from backend.services import cache, jobs, moderation, uploads, voices
+from backend.services.stickers import face_source
 
 CAPTION_MAX = 12  # a longer text is only heard, not written on the sticker
 
@@ -22,17 +21,7 @@ def request_talking_sticker(user, fields):
         raise ApiError("invalid_request", "text is empty; type what the sticker should say.", "text")
     flags = moderation.check(user, {"text": text})
     voice = voices.get_owned(user, args["voice_id"])
-    template = template_or_404(args["template_id"])
-    has_image = fields.get("image") not in (None, "")
-    if has_image:
-        require_face_consent(args)
-    elif template is None:
-        raise ApiError("invalid_request", "Send image (a photo) or template_id.", "image")
-    photo = images.receive(uploads.file_bytes(fields, "image", config["IMAGE_MAX_BYTES"]), "image") if has_image else None
-    style = args["style"] if photo is not None else ("panda" if template.id == "panda" else "template")
-    if photo is not None and style not in PHOTO_STYLES + ("panda", "template"):
-        raise ApiError("invalid_request", "A talking sticker's style is cutout or comic with a photo.", "style")
-    template = None if photo is not None and style in PHOTO_STYLES else template
+    photo, template, style = face_source(args, fields)
     emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
     prompt = voices.prompt_of(voice)
     params = {
