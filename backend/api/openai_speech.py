@@ -24,11 +24,8 @@ def create_speech(_documented):
     user = speech_auth.current_user
     job = openai_speech.request_speech(user, uploads.json_object())
     job = jobs.wait(job, current_app.config["SEED_TTS_WAIT"])
-    jobs.raise_if_rejected(job)
+    jobs.raise_if_failed(job, "The speech failed; retry.")
     if job.status != "succeeded":
-        if job.finished:
-            raise ApiError(job.error_code or "engine_failed", job.error_message or "The speech failed; retry.",
-                           job.error_field)
         raise ApiError("service_unavailable", f"Still speaking (task {job.id}); send the same request again in a "
                        "few seconds to collect it, at no extra cost.", headers={"Retry-After": "3"})
     return Response(media.read(job.result_path), mimetype=job.result_mime,

@@ -52,11 +52,10 @@ def stream_tts(_documented):
         job = tts.request_speech(user, {**fields, "format": fmt})
         pieces = speech_stream.pieces(job, current_app.config["JOB_HARD_TIME_LIMIT"])
         first = next(pieces, None)
-        if first is None:  # nothing was said: answer as the task API would
+        if first is None:  # nothing was said: the job's own error
             db.session.refresh(job)
-            jobs.raise_if_rejected(job)
-            raise ApiError(job.error_code or "engine_failed", job.error_message or "The speech failed; retry.",
-                           job.error_field)
+            jobs.raise_if_failed(job, "The speech failed; retry.")
+            raise ApiError("engine_failed", "The speech did not start in time; retry.")
     except BaseException:
         held.close()
         raise

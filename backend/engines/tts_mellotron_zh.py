@@ -25,7 +25,7 @@ import numpy as np
 from backend.engines.instructions import parse_instruction
 from backend.engines.speaker_encoder import SpeakerEncoder
 from backend.engines.tts_espeak_world import PROSODY, EspeakWorldTTS
-from backend.engines.tts_output import SpeechOutput
+from backend.engines.tts_output import SpeechOutput, split_sentences
 
 SAMPLE_RATE = 22050
 REQUIRED_FILES = ("hparams.json", "mellotron.safetensors", "melgan.safetensors", "text.json", "bank.json")
@@ -35,7 +35,6 @@ MIN_FRAMES_PER_SYLLABLE = 6  # ~0.07 s: a decoder stopping before this has cut t
 SEEDS = (1234, 7, 99)  # one dropout layer stays active at inference: seeded, retried with the next seed
 BLEND = 3  # voices blended toward the reference
 _LATIN = re.compile(r"[A-Za-z]")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 _FALLBACK_STYLES = ("cantonese", "sichuanese", "english")
 
 
@@ -196,7 +195,7 @@ class MellotronZhTTS:
                 applied.append(style)
             elif style != "mandarin":
                 ignored.append(style)
-        sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+        sentences = split_sentences(text)
         pieces, started = [], time.perf_counter()
         for index, sentence in enumerate(sentences):
             symbols = self.symbols(sentence)

@@ -42,14 +42,20 @@ def sources(params):
     return photo, template
 
 
+def generate(engine, photo, template, params, text, expression):
+    """The sticker engine's face for a job (its style, face index and seed); no face found is the user's
+    422 no_face_detected."""
+    try:
+        return engine.generate(image=photo, template=template, style=params["style"], expression=expression,
+                               face_index=params["face_index"], text=text, seed=params.get("seed"))
+    except NoFaceError as error:
+        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
+
+
 def make_frames(engine, photo, template, params, text, expression, decoration, size, animation):
     """(the engine's output, the finished frames): the face with its expression and decoration, captioned in a
     size x size square, animated when `animation` names one, each frame with the visible AI label."""
-    try:
-        out = engine.generate(image=photo, template=template, style=params["style"], expression=expression,
-                              face_index=params["face_index"], text=text, seed=params.get("seed"))
-    except NoFaceError as error:
-        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
+    out = generate(engine, photo, template, params, text, expression)
     decorate(out.image, out.face, decoration or DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     frame = sticker_post.finish_frame(out.image, text, size, out.caption_box)
     frames = sticker_post.animate(frame, animation) if animation else [frame]

@@ -15,11 +15,10 @@ from PIL import Image
 from backend import metrics
 from backend.engines import registry, sticker_post
 from backend.engines.face_warp import apply_expression
-from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
-from backend.renders.sticker import sources
+from backend.renders.sticker import generate, sources
 from backend.renders.tts import speak
 from backend.services import media, voices
 
@@ -91,11 +90,7 @@ def _level_frames(params, config):
     decoration, on white, captioned, with the visible AI label."""
     engine = registry.load("sticker", "classic", config)
     photo, template = sources(params)
-    try:
-        out = engine.generate(image=photo, template=template, style=params["style"], expression=params["expression"],
-                              face_index=params["face_index"], text=params["caption"])
-    except NoFaceError as error:
-        raise ApiError("no_face_detected", f"{str(error).capitalize()}; try a clear, front-facing photo.", "image")
+    out = generate(engine, photo, template, params, params["caption"], params["expression"])
     if out.face is None:
         raise ApiError("no_face_detected", "A talking sticker needs a face whose mouth can move; this template's "
                        "face is drawn. Use a photo or a photo template.", "template_id")

@@ -495,5 +495,11 @@ def raise_if_rejected(job):
         raise ApiError(job.error_code, job.error_message or "The input was rejected.", job.error_field)
 
 
+def raise_if_failed(job, default_message):
+    """A finished job that did not succeed, for endpoints that answer with the result itself: its own error."""
+    if job.finished and job.status != "succeeded":
+        raise ApiError(job.error_code or "engine_failed", job.error_message or default_message, job.error_field)
+
+
 def _from_timestamp(seconds):
     return datetime.fromtimestamp(seconds, timezone.utc)

@@ -42,11 +42,12 @@ def enabled(user):
     return bool(current_app.config["WECHAT_APPID"]) and bool(user is not None and user.openid)
 
 
+AUDIO_EXTENSIONS = ("wav", "mp3", "ogg", "opus", "aac", "flac")
+CHECKABLE = ("png", "jpg", "jpeg", "gif", "webp") + AUDIO_EXTENSIONS  # what mediaCheckAsync reads
+
+
 def media_type(path):
-    return "audio" if path.rsplit(".", 1)[-1] in ("wav", "mp3", "ogg", "opus", "aac", "flac") else "image"
-
-
-CHECKABLE = ("png", "jpg", "jpeg", "gif", "webp", "wav", "mp3", "ogg", "opus", "aac", "flac")
+    return "audio" if path.rsplit(".", 1)[-1] in AUDIO_EXTENSIONS else "image"
 
 
 def checked_outputs(result):

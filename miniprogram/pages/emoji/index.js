@@ -1,6 +1,7 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
+const { choosePhoto, downloadResult } = require('../../utils/media.js');
 const { ensureScope, ALBUM } = require('../../utils/permission.js');
 
 const STYLES = [
@@ -31,14 +32,10 @@ Page({
     } catch (error) { showError(error); }
   },
 
-  choosePhoto() {
-    return new Promise((resolve) => {
-      wx.chooseMedia({
-        count: 1, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'],
-        success: (res) => { this.setData({ photoPath: res.tempFiles[0].tempFilePath }); resolve(true); },
-        fail: () => resolve(false)
-      });
-    });
+  async choosePhoto() {
+    const path = await choosePhoto();
+    if (path) this.setData({ photoPath: path });
+    return !!path;
   },
 
   onText(e) { this.setData({ text: e.detail.value }); },
@@ -82,18 +79,10 @@ Page({
 
   report() { return reportTask(this.data.taskId); },
 
-  download() {
-    return new Promise((resolve, reject) => wx.downloadFile({
-      url: this.data.imageUrl,
-      success: (res) => (res.statusCode === 200 ? resolve(res.tempFilePath) : reject(new Error('下载失败'))),
-      fail: () => reject(new Error('下载失败，请检查网络'))
-    }));
-  },
-
   async saveToAlbum() {
     try {
       if (!(await ensureScope('scope.writePhotosAlbum', ALBUM))) return false;
-      const path = await this.download();
+      const path = await downloadResult(this.data.imageUrl);
       await new Promise((resolve, reject) => wx.saveImageToPhotosAlbum({ filePath: path, success: resolve,
         fail: () => reject(new Error('保存失败，请重试')) }));
       wx.showToast({ title: '已保存到相册', icon: 'success' });
@@ -112,7 +101,7 @@ Page({
 
   async share() {
     try {
-      const path = await this.download();
+      const path = await downloadResult(this.data.imageUrl);
       wx.showShareImageMenu({ path: path });
     } catch (error) { showError(error); }
   }

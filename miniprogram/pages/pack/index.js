@@ -3,6 +3,7 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
+const { choosePhoto } = require('../../utils/media.js');
 const { loadEmotions } = require('../../utils/emotions.js');
 
 const DEFAULT_EMOTIONS = ['happy', 'laugh', 'surprised', 'angry', 'sad', 'shy', 'speechless', 'smug'];
@@ -29,12 +30,10 @@ Page({
     } catch (error) { showError(error); }
   },
 
-  choosePhoto() {
-    return new Promise((resolve) => wx.chooseMedia({
-      count: 1, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'],
-      success: (res) => { this.setData({ photoPath: res.tempFiles[0].tempFilePath }); resolve(true); },
-      fail: () => resolve(false)
-    }));
+  async choosePhoto() {
+    const path = await choosePhoto();
+    if (path) this.setData({ photoPath: path });
+    return !!path;
   },
 
   onTemplate(e) { this.setData({ templateIndex: Number(e.detail.value) }); },

@@ -3,6 +3,7 @@
 const { request, showError } = require('../../utils/request.js');
 const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
+const { choosePhoto, downloadResult } = require('../../utils/media.js');
 const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
 const { ensureScope, ALBUM } = require('../../utils/permission.js');
 
@@ -25,12 +26,10 @@ Page({
     try { this.setData({ emotions: emotionChoices(await loadEmotions(), '自动（按文字）') }); } catch (error) { showError(error); }
   },
 
-  choosePhoto() {
-    return new Promise((resolve) => wx.chooseMedia({
-      count: 1, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'],
-      success: (res) => { this.setData({ photoPath: res.tempFiles[0].tempFilePath }); resolve(true); },
-      fail: () => resolve(false)
-    }));
+  async choosePhoto() {
+    const path = await choosePhoto();
+    if (path) this.setData({ photoPath: path });
+    return !!path;
   },
 
   onVoice(e) { this.setData({ voiceIndex: Number(e.detail.value) }); },
@@ -65,17 +64,10 @@ Page({
     }
   },
 
-  download(url) {
-    return new Promise((resolve, reject) => wx.downloadFile({
-      url: url, success: (res) => (res.statusCode === 200 ? resolve(res.tempFilePath) : reject(new Error('下载失败'))),
-      fail: () => reject(new Error('下载失败，请检查网络'))
-    }));
-  },
-
   async saveVideo() {
     try {
       if (!(await ensureScope('scope.writePhotosAlbum', ALBUM))) return false;
-      const path = await this.download(this.data.videoUrl);
+      const path = await downloadResult(this.data.videoUrl);
       await new Promise((resolve, reject) => wx.saveVideoToPhotosAlbum({ filePath: path, success: resolve,
         fail: () => reject(new Error('保存失败，请重试')) }));
       wx.showToast({ title: '已保存到相册', icon: 'success' });
@@ -86,7 +78,7 @@ Page({
   // 发给朋友: the video itself into a chat.
   async share() {
     try {
-      const path = await this.download(this.data.videoUrl);
+      const path = await downloadResult(this.data.videoUrl);
       wx.shareVideoMessage({ videoPath: path, thumbPath: undefined });
       return path;
     } catch (error) { showError(error); return false; }
