@@ -12,6 +12,7 @@ run: install
 	$(PY) -m backend.stack supervise
 
 test: install-test
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 bench: install

@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from backend.errors import ApiError, error_response
 from backend.extensions import db
 from backend.models import RefreshToken, User, utcnow
-from backend.services import ledger
-from backend.services.accounts import refuse_blocked
-from backend.services.transactions import write_transaction
-from backend.services.wechat import WeChatClient
+from backend.services.backoffice.accounts import refuse_blocked
+from backend.services.backoffice.wechat import WeChatClient
+from backend.services.jobs import ledger
+from backend.transactions import write_transaction
 
 token_auth = HTTPTokenAuth(scheme="Bearer", description="access_token from POST /api/v1/auth/login",
                            security_scheme_name="BearerAuth")

@@ -9,7 +9,7 @@ from backend.engine_catalog import QUEUES
 # Each engine has its own queue (`tts.cosyvoice3`, `sticker.classic`, ...): a job is sent to the queue of the
 # engine it was routed to (backend/fleet.py). `default` carries maintenance (the sweeper).
 DEFAULT_QUEUE = "default"
-# Task names: the web tier sends tasks by name, so services never import the worker side (backend.tasks).
+# Task names: the web tier sends tasks by name, so services never import the worker side (backend.celery_tasks).
 RUN_JOB = "voxmoji.run_job"
 FORGET_RECORDING = "voxmoji.forget_recording"
 SWEEP_JOBS = "voxmoji.sweep_jobs"

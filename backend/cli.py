@@ -11,9 +11,9 @@ stickers_cli = AppGroup("stickers", help="Sticker templates (engine code: run th
 def render_previews_command():
     """Render the template previews served by GET /api/v1/templates (sticker workers do this at start)."""
     from backend.engines import sticker_templates
-    from backend.services import media
+    from backend.services.media import files
 
-    sticker_templates.render_previews(media.write_atomic)
+    sticker_templates.render_previews(files.write_atomic)
     click.echo(f"rendered {len(sticker_templates.TEMPLATES)} previews")
 
 
@@ -35,7 +35,7 @@ def detect_template_faces_command():
 @click.option("--user", "user_ref", default=None, help="speech keys: the account (id or openid) the key bills")
 def create_api_key_command(name, scope, user_ref):
     """Create an API key; the key is printed once, alone on the last line, and stored only as a hash."""
-    from backend.services import accounts, api_keys
+    from backend.services.backoffice import accounts, api_keys
 
     user_id = accounts.find(user_ref).id if scope == "speech" and user_ref else None
     if scope == "speech" and user_id is None:
@@ -56,7 +56,7 @@ def create_admin_command(username, role, password):
 
     from sqlalchemy.exc import IntegrityError
 
-    from backend.services import audit, operators
+    from backend.services.backoffice import audit, operators
 
     generated = password is None
     password = password or secrets.token_urlsafe(18)
@@ -87,7 +87,7 @@ def recharge_command(path, amount, reason, batch_id):
 
     from backend.errors import ApiError
     from backend.models import new_id
-    from backend.services import recharges
+    from backend.services.backoffice import recharges
 
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [row for row in csv.reader(handle) if row and row[0].strip() and not row[0].startswith("#")]
@@ -112,7 +112,7 @@ def block_user_command(user, reason, unblock):
     import getpass
 
     from backend.errors import ApiError
-    from backend.services import accounts
+    from backend.services.backoffice import accounts
 
     try:
         found = accounts.set_blocked(user, not unblock, f"cli:{getpass.getuser()}", reason)
@@ -131,12 +131,12 @@ def prepare_bucket_command():
     from flask import current_app
 
     from backend import storage
-    from backend.services import media
+    from backend.services.media import files
 
     config = current_app.config
     if config["MEDIA_STORAGE"] != "s3":
         raise click.ClickException("VOXMOJI_MEDIA_STORAGE is not s3; the local media root needs no preparing.")
-    client, bucket = media.store().client, config["S3_BUCKET"]
+    client, bucket = files.store().client, config["S3_BUCKET"]
     try:
         client.head_bucket(Bucket=bucket)
     except client.exceptions.ClientError:
@@ -158,7 +158,7 @@ words_cli = AppGroup("words", help="The moderation word list (matched before any
               help="risky: refuse the request; review: accept it and flag it for the review queue")
 def add_word_command(word, label, action):
     """Add (or update) a word; every web process uses it within a second."""
-    from backend.services import moderation
+    from backend.services.backoffice import moderation
 
     try:
         normalized = moderation.add_word(word, label, action)
@@ -172,7 +172,7 @@ def add_word_command(word, label, action):
               help="UTF-8 lines: word<TAB>label[<TAB>risky|review]")
 def import_words_command(path):
     """Add every word of a file (lines starting with # are comments)."""
-    from backend.services import moderation
+    from backend.services.backoffice import moderation
 
     count = 0
     with open(path, encoding="utf-8") as handle:
@@ -194,7 +194,7 @@ def import_words_command(path):
 @click.argument("word")
 def remove_word_command(word):
     """Remove a word (matched by its normalised form)."""
-    from backend.services import moderation
+    from backend.services.backoffice import moderation
 
     click.echo(f"removed {moderation.remove_word(word)}")
 

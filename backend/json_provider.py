@@ -1,9 +1,9 @@
 """JSON in and out; request bodies with invalid Unicode (lone surrogates) are refused as bad requests."""
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
 
 from backend.errors import ApiError
-from flask.json.provider import DefaultJSONProvider
 
 
 class InvalidUnicode(ValueError):

@@ -9,7 +9,7 @@ from backend.extensions import db
 
 UNFINISHED = ("queued", "running")
 # deleted: the result was deleted with the voice that made it (DELETE /api/v1/voices/{id});
-# blocked: withdrawn by media moderation (services/media_moderation.py)
+# blocked: withdrawn by media moderation (services/backoffice/media_moderation.py)
 FINISHED = ("succeeded", "failed", "canceled", "deleted", "blocked")
 # Computed, its result stored but not handed out until media moderation passes it (VOXMOJI_MODERATION=pre);
 # neither computing (the sweeper leaves it alone) nor finished (its hold is still held).
@@ -212,7 +212,7 @@ class Job(db.Model):
 
 
 class ModerationWord(db.Model):
-    """One entry of the operator's word list, matched on its normalised form (services/moderation.py)."""
+    """One entry of the operator's word list, matched on its normalised form (services/backoffice/moderation.py)."""
 
     __tablename__ = "moderation_words"
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,

@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Blueprint, send_from_directory
 
 from backend.schemas import ErrorOut
-from backend.services.audio import MIME
+from backend.services.media.audio import MIME
 
 # Statuses any operation can answer: malformed JSON or invalid Unicode (400), a body over the limit (413,
 # from Nginx), our failure (500), overload or a dependency down (503).

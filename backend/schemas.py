@@ -5,15 +5,15 @@ from apiflask.validators import Length, OneOf, Range
 
 from backend.emotions import IDS as EMOTION_IDS
 from backend.vocabulary import (
-    REPORT_CATEGORIES,
     ANIMATIONS,
+    API_JOB_KINDS,
     AUDIO_FORMATS,
     EXPRESSIONS,
+    IMAGE_FORMATS,
     PACK_INTRO_MAX,
     PACK_NAME_MAX,
-    IMAGE_FORMATS,
-    API_JOB_KINDS,
     PCM_RATES,
+    REPORT_CATEGORIES,
     SPEECH_FORMATS,
     STYLES,
     SWAP_FORMATS,

@@ -31,7 +31,7 @@ class Template:
     caption_box: tuple  # (x0, y0, x1, y1) as fractions of the square image
     source: str  # where the image comes from, and its licence
     eye_slot: tuple = field(default=None)  # drawn templates: ((lx, ly), (rx, ry)) of the canonical face
-    # Uploaded templates (services/templates.py): the face found at upload, the stored image, and (on the
+    # Uploaded templates (services/media/templates.py): the face found at upload, the stored image, and (on the
     # worker that renders with it) the image's RGBA pixels.
     landmarks: np.ndarray = field(default=None, compare=False, repr=False)
     image_path: str = field(default=None)

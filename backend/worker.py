@@ -18,8 +18,8 @@ from kombu import Queue
 
 from backend import create_app, engine_catalog, fleet
 from backend.celery_app import DEFAULT_QUEUE
+from backend.celery_tasks import FORGET_CHANNEL, forget_locally
 from backend.engines import registry
-from backend.tasks import FORGET_CHANNEL, forget_locally
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
@@ -52,7 +52,7 @@ def _load_engines(**_):
 
 
 def _listen_for_forgotten_recordings():
-    """Deleted voices: this process's engines drop what they derived from the recording (tasks.forget_recording)."""
+    """Deleted voices: this process's engines drop what they derived from the recording (celery_tasks.forget_recording)."""
     while not _stop.is_set():
         try:
             pubsub = redis_lib.Redis.from_url(flask_app.config["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
@@ -77,10 +77,10 @@ def _render_template_previews(**_):
     """Sticker workers draw the meme templates' previews into media storage (the web tier has no engines)."""
     if "sticker" in SERVED:
         from backend.engines import sticker_templates
-        from backend.services import media
+        from backend.services.media import files
 
         with flask_app.app_context():
-            sticker_templates.render_previews(media.write_atomic)
+            sticker_templates.render_previews(files.write_atomic)
 
 
 def heartbeat(hostname, concurrency):

@@ -20,15 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from backend import emotions, sticker_catalog  # noqa: E402
-from backend.emotions import DECORATION_BY_EXPRESSION  # noqa: E402
-from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
-from backend.engines.sticker_decorations import decorate  # noqa: E402
-from backend.engines import sticker_post  # noqa: E402
 from api_client import Api  # noqa: E402
 from media_samples import encode_image, hopper_photo  # noqa: E402
 from process_stats import child_pids, rss_mb  # noqa: E402
 from stack_process import Stack  # noqa: E402
+
+from backend import emotions, sticker_catalog  # noqa: E402
+from backend.emotions import DECORATION_BY_EXPRESSION  # noqa: E402
+from backend.engines import sticker_post  # noqa: E402
+from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
+from backend.engines.sticker_decorations import decorate  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RUNS = 9
@@ -83,9 +84,8 @@ SHEET_EMOTIONS = (None,) + emotions.EMOTIONS
 
 def contact_sheet(photo_name="hopper"):
     """Every style x emotion (its expression and decoration) on one photo, as the worker makes them: bench/out/contact-sheet-<photo>.png."""
-    from PIL import Image, ImageDraw
-
     from media_samples import astronaut_photo
+    from PIL import Image, ImageDraw
 
     photo = {"hopper": hopper_photo, "astronaut": astronaut_photo}[photo_name]()
     engine = ClassicStickerEngine()

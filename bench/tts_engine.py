@@ -16,12 +16,13 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "tests")]
 
-from backend.engines.tts_espeak_world import EspeakWorldTTS  # noqa: E402
-from backend.services import audio  # noqa: E402
 from api_client import Api  # noqa: E402
 from media_samples import reference_voice, wav_bytes  # noqa: E402
 from process_stats import child_pids, rss_mb  # noqa: E402
 from stack_process import Stack  # noqa: E402
+
+from backend.engines.tts_espeak_world import EspeakWorldTTS  # noqa: E402
+from backend.services import audio  # noqa: E402
 
 SENTENCE = "今天天气真好，我们一起去公园散步吧。"
 RUNS = 10

@@ -25,9 +25,10 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "tests")]
 
+from media_samples import reference_voice  # noqa: E402
+
 from backend.engines import registry  # noqa: E402
 from backend.engines.speaker_encoder import SpeakerEncoder  # noqa: E402
-from media_samples import reference_voice  # noqa: E402
 
 SPEAKERS = {"low-dark": (105.0, 0.86), "low": (130.0, 0.94), "mid": (170.0, 1.0), "high": (220.0, 1.1),
             "high-bright": (260.0, 1.18)}

@@ -4,7 +4,6 @@ import os
 import time
 
 import pytest
-
 from api_client import Api
 
 # In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
@@ -72,10 +71,11 @@ def pre_stack(tmp_path_factory, wechat):
 @pytest.fixture
 def wechat_app(stack, wechat, tmp_path):
     """An in-process app with WeChat credentials, talking to the stand-in, on a database of its own."""
-    from backend import create_app
-    from backend.extensions import db
     from flask_migrate import upgrade
     from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
+
+    from backend import create_app
+    from backend.extensions import db
 
     app = create_app(stack.app_config(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/wechat.db", DEV_LOGIN=False, WECHAT_APPID=APPID,

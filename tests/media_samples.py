@@ -10,7 +10,6 @@ import pyworld
 import soundfile
 from scipy.signal import resample_poly
 
-
 # -- generated reference voices -------------------------------------------------
 
 def espeak_speech(text, voice="cmn-latn-pinyin", rate=16000):

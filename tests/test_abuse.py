@@ -7,11 +7,11 @@ import time
 
 import pytest
 import requests
-
-from backend import create_app
 from api_client import Api
 from media_samples import wav_bytes
 from stack_process import REPO
+
+from backend import create_app
 
 
 def raw_post(stack, path, body, token=None):
@@ -139,7 +139,7 @@ def test_over_long_voice_name_and_caption(api, low_voice_wav):
 
 
 def test_recharge_line_with_an_unknown_key_is_422(stack):
-    from backend.services import api_keys
+    from backend.services.backoffice import api_keys
 
     with stack.app_context():
         _, key = api_keys.create(f"abuse-{time.monotonic_ns()}")
@@ -229,7 +229,6 @@ def test_forty_held_waits_leave_the_web_tier_serving(stack):
 
 def test_a_192_khz_8_channel_recording_is_downmixed(api):
     import numpy as np
-
     from media_samples import wav_bytes as encode
 
     rate, seconds = 192000, 2.0
@@ -250,7 +249,6 @@ def test_six_parallel_worst_case_photos_stay_under_the_memory_ceiling(api, stack
 
     import numpy as np
     from PIL import Image
-
     from process_stats import child_pids, rss_mb
 
     pixels = np.full((6600, 6000, 4), (250, 240, 230, 255), np.uint8)

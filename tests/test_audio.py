@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from backend.errors import ApiError
-from backend.services import audio
+from backend.services.media import audio
 
 
 def tone(seconds=2.0, rate=16000):

@@ -4,7 +4,6 @@ import base64
 import numpy as np
 import pytest
 import requests
-
 from media_samples import wav_bytes
 
 

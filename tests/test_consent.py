@@ -7,7 +7,6 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from media_samples import wav_bytes
 
 
@@ -34,7 +33,7 @@ def test_a_voice_without_consent_is_refused_and_nothing_is_kept(api, stack, low_
 
 
 def test_forged_expired_and_borrowed_tokens_are_refused(api, other_api, stack, low_voice):
-    from backend.services import consent
+    from backend.services.intake import consent
 
     with stack.app_context():
         owner = type("Owner", (), {"id": api.user["id"]})

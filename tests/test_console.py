@@ -10,7 +10,6 @@ import time
 import pyotp
 import pytest
 import requests
-
 from api_client import Api
 from media_samples import astronaut_photo, encode_image
 from polling import wait_for
@@ -34,7 +33,6 @@ def create_operator(stack, role):
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
-
     from test_h5_browser import CHROMIUM
 
     with sync_playwright() as playwright:

@@ -37,7 +37,7 @@ def test_deleting_the_account_keeps_its_contract(stack, tmp_path):
 
 
 def test_the_operator_api_keeps_its_contract(stack, tmp_path):
-    from backend.services import api_keys
+    from backend.services.backoffice import api_keys
 
     with stack.app_context():
         _, key = api_keys.create(f"schemathesis-{time.monotonic_ns()}")
@@ -46,7 +46,7 @@ def test_the_operator_api_keeps_its_contract(stack, tmp_path):
 
 
 def test_the_openai_compatible_speech_keeps_its_contract(stack, tmp_path):
-    from backend.services import api_keys
+    from backend.services.backoffice import api_keys
 
     user = Api(stack.base_url, f"schemathesis-speech-{time.monotonic_ns()}").user
     with stack.app_context():

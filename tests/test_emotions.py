@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import requests
+from media_samples import astronaut_photo, decode_file, encode_image, median_f0
 from PIL import Image
 
 from backend import emotions
@@ -15,7 +16,6 @@ from backend.engines.instructions import parse_instruction
 from backend.engines.sticker_decorations import decorate
 from backend.face_mesh import Face
 from backend.vocabulary import EXPRESSIONS
-from media_samples import astronaut_photo, decode_file, encode_image, median_f0
 
 REQUIRED = ("开心", "大笑", "惊讶", "生气", "难过", "委屈", "害羞", "无语", "得意", "害怕")
 TEXT = "今天天气真好，我们一起去公园散步吧。"

@@ -4,9 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tiny_models import STANDINS, write_cosyvoice_model_dir
-
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """The embedded voice engine: follows the reference, honours instructions, reports what it ignored."""
 import numpy as np
 import pytest
+from media_samples import median_f0
 
 from backend.engines.espeak_text import number_to_chinese, split_segments, to_pinyin, to_sichuanese_pinyin
 from backend.engines.instructions import parse_instruction
 from backend.engines.tts_espeak_world import EspeakWorldTTS, analyze_reference, find_warp, warp_envelope
-from media_samples import median_f0
 
 TEXT = "今天天气真好，我们一起去公园散步吧。"
 

@@ -10,13 +10,13 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from api_client import Api
-from backend.engines import mellotron_weights
-from backend.engines.speaker_encoder import similarity
-from backend.engines.tts_mellotron_zh import MellotronZhTTS, SAMPLE_RATE
 from media_samples import median_f0, reference_voice
 from stack_process import Stack
+
+from backend.engines import mellotron_weights
+from backend.engines.speaker_encoder import similarity
+from backend.engines.tts_mellotron_zh import SAMPLE_RATE, MellotronZhTTS
 
 SENTENCE = "今天天气真好，我们一起去公园散步吧。"
 

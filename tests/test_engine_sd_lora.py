@@ -3,8 +3,6 @@ import json
 
 import numpy as np
 import pytest
-
-
 from media_samples import hopper_photo
 from tiny_models import build_sd_models
 
@@ -123,10 +121,9 @@ def test_style_sd_through_the_stack(sd_stack):
     import time
 
     import requests
-    from PIL import Image
-
     from api_client import Api
     from media_samples import encode_image
+    from PIL import Image
 
     ready = requests.get(sd_stack.base_url + "/readyz", timeout=10).json()
     assert [worker["engines"]["sticker"]["name"] for worker in ready["workers"]] == ["sd-lora"]
@@ -152,10 +149,9 @@ def test_swap_on_an_sd_lora_worker(sd_stack):
     import time
 
     import requests
-    from PIL import Image
-
     from api_client import Api
     from media_samples import astronaut_photo, encode_image
+    from PIL import Image
 
     api = Api(sd_stack.base_url, f"sd-swap-{time.monotonic_ns()}")
     source = base64.b64encode(encode_image(hopper_photo())).decode()

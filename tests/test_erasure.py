@@ -7,7 +7,6 @@ import zipfile
 
 import pytest
 import requests
-
 from api_client import Api
 from media_samples import encode_image, hopper_photo, wav_bytes
 from polling import wait_for
@@ -16,10 +15,10 @@ from stack_process import Stack
 
 def stored_paths(stack):
     """Every media path the stack's store holds (files under the media root, or the bucket's keys)."""
-    from backend.services import media
+    from backend.services.media import files
 
     with stack.app_context():
-        store = media.store()
+        store = files.store()
         if hasattr(store, "client"):
             listed = store.client.list_objects_v2(Bucket=store.bucket).get("Contents", [])
             return {item["Key"].removeprefix("public/") for item in listed}
@@ -152,16 +151,16 @@ def test_retention_deletes_uploads_no_job_refers_to(short_retention):
     old, and leaves young ones alone."""
     import os
 
-    from backend.services import media
+    from backend.services.media import files
 
     stack = short_retention
     with stack.app_context():
-        media.write_atomic("private/images/or/orphan-old.png", b"\x89PNG old")
+        files.write_atomic("private/images/or/orphan-old.png", b"\x89PNG old")
     old = stack.media_root / "private/images/or/orphan-old.png"
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     wait_for(lambda: not old.exists(), timeout=30)
     with stack.app_context():
-        media.write_atomic("private/images/or/orphan-young.png", b"\x89PNG young")
+        files.write_atomic("private/images/or/orphan-young.png", b"\x89PNG young")
     time.sleep(2.5)  # at least one more sweep (every 2 s), while it is younger than the retention (3.6 s)
     assert (stack.media_root / "private/images/or/orphan-young.png").exists()
 

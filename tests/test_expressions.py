@@ -3,11 +3,11 @@ result and the landmark change the expression claims is asserted (mouth opening,
 the lip centre, brow height and spacing), on several photos."""
 import numpy as np
 import pytest
+from media_samples import astronaut_photo, hopper_photo
 
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.engines.face_warp import BROW_INNER, INNER_LIP, LEFT_BROW, RIGHT_BROW, apply_expression
 from backend.face_mesh import CHIN, FOREHEAD
-from media_samples import astronaut_photo, hopper_photo
 
 
 def _rotated(rgb, degrees):

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from media_samples import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_samples import astronaut_photo, encode_image
 from PIL import Image
 
 from backend import create_app
 from backend.errors import ApiError
-from backend.services import images
-from media_samples import astronaut_photo, encode_image
+from backend.services.media import images
 
 
 @pytest.fixture

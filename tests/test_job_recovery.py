@@ -3,7 +3,6 @@ import os
 import signal
 import time
 
-
 from media_samples import wav_bytes
 from polling import wait_for
 
@@ -41,10 +40,11 @@ def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monke
     """A job whose message never reached the broker (Redis lost it) is picked up by the beat sweeper."""
     from backend.extensions import db
     from backend.models import User
-    from backend.services import jobs, tts
+    from backend.services.intake import tts
+    from backend.services.jobs import lifecycle
 
     voice = api.post("/api/v1/voices", files={"audio": ("a.wav", low_voice_wav, "audio/wav")}, data=api.consent()).json()["voice"]
-    monkeypatch.setattr(jobs, "enqueue", lambda job: False)  # the message is lost on its way to Redis
+    monkeypatch.setattr(lifecycle, "enqueue", lambda job: False)  # the message is lost on its way to Redis
     with stack.app_context():
         user = db.session.get(User, api.user["id"])
         task_id = tts.request_speech(user, {"text": "经纪人丢了这个任务。", "voice_id": voice["voice_id"]}).id

@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 import requests
+from api_client import Api
+from media_samples import encode_image, hopper_photo, wav_bytes
 from PIL import Image, ImageSequence
 
-from api_client import Api
 from backend.engines import sticker_post
 from backend.renders.labels import hidden_label, label_audio
-from media_samples import encode_image, hopper_photo, wav_bytes
 
 
 def label_box(size):
@@ -64,7 +64,7 @@ def test_the_hidden_label_survives_encoding_of_every_format():
     for fmt in ("webp", "gif"):
         encoded = sticker_post.encode_animated([frame, frame], fmt, None, hidden_label=text)
         assert json.loads(read_hidden_label(encoded.data, encoded.mime))["Label"] == "1", fmt
-    from backend.services import audio
+    from backend.services.media import audio
 
     tone = (0.2 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 220)).astype(np.float32)
     for fmt, mime in (("mp3", "audio/mpeg"), ("wav", "audio/wav")):

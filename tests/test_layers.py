@@ -1,6 +1,7 @@
 """The layers, as a contract over the import graph (every import, function-level ones included):
-views (api) -> services -> storage; tasks -> renders -> engines. Nothing imports a layer above its own,
-and no modules import each other in a circle."""
+views (api, console) -> services -> storage; celery_tasks -> renders -> engines. Inside services the role packages
+are layers too: intake -> backoffice -> jobs -> media. Renders and engines take their file I/O from the media
+layer only. Nothing imports a layer above its own, and no modules import each other in a circle."""
 import ast
 from pathlib import Path
 
@@ -9,12 +10,15 @@ import pytest
 BACKEND = Path(__file__).resolve().parent.parent / "backend"
 
 # layer -> the layers it must never import (directly or inside a function)
+SERVICES = ("services.intake", "services.backoffice", "services.jobs", "services.media")  # top to bottom
+ABOVE_THE_WEB_TIER = {"api", "console", "renders", "celery_tasks", "worker", "engines"}  # the web tier imports no engine
 FORBIDDEN = {
-    "engines": {"api", "services", "renders", "tasks", "worker"},
-    "services": {"api", "renders", "tasks", "worker", "engines"},  # the web tier imports no engine
-    "renders": {"api", "tasks", "worker"},
-    "tasks": {"api", "worker"},
-    "api": {"renders", "tasks", "worker", "engines"},
+    "engines": {"api", "console", "renders", "celery_tasks", "worker", *SERVICES},
+    "renders": {"api", "console", "celery_tasks", "worker", "services.intake", "services.backoffice", "services.jobs"},
+    "celery_tasks": {"api", "console", "worker"},
+    "api": {"renders", "celery_tasks", "worker", "engines"},
+    "console": {"api", "renders", "celery_tasks", "worker", "engines"},
+    **{role: ABOVE_THE_WEB_TIER | set(SERVICES[:index + 1]) - {role} for index, role in enumerate(SERVICES)},
 }
 
 
@@ -48,6 +52,8 @@ def imports_of(name, path, known):
 
 def layer(module):
     parts = module.split(".")
+    if parts[1:2] == ["services"] and len(parts) > 2:
+        return ".".join(parts[1:3])  # a role package of the services
     return parts[1] if len(parts) > 1 else "app"
 
 
@@ -98,3 +104,17 @@ def test_the_contract_sees_function_level_imports(graph):
     """The checker itself: a function-level import counts (renders import engines inside and outside)."""
     assert "backend.engines.registry" in graph["backend.renders.tts"]
     assert "backend.engines.sticker_post" in graph["backend.engines.sticker_classic"]
+
+
+def test_every_service_module_has_a_role(graph):
+    """No module lies loose in services/: each belongs to one of the role packages the layers name."""
+    loose = [module for module in graph if module.startswith("backend.services.")
+             and layer(module) not in SERVICES]
+    assert loose == []
+
+
+def test_the_service_roles_are_ordered():
+    """A role may import the roles below it and never one above: the forbidden sets say exactly that."""
+    assert FORBIDDEN["services.media"] >= {"services.intake", "services.backoffice", "services.jobs"}
+    assert "services.media" not in FORBIDDEN["services.intake"]
+    assert FORBIDDEN["renders"] >= {"services.intake", "services.backoffice"}

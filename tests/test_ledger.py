@@ -6,7 +6,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-
 from api_client import Api
 from stack_process import REPO
 

@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from backend import create_app
+from backend.celery_tasks import expire_holds
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, LedgerEntry, User, new_id
-from backend.services import jobs, recharges
-from backend.tasks import expire_holds
+from backend.services.backoffice import recharges
+from backend.services.jobs import lifecycle, submission
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def app(stack, tmp_path_factory):
 
 
 def test_ledger_state_machine(app, monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda job: True)  # the machine plays the worker itself
+    monkeypatch.setattr(lifecycle, "enqueue", lambda job: True)  # the machine plays the worker itself
 
     class Money(RuleBasedStateMachine):
         """Submit, succeed, fail, cancel, recharge, expire holds, and deliver twice, in any order."""
@@ -53,7 +54,7 @@ def test_ledger_state_machine(app, monkeypatch):
         def submit(self, cost):
             available = self.expected_balance - sum(self.held_costs.values())
             try:
-                job = jobs.submit(self.user, "tts", {"n": new_id("p")}, new_id("k"), "espeak-world", cost)
+                job = submission.submit(self.user, "tts", {"n": new_id("p")}, new_id("k"), "espeak-world", cost)
             except ApiError as error:
                 assert error.code == "insufficient_tokens" and available < cost
                 return None
@@ -65,7 +66,7 @@ def test_ledger_state_machine(app, monkeypatch):
         def succeed(self, job_id):
             if job_id is None:
                 return None
-            if jobs.finish(job_id, "succeeded", result_path="tts/xx/x.mp3"):
+            if lifecycle.finish(job_id, "succeeded", result_path="tts/xx/x.mp3"):
                 self.expected_balance -= self.held_costs.pop(job_id)
             return job_id
 
@@ -73,7 +74,7 @@ def test_ledger_state_machine(app, monkeypatch):
         def fail(self, job_id, code):
             if job_id is None:
                 return None
-            if jobs.finish(job_id, "failed", error_code=code):
+            if lifecycle.finish(job_id, "failed", error_code=code):
                 self.held_costs.pop(job_id)
             return job_id
 
@@ -82,7 +83,7 @@ def test_ledger_state_machine(app, monkeypatch):
             if job_id is None:
                 return None
             job = db.session.get(Job, job_id)
-            if jobs.cancel(job).status == "canceled":
+            if lifecycle.cancel(job).status == "canceled":
                 self.held_costs.pop(job_id)
             return job_id
 
@@ -90,7 +91,7 @@ def test_ledger_state_machine(app, monkeypatch):
         def deliver_again(self, job_id, outcome):
             """At-least-once delivery: a second finish of a finished job changes nothing."""
             if job_id is not None:
-                assert jobs.finish(job_id, outcome) is False
+                assert lifecycle.finish(job_id, outcome) is False
 
         @rule(amount=st.integers(1, 6))
         def recharge(self, amount):

@@ -5,9 +5,7 @@ job `blocked`, refund in the ledger); under `pre` the URL is withheld until the 
 import base64
 import time
 
-import pytest
 import requests
-
 from api_client import Api
 from polling import wait_for
 from wechat_standin import WeChatStandIn, media_check_event, release, signed_query
@@ -63,8 +61,8 @@ def test_risky_verdict_withdraws_a_delivered_sticker_and_refunds_it(post_stack):
     job = post_stack.job(task_id)
     if url is None:  # the verdict came before we looked: sign the URL the user was given
         with post_stack.app_context():
-            from backend.services import media
-            url, _ = media.sign_url(job["result_path"])
+            from backend.services.media import files
+            url, _ = files.sign_url(job["result_path"])
     gone = requests.get(url, timeout=10)
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "content_blocked"
     assert not (post_stack.media_root / job["result_path"]).exists()
@@ -185,7 +183,7 @@ def test_a_risky_upload_withdraws_the_result_without_refund(post_stack):
 
 
 def test_the_check_download_url_must_be_signed_and_fresh(post_stack):
-    from backend.services import media
+    from backend.services.media import files
 
     api = _user(post_stack, "clean")
     task = api.wait_task(_sticker(api))
@@ -194,9 +192,9 @@ def test_the_check_download_url_must_be_signed_and_fresh(post_stack):
     url = f"{post_stack.base_url}/api/v1/wechat/media/{check_id}"
     future = int(time.time()) + 600
     with post_stack.app_context():
-        good = media.signature(f"check:{check_id}", future)
-        stale = media.signature(f"check:{check_id}", 1000)
-        other = media.signature(f"check:{check_id + 1}", future)
+        good = files.signature(f"check:{check_id}", future)
+        stale = files.signature(f"check:{check_id}", 1000)
+        other = files.signature(f"check:{check_id + 1}", future)
     assert requests.get(url, params={"expires": future, "sig": good}, timeout=10).status_code == 200
     for params in ({"expires": future, "sig": good[:-2] + "xx"}, {"expires": 1000, "sig": stale},
                    {"expires": future, "sig": other}, {"expires": future + 1, "sig": good}):

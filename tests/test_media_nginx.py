@@ -5,23 +5,23 @@ import time
 import requests
 
 from backend import create_app
-from backend.services import media
+from backend.services.media import files
 
 
 def put(stack, relative, data):
     with stack.app_context():
-        media.write_atomic(relative, data)
+        files.write_atomic(relative, data)
 
 
 def test_signed_urls(media_stack):
     relative = f"tts/ab/abtest-{time.monotonic_ns()}.mp3"
     put(media_stack, relative, b"ID3 fake mp3 for the signature test")
     with media_stack.app_context():
-        good, expires = media.sign_url(relative)
-        expired, _ = media.sign_url(relative, ttl=-10)
+        good, expires = files.sign_url(relative)
+        expired, _ = files.sign_url(relative, ttl=-10)
     wrong_secret_app = create_app(media_stack.app_config(MEDIA_SECRET="guess-guess-guess-guess-guess-guess-guess"))
     with wrong_secret_app.app_context():
-        forged, _ = media.sign_url(relative)
+        forged, _ = files.sign_url(relative)
     assert expires > time.time()
     served = requests.get(good, timeout=10)
     assert served.status_code == 200 and served.content.startswith(b"ID3")
@@ -37,7 +37,7 @@ def test_signed_urls(media_stack):
 
 def test_a_signed_url_of_a_missing_file_is_404(media_stack):
     with media_stack.app_context():
-        url, _ = media.sign_url("tts/zz/never-written.mp3")
+        url, _ = files.sign_url("tts/zz/never-written.mp3")
     answer = requests.get(url, timeout=10)
     assert answer.status_code == 404
 
@@ -46,8 +46,8 @@ def test_private_uploads_are_never_served(media_stack):
     relative = f"private/prompts/ab/secret-{time.monotonic_ns()}.wav"
     put(media_stack, relative, b"RIFF")
     with media_stack.app_context():
-        url, _ = media.sign_url(relative)
-        assert media.read(relative) == b"RIFF"  # stored, and readable by the services
+        url, _ = files.sign_url(relative)
+        assert files.read(relative) == b"RIFF"  # stored, and readable by the services
     assert requests.get(url, timeout=10).status_code == 404
 
 
@@ -56,6 +56,6 @@ def test_listing_names_stored_files_with_their_age(media_stack):
     relative = f"private/images/li/listed-{time.monotonic_ns()}.png"
     put(media_stack, relative, b"\x89PNG listed")
     with media_stack.app_context():
-        listed = dict(media.listing("private/"))
+        listed = dict(files.listing("private/"))
         assert not any(path.startswith("tts/") for path in listed)
     assert relative in listed and abs(listed[relative] - time.time()) < 120

@@ -6,12 +6,12 @@ import sys
 import time
 
 import pytest
+from stack_process import REPO
+from wechat_standin import WeChatStandIn
 
 from backend import create_app
 from backend.extensions import db
-from backend.services import moderation
-from stack_process import REPO
-from wechat_standin import WeChatStandIn
+from backend.services.backoffice import moderation
 
 RISKY, REVIEW = "违禁样词", "待审样词"
 

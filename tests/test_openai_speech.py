@@ -10,7 +10,6 @@ import openai
 import pytest
 import requests
 import soundfile
-
 from media_samples import decode_file, median_f0
 from stack_process import REPO
 
@@ -130,7 +129,7 @@ def test_keys_are_scoped(speaker, stack):
 
 def test_a_blocked_account_or_revoked_key_stops_at_once(speaker, stack):
     client, voice_id, api = speaker
-    from backend.services import accounts, api_keys
+    from backend.services.backoffice import accounts, api_keys
 
     with stack.app_context():
         accounts.set_blocked(api.user["id"], True, "test", "abuse")

@@ -11,9 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import requests
-from PIL import Image
-
 from media_samples import astronaut_photo, encode_image
+from PIL import Image
 
 EMOTIONS = ["happy", "laugh", "surprised", "angry", "sad", "shy", "speechless", "smug"]
 CAPTIONS = ["开心", "哈哈哈", "啊？", "气死我了", "呜呜", "害羞", "无语", "得意"]

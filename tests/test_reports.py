@@ -26,11 +26,11 @@ def test_report_my_result_lands_in_the_review_queue_once(api, stack, sticker):
 
 
 def test_report_a_forwarded_link_even_expired(stack, sticker, other_api):
-    from backend.services import media
+    from backend.services.media import files
 
     with stack.app_context():
         path = stack.job(sticker["task_id"])["result_path"]
-        expired, _ = media.sign_url(path, ttl=-3600)
+        expired, _ = files.sign_url(path, ttl=-3600)
     answer = other_api.post("/api/v1/reports", json={"media_url": expired, "category": "porn"})
     assert answer.status_code == 201 and answer.json()["report"]["job_id"] == sticker["task_id"]
 
@@ -69,7 +69,7 @@ def test_reports_are_rate_limited(stack):
 
 def test_the_reason_is_moderated(stack, api, sticker):
     with stack.app_context():
-        from backend.services import moderation
+        from backend.services.backoffice import moderation
 
         moderation.add_word("举报违禁样", "politics", "risky")
     time.sleep(1.2)

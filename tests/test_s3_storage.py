@@ -5,11 +5,11 @@ import base64
 import time
 
 import requests
-
-from backend import create_app
-from backend.services import media
 from api_client import Api
 from media_samples import encode_image, hopper_photo, wav_bytes
+
+from backend import create_app
+from backend.services.media import files
 
 BUCKET = "voxmoji-media"
 
@@ -87,9 +87,9 @@ def test_presigned_urls_on_the_operators_media_domain(s3_stack, s3_server):
     media domain); a tampered or expired one is refused, and private uploads cannot be fetched by guessing."""
     app = create_app(s3_stack.app_config(MEDIA_PUBLIC_BASE=s3_server.endpoint))
     with app.app_context():
-        media.write_atomic("sticker/pr/presigned.png", b"\x89PNG presigned")
-        url, _ = media.sign_url("sticker/pr/presigned.png")
-        short, _ = media.sign_url("sticker/pr/presigned.png", ttl=1)
+        files.write_atomic("sticker/pr/presigned.png", b"\x89PNG presigned")
+        url, _ = files.sign_url("sticker/pr/presigned.png")
+        short, _ = files.sign_url("sticker/pr/presigned.png", ttl=1)
     assert url.startswith(s3_server.endpoint) and "X-Amz-Signature=" in url
     assert requests.get(url, timeout=10).content == b"\x89PNG presigned"
     assert requests.get(url.replace("presigned.png", "other.png"), timeout=10).status_code == 403

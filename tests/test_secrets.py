@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from stack_process import REPO, TEST_MEDIA_SECRET, TEST_SECRET
 
 from backend import create_app
 from backend.config import DEV_SECRETS
-from stack_process import REPO, TEST_MEDIA_SECRET, TEST_SECRET
 
 STRONG = {"SECRET_KEY": TEST_SECRET, "MEDIA_SECRET": TEST_MEDIA_SECRET}
 PRODUCTION_LOOKS = [

@@ -4,9 +4,9 @@ import time
 import jwt
 import pytest
 import requests
+from stack_process import TEST_SECRET
 
 from backend import create_app
-from stack_process import TEST_SECRET
 
 
 def test_healthz_and_readyz(stack):

@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from media_samples import reference_voice
 
 from backend.engines import speaker_encoder
-from media_samples import reference_voice
 
 
 @pytest.fixture(scope="module")

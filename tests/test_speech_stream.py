@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import requests
 import soundfile
-
 from media_samples import decode_file
 
 SENTENCES = ["今天天气真好，我们一起去公园散步吧。", "这家店的奶茶特别好喝，下次再来。", "明天早上八点，我们在学校门口见面。",

@@ -6,11 +6,11 @@ import zlib
 import numpy as np
 import pytest
 import requests
+from media_samples import astronaut_photo, encode_image, hopper_photo, landscape_photo
 from PIL import Image
 
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.face_mesh import Face
-from media_samples import astronaut_photo, encode_image, hopper_photo, landscape_photo
 
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent / "artifacts"
 

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import requests
-
 from api_client import Api
 from media_samples import wav_bytes
 from polling import wait_for

@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 import requests
+from media_samples import astronaut_photo, encode_image, landscape_photo
 
 from backend.engines.face_analysis import FaceAnalyzer
-from media_samples import astronaut_photo, encode_image, landscape_photo
 
 TEXT = "你好，今天天气真好，我们一起去公园散步吧！"
 
@@ -91,8 +91,9 @@ def test_the_mouth_moves_with_the_voice(api, voice_id, astronaut_b64, tmp_path):
 
     gif = requests.get(task["image_url"], timeout=30)
     assert gif.status_code == 200 and gif.headers["Content-Type"] == "image/gif"
-    from PIL import Image
     import io
+
+    from PIL import Image
     image = Image.open(io.BytesIO(gif.content))
     assert image.size == (240, 240) and image.n_frames > 10 and b"VoxMoji" in image.info.get("comment", b"")
     assert task["result"]["parts"]["sticker.gif"] == task["image_url"]

@@ -12,15 +12,15 @@ import time
 
 import pytest
 import requests
-
-from backend import create_app, fleet
-from backend.extensions import db
 from api_client import Api
 from media_samples import astronaut_photo, encode_image, hopper_photo, wav_bytes
 from polling import wait_for
 from postgres import postgres_url
 from stack_process import Stack
 from tiny_models import STANDINS, build_sd_models, write_cosyvoice_model_dir
+
+from backend import create_app, fleet
+from backend.extensions import db
 
 ENGINE_WAIT = 12
 

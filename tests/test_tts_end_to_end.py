@@ -3,7 +3,6 @@ import base64
 
 import pytest
 import requests
-
 from media_samples import decode_file, ffprobe_duration, median_f0
 
 TEXT = "今天天气真好，我们一起去公园散步吧。"

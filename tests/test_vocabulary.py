@@ -29,14 +29,14 @@ def test_the_api_accepts_exactly_the_vocabulary():
 
 
 def test_every_job_kind_has_an_engine_family_and_a_renderer():
+    from backend.celery_tasks import RENDERERS
     from backend.engine_catalog import FAMILY_BY_KIND
-    from backend.tasks import RENDERERS
 
     assert set(FAMILY_BY_KIND) == set(vocabulary.JOB_KINDS) == set(RENDERERS)
 
 
 def test_the_decoder_knows_every_audio_format():
-    from backend.services import audio
+    from backend.services.media import audio
 
     assert tuple(audio.DEMUXERS) == vocabulary.AUDIO_FORMATS
 

@@ -2,7 +2,6 @@
 import time
 
 import requests
-
 from api_client import Api
 from media_samples import wav_bytes
 from polling import wait_for
@@ -83,16 +82,16 @@ def test_deleting_a_voice_while_its_job_is_queued_releases_the_hold(stack, high_
 def test_the_same_recording_again_is_recognised_before_decoding(stack, low_voice, monkeypatch):
     """A repeated upload (inline prompt_audio, a saved voice) is known by the digest of its raw bytes: no
     ffmpeg runs for it; a recording whose stored file is gone is decoded again."""
-    from backend.services import audio, voices
+    from backend.services.media import audio, recordings
 
     data = wav_bytes(low_voice * 0.44)
     decodes = []
     original = audio.decode
     monkeypatch.setattr(audio, "decode", lambda *args, **kwargs: decodes.append(1) or original(*args, **kwargs))
     with stack.app_context():
-        first = voices.store_prompt(data, None, None, "prompt_audio")
-        again = voices.store_prompt(data, None, None, "prompt_audio")
+        first = recordings.store_prompt(data, None, None, "prompt_audio")
+        again = recordings.store_prompt(data, None, None, "prompt_audio")
         assert again == first and len(decodes) == 1
         (stack.media_root / first.path).unlink()
-        third = voices.store_prompt(data, None, None, "prompt_audio")
+        third = recordings.store_prompt(data, None, None, "prompt_audio")
         assert third == first and len(decodes) == 2 and (stack.media_root / first.path).exists()

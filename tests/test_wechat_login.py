@@ -2,13 +2,13 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from stack_process import free_port
+from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
 
 from backend import create_app
 from backend.extensions import db
 from backend.models import LedgerEntry, User
-from backend.services.wechat import WeChatClient
-from stack_process import free_port
-from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
+from backend.services.backoffice.wechat import WeChatClient
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import base64
 import time
 
 import pytest
-
 from api_client import Api
 from media_samples import encode_image, landscape_photo
 

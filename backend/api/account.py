@@ -5,10 +5,11 @@ from flask import Response
 
 from backend import auth
 from backend.auth import token_auth
-from backend.ratelimit import export_limit, login_limit
 from backend.models import isoformat
+from backend.ratelimit import export_limit, login_limit
 from backend.schemas import ErasureOut, LedgerOut, LedgerQuery, LoginIn, LoginOut, MeOut, RefreshIn
-from backend.services import erasure, ledger
+from backend.services.backoffice import erasure
+from backend.services.jobs import ledger
 
 bp = APIBlueprint("account", __name__, url_prefix="/api/v1", tag="Account")
 

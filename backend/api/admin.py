@@ -4,8 +4,9 @@ from flask import Response, json, request
 
 from backend.errors import ApiError
 from backend.schemas import RechargeIn, RechargeOut
-from backend.services import recharges, uploads
-from backend.services.api_keys import admin_auth
+from backend.services.backoffice import recharges
+from backend.services.backoffice.api_keys import admin_auth
+from backend.services.intake import uploads
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 

@@ -1,9 +1,77 @@
-"""Answer shapes shared by the job-creating endpoints."""
-from backend.services import jobs
+"""The task object of docs/API.md and the answers shared by the endpoints that create or serve jobs.
+The HTTP contract says "task" (`task_id`, `/api/v1/tasks`) for what the code calls a job."""
+from datetime import datetime, timezone
+
+from backend.errors import STATUS_BY_CODE, ApiError
+from backend.extensions import db
+from backend.models import Job, isoformat
+from backend.services.jobs import waiting
+from backend.services.media import files
+from backend.vocabulary import API_KIND_BY_KIND
 
 
 def task_response(job, wait):
     """200 with the finished task, 202 with the task to poll; a job rejected for its input is its 4xx."""
-    job = jobs.wait(job, wait)
-    jobs.raise_if_rejected(job)
-    return {"success": True, **jobs.present(job)}, 200 if job.finished else 202
+    job = waiting.wait(job, wait)
+    raise_if_rejected(job)
+    return {"success": True, **present(job)}, 200 if job.finished else 202
+
+
+def present(job):
+    """The task object of API.md, with a freshly signed result URL."""
+    status, progress = job.status, job.progress
+    if job.parent_id and not job.finished:  # a follower shows the progress of the computation it follows
+        leader = db.session.get(Job, job.parent_id)
+        if leader is not None and not leader.finished:
+            status, progress = leader.status, leader.progress
+    task = {
+        "task_id": job.id, "kind": API_KIND_BY_KIND.get(job.kind, job.kind), "status": status, "progress": progress,
+        "engine": job.engine, "cached": job.cached or job.repeat,
+        "cost": job.cost if job.charge in ("held", "captured") and not job.repeat else 0,
+        "refunded": job.cost if job.charge in ("released", "refunded") else 0,
+        "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
+        "text": (job.params or {}).get("text") or None, "result": None, "error": None,
+    }
+    if job.status == "succeeded" and job.result_path:
+        url, expires = files.sign_url(job.result_path)
+        result = {
+            "url": url, "expires_at": isoformat(_from_timestamp(expires)), "mime": job.result_mime,
+            "bytes": job.result_bytes, "duration": job.result_duration,
+            "width": job.result_width, "height": job.result_height,
+        }
+        result.update(job.result_meta or {})
+        if "parts" in result:  # companion files, each with its own signed URL
+            result["parts"] = {name: files.sign_url(files.part_path(job.result_path, name))[0]
+                               for name in result["parts"]}
+        task["result"] = result
+        if job.kind == "tts":
+            task["audio_url"] = url
+            task["duration"] = job.result_duration
+        elif job.kind == "talking":
+            task["video_url"] = url
+            task["image_url"] = result["parts"]["sticker.gif"]
+            task["duration"] = job.result_duration
+        elif job.kind == "pack":
+            task["zip_url"] = url
+        else:
+            task["image_url"] = url
+    elif job.status in ("failed", "canceled", "deleted", "blocked"):
+        task["error"] = {"code": job.error_code or "engine_failed", "message": job.error_message or "",
+                         "field": job.error_field}
+    return task
+
+
+def raise_if_rejected(job):
+    """A job that failed because of its input answers like bad input would: the 4xx error."""
+    if job.status == "failed" and job.error_code and STATUS_BY_CODE.get(job.error_code, 500) < 500:
+        raise ApiError(job.error_code, job.error_message or "The input was rejected.", job.error_field)
+
+
+def raise_if_failed(job, default_message):
+    """A finished job that did not succeed, for endpoints that answer with the result itself: its own error."""
+    if job.finished and job.status != "succeeded":
+        raise ApiError(job.error_code or "engine_failed", job.error_message or default_message, job.error_field)
+
+
+def _from_timestamp(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc)

@@ -7,7 +7,7 @@ from flask import request
 from backend import engine_catalog, fleet
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
-from backend.services import api_keys
+from backend.services.backoffice import api_keys
 
 bp = APIBlueprint("health", __name__, tag="Operations")
 

@@ -7,7 +7,9 @@ from backend.auth import token_auth
 from backend.errors import ApiError
 from backend.ratelimit import job_limit
 from backend.schemas import PackIn, TaskOut, WaitQuery
-from backend.services import jobs, media, packs, uploads
+from backend.services.intake import packs, uploads
+from backend.services.jobs import lookup
+from backend.services.media import files
 
 bp = APIBlueprint("packs", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -31,7 +33,7 @@ def create_pack(query, _documented):
            description="main/NN.gif|png, thumbs/NN.png, cover.png, icon.png, banner.png, manifest.json")
 def export_pack(task_id):
     """The pack's submission zip for WeChat's sticker open platform (the owner's finished pack)."""
-    job = jobs.get_owned(token_auth.current_user, task_id[:64])
+    job = lookup.get_owned(token_auth.current_user, task_id[:64])
     if job.kind != "pack":
         raise ApiError("not_found", f"Task {task_id!r} is not a sticker pack.", "task_id")
     if job.status in ("deleted", "blocked"):
@@ -39,5 +41,5 @@ def export_pack(task_id):
     if job.status != "succeeded":
         raise ApiError("invalid_request", f"The pack is {job.status}, not ready; poll GET /api/v1/tasks/{job.id}.",
                        "task_id")
-    return Response(media.read(job.result_path), mimetype="application/zip", headers={
+    return Response(files.read(job.result_path), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="voxmoji-pack-{job.id}.zip"', "Cache-Control": "no-store"})

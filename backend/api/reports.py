@@ -4,7 +4,7 @@ from apiflask import APIBlueprint
 from backend.auth import token_auth
 from backend.ratelimit import report_limit
 from backend.schemas import ReportIn, ReportOut
-from backend.services import reports
+from backend.services.intake import reports
 
 bp = APIBlueprint("reports", __name__, url_prefix="/api/v1", tag="Reports")
 

@@ -7,7 +7,8 @@ from backend.api.common import task_response
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
 from backend.schemas import StickerIn, SwapIn, TalkingIn, TaskOut, TemplateListOut, WaitQuery
-from backend.services import media, stickers, swap, talking, templates, uploads
+from backend.services.intake import stickers, swap, talking, uploads
+from backend.services.media import files, templates
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -57,6 +58,6 @@ def list_templates():
     out = []
     for template in templates.listing():
         path = sticker_catalog.preview_path(template.id)
-        preview = media.sign_url(path)[0] if media.exists(path) else None
+        preview = files.sign_url(path)[0] if files.exists(path) else None
         out.append({**template.describe(), "preview_url": preview})
     return {"success": True, "templates": out}

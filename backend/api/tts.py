@@ -4,13 +4,15 @@ from contextlib import ExitStack
 from apiflask import APIBlueprint, FileSchema
 from flask import Response, current_app, stream_with_context
 
-from backend.api.common import task_response
+from backend.api.common import present, raise_if_failed, task_response
 from backend.auth import token_auth
-from backend.ratelimit import job_limit
 from backend.errors import ApiError
 from backend.extensions import db
+from backend.ratelimit import job_limit
 from backend.schemas import SeedTtsIn, SeedTtsOut, TaskOut, TtsIn, WaitQuery
-from backend.services import jobs, speech_stream, tts, uploads
+from backend.services.intake import tts, uploads
+from backend.services.jobs import waiting
+from backend.services.media import speech_stream
 
 bp = APIBlueprint("tts", __name__, tag="Voice cloning")
 
@@ -44,7 +46,7 @@ def stream_tts(_documented):
         raise ApiError("invalid_request", f"Streams are {' or '.join(speech_stream.STREAMED_FORMATS)}; use "
                        "POST /api/v1/tts for other formats.", "format")
     held = ExitStack()  # a stream occupies a thread of this process: one of its wait slots, and one of the user's
-    if not held.enter_context(jobs.wait_slot(user.id)):
+    if not held.enter_context(waiting.wait_slot(user.id)):
         held.close()
         raise ApiError("rate_limited", "Too many streams at once; wait for one to finish, or use POST /api/v1/tts.",
                        headers={"Retry-After": "2"})
@@ -54,7 +56,7 @@ def stream_tts(_documented):
         first = next(pieces, None)
         if first is None:  # nothing was said: the job's own error
             db.session.refresh(job)
-            jobs.raise_if_failed(job, "The speech failed; retry.")
+            raise_if_failed(job, "The speech failed; retry.")
             raise ApiError("engine_failed", "The speech did not start in time; retry.")
     except BaseException:
         held.close()
@@ -78,10 +80,10 @@ def seed_tts(_documented):
     """Seed-compatible: `{text, prompt_audio, mode, instruct}`, waits for the audio URL."""
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
     job = tts.request_speech(token_auth.current_user, fields)
-    job = jobs.wait(job, current_app.config["SEED_TTS_WAIT"])
+    job = waiting.wait(job, current_app.config["SEED_TTS_WAIT"])
     if job.status in ("failed", "canceled"):
         raise ApiError(job.error_code or "engine_failed", job.error_message or "The task failed.", job.error_field)
-    task = jobs.present(job)
+    task = present(job)
     body = {"success": True, "audio_url": task.get("audio_url"), "task_id": job.id,
             "duration": task.get("duration"), "status": job.status}
     return body, 200 if job.finished else 202

@@ -5,7 +5,8 @@ from flask import current_app
 from backend.auth import token_auth
 from backend.ratelimit import job_limit
 from backend.schemas import ConsentOut, VoiceIn, VoiceListOut, VoiceOut
-from backend.services import consent, media_moderation, uploads, voices
+from backend.services.backoffice import media_moderation, voices
+from backend.services.intake import consent, uploads
 
 bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
 

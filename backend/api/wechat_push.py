@@ -11,8 +11,9 @@ from PIL import Image
 
 from backend.errors import ApiError
 from backend.schemas import CheckFetchQuery, PushQuery
-from backend.services import media, media_moderation
-from backend.services.wechat import push_is_genuine
+from backend.services.backoffice import media_moderation
+from backend.services.backoffice.wechat import push_is_genuine
+from backend.services.media import files
 
 bp = APIBlueprint("wechat_push", __name__, tag="WeChat")
 PUSH_MAX_BYTES = 64 * 1024
@@ -69,7 +70,7 @@ def checked_file(check_id, query):
     """The file of a media check, for WeChat to download through the signed URL sent with the check."""
     check = media_moderation.check_for_fetch(check_id, query["expires"], query["sig"])
     try:
-        data = media.read(check.path)
+        data = files.read(check.path)
     except KeyError:
         raise ApiError("not_found", "No such file.")
     mime = mimetypes.guess_type(check.path)[0] or "application/octet-stream"

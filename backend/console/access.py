@@ -8,9 +8,9 @@ from flask_wtf.csrf import CSRFError
 
 from backend.console.blueprint import PAGES, bp, csrf, login_manager
 from backend.extensions import db
-from backend.ratelimit import login_limit
 from backend.models import Operator
-from backend.services import audit, operators
+from backend.ratelimit import login_limit
+from backend.services.backoffice import audit, operators
 
 PENDING_SECONDS = 300  # between the password step and the TOTP step
 

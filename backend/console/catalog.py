@@ -3,10 +3,11 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from backend import sticker_catalog
-from backend.console.blueprint import bp
 from backend.console.access import page
+from backend.console.blueprint import bp
 from backend.errors import ApiError
-from backend.services import audit, media, templates
+from backend.services.backoffice import audit
+from backend.services.media import files, templates
 
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 
@@ -18,11 +19,11 @@ def templates_page():
     previews = {}
     for template_id in [t.id for t in sticker_catalog.TEMPLATES.values()] + [row.id for row in rows]:
         path = sticker_catalog.preview_path(template_id)
-        previews[template_id] = media.sign_url(path)[0] if media.exists(path) else None
+        previews[template_id] = files.sign_url(path)[0] if files.exists(path) else None
     faces = {}
     for row in rows:
         path = templates.face_preview_path(row.id)
-        faces[row.id] = media.sign_url(path)[0] if media.exists(path) else None
+        faces[row.id] = files.sign_url(path)[0] if files.exists(path) else None
     detecting = any(row.status == "detecting" for row in rows)
     return render_template("console/templates.html", builtin=sticker_catalog.TEMPLATES.values(), uploaded=rows,
                            previews=previews, faces=faces, detecting=detecting)

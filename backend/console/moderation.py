@@ -3,11 +3,13 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from backend.console.blueprint import bp
 from backend.console.access import page
+from backend.console.blueprint import bp
 from backend.extensions import db
 from backend.models import Job, ModerationWord, User
-from backend.services import jobs, audit, media, moderation, review
+from backend.services.backoffice import audit, moderation, review
+from backend.services.jobs import lookup
+from backend.services.media import files
 
 
 @bp.get("/review")
@@ -28,13 +30,13 @@ def review_queue():
 def _preview(job):
     """(kind, signed URLs) of a job's result while its file exists: `audio`, `video` (a talking sticker) or
     `images` (a sticker; a pack's stickers)."""
-    if not job.result_path or job.status not in ("succeeded", "reviewing") or not media.exists(job.result_path):
+    if not job.result_path or job.status not in ("succeeded", "reviewing") or not files.exists(job.result_path):
         return None
     mime = job.result_mime or ""
-    parts = [media.sign_url(media.part_path(job.result_path, name))[0] for name in jobs.parts_of(job.result_meta)]
+    parts = [files.sign_url(files.part_path(job.result_path, name))[0] for name in lookup.parts_of(job.result_meta)]
     if mime.startswith("audio") or mime.startswith("video"):
-        return mime.split("/")[0], [media.sign_url(job.result_path)[0]]
-    return "images", parts if mime == "application/zip" else [media.sign_url(job.result_path)[0]]
+        return mime.split("/")[0], [files.sign_url(job.result_path)[0]]
+    return "images", parts if mime == "application/zip" else [files.sign_url(job.result_path)[0]]
 
 
 @bp.post("/review/<int:item_id>/approve")

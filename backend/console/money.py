@@ -1,5 +1,5 @@
 """Recharges: a form and a CSV upload, both through the API's own idempotent batch service
-(services/recharges.py), with the result per line."""
+(services/backoffice/recharges.py), with the result per line."""
 import csv
 import io
 import json
@@ -8,10 +8,10 @@ import uuid
 from flask import flash, render_template, request
 from flask_login import current_user
 
-from backend.console.blueprint import bp
 from backend.console.access import page
+from backend.console.blueprint import bp
 from backend.errors import ApiError
-from backend.services import api_keys, recharges
+from backend.services.backoffice import api_keys, recharges
 
 CSV_MAX_BYTES = 1024 * 1024
 

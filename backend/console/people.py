@@ -4,12 +4,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from backend.console.blueprint import bp
 from backend.console.access import page
+from backend.console.blueprint import bp
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, LedgerEntry, User
-from backend.services import accounts, api_keys, audit, erasure
+from backend.services.backoffice import accounts, api_keys, audit, erasure
 
 NAME_MAX = 64
 

@@ -6,7 +6,6 @@ from scipy.spatial import Delaunay
 from backend.face_mesh import CHIN, FOREHEAD, LIP_BOTTOM, LIP_TOP, MOUTH_LEFT, MOUTH_RIGHT, Face
 from backend.vocabulary import EXPRESSIONS
 
-
 UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 OUTER_LIPS = (185, 40, 39, 37, 0, 267, 269, 270, 409, 146, 91, 181, 84, 17, 314, 405, 321, 375)

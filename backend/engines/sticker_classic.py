@@ -14,8 +14,8 @@ from scipy.spatial import Delaunay
 from backend import sticker_catalog
 from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
-from backend.face_mesh import FACE_OVAL, Face
 from backend.engines.face_warp import apply_expression, warp
+from backend.face_mesh import FACE_OVAL, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined

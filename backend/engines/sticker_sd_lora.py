@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backend.engines.sticker_classic import ClassicStickerEngine, StickerOutput, die_cut
 from backend.engines.face_warp import apply_expression
+from backend.engines.sticker_classic import ClassicStickerEngine, StickerOutput, die_cut
 from backend.vocabulary import EXPRESSIONS
 
 logger = logging.getLogger("voxmoji.engines.sd_lora")

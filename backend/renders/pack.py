@@ -9,7 +9,7 @@ from backend.engines import registry
 from backend.renders import wechat_pack
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import make_frames, sources
-from backend.services import media
+from backend.services.media import files
 
 
 def render(job, progress):
@@ -29,10 +29,10 @@ def render(job, progress):
                           "expression": out.expression, "bytes": len(data)})
         progress((index + 1) / (len(params["stickers"]) + 1))
     archive = wechat_pack.assemble(stickers, params["name"], params["intro"], hidden)
-    path = media.result_path("pack", job.cache_key, "zip")
+    path = files.result_path("pack", job.cache_key, "zip")
     for entry, (_frames, data, _extension, _meaning) in zip(described, stickers):
-        media.write_atomic(media.part_path(path, entry["part"]), data)
-    media.write_atomic(path, archive)
+        files.write_atomic(files.part_path(path, entry["part"]), data)
+    files.write_atomic(path, archive)
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     return {
         "engine": engine.name, "result_path": path, "result_mime": "application/zip", "result_bytes": len(archive),

@@ -1,5 +1,5 @@
 """Worker side of streamed speech: each piece of a TTS job's audio, encoded as it is made, appended to the
-job's Redis stream (services/speech_stream.py reads it for `POST /api/v1/tts/stream`)."""
+job's Redis stream (services/media/speech_stream.py reads it for `POST /api/v1/tts/stream`)."""
 import struct
 
 import numpy as np
@@ -7,7 +7,7 @@ from flask import current_app
 
 from backend.extensions import get_redis
 from backend.renders.labels import label_audio
-from backend.services.speech_stream import KEY, MAX_ENTRIES, STREAM_TTL
+from backend.services.media.speech_stream import KEY, MAX_ENTRIES, STREAM_TTL
 
 _UNKNOWN_LENGTH = 0xFFFFFFFF
 

@@ -10,7 +10,7 @@ from backend.engines.sticker_classic import NoFaceError
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
-from backend.services import images, media, templates
+from backend.services.media import files, images, templates
 from backend.vocabulary import IMAGE_FORMATS
 
 
@@ -65,8 +65,8 @@ def make_frames(engine, photo, template, params, text, expression, decoration, s
 def store_result(job, encoded, engine_name, meta):
     """Write an encoded image result under its fingerprint name; the job's result fields."""
     extension = {mime: fmt for fmt, mime in IMAGE_FORMATS.items()}[encoded.mime]
-    path = media.result_path(job.kind, job.cache_key, extension)
-    media.write_atomic(path, encoded.data)
+    path = files.result_path(job.kind, job.cache_key, extension)
+    files.write_atomic(path, encoded.data)
     return {
         "engine": engine_name, "result_path": path, "result_mime": encoded.mime, "result_bytes": len(encoded.data),
         "result_width": encoded.width, "result_height": encoded.height, "result_meta": meta,

@@ -10,7 +10,7 @@ from backend.engines.sticker_classic import NoFaceError
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import store_result
-from backend.services import images, templates
+from backend.services.media import images, templates
 
 
 def render(job, progress):

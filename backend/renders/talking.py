@@ -20,7 +20,7 @@ from backend.errors import ApiError
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import generate, sources
 from backend.renders.tts import speak
-from backend.services import media, voices
+from backend.services.media import files, recordings
 
 FPS, GIF_FPS = 15, 10
 VIDEO_SIZE, GIF_SIZE = 480, 240
@@ -32,7 +32,7 @@ def render(job, progress):
     params = job.params
     config = current_app.config
     voice = registry.load("tts", job.engine, config)
-    samples, rate = voices.load_prompt(params["prompt_path"])
+    samples, rate = recordings.load_prompt(params["prompt_path"])
     started = time.perf_counter()
     speech = speak(voice, params, samples, rate, lambda fraction: progress(0.5 * fraction))
     audio, notes = _fitted(speech.audio, speech.sample_rate)
@@ -45,9 +45,9 @@ def render(job, progress):
     video = _mp4(frames, audio, speech.sample_rate, hidden)
     gif = sticker_post.encode_animated(_subsample(frames, FPS, GIF_FPS, GIF_SIZE), "gif", config["GIF_MAX_BYTES"],
                                        duration_ms=1000 // GIF_FPS, hidden_label=hidden)
-    path = media.result_path("talking", job.cache_key, "mp4")
-    media.write_atomic(media.part_path(path, "sticker.gif"), gif.data)
-    media.write_atomic(path, video)
+    path = files.result_path("talking", job.cache_key, "mp4")
+    files.write_atomic(files.part_path(path, "sticker.gif"), gif.data)
+    files.write_atomic(path, video)
     metrics.ENGINE_SECONDS.labels(voice.name).observe(time.perf_counter() - started)
     seconds = len(audio) / speech.sample_rate
     return {

@@ -10,9 +10,9 @@ from backend.engines import registry
 from backend.engines.speaker_encoder import similarity
 from backend.engines.tts_output import join_outputs, split_sentences
 from backend.renders.labels import hidden_label, label_audio
-from backend.services import audio, media, voices
 from backend.renders.speech_writer import SpeechWriter
-from backend.services.speech_stream import STREAMED_FORMATS
+from backend.services.media import audio, files, recordings
+from backend.services.media.speech_stream import STREAMED_FORMATS
 
 SENTENCE_GAP_SECONDS = 0.15
 
@@ -21,7 +21,7 @@ def render(job, progress):
     """Synthesize, encode and store the result file of a TTS job."""
     params = job.params
     engine = registry.load("tts", job.engine, current_app.config)
-    samples, rate = voices.load_prompt(params["prompt_path"])
+    samples, rate = recordings.load_prompt(params["prompt_path"])
     writer = SpeechWriter(job.cache_key, params["format"], hidden_label(job.id)) \
         if params["format"] in STREAMED_FORMATS else None
     started = time.perf_counter()
@@ -38,8 +38,8 @@ def render(job, progress):
     resemblance = round(similarity(samples, rate, speech.audio, speech.sample_rate), 3)
     encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
     data = label_audio(encoded.data, params["format"], hidden_label(job.id))
-    path = media.result_path("tts", job.cache_key, params["format"])
-    media.write_atomic(path, data)
+    path = files.result_path("tts", job.cache_key, params["format"])
+    files.write_atomic(path, data)
     return {
         "engine": engine.name, "result_path": path, "result_mime": encoded.mime,
         "result_bytes": len(data), "result_duration": round(encoded.duration, 3),

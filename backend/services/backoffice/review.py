@@ -5,8 +5,9 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import Job, MediaCheck, MediaCheckSubject, ReviewItem, User, Voice
-from backend.services import accounts, audit, jobs, media_moderation, voices
-from backend.services.transactions import write_transaction
+from backend.services.backoffice import accounts, audit, media_moderation, voices
+from backend.services.jobs import lifecycle
+from backend.transactions import write_transaction
 
 REASON_MAX = 200
 
@@ -47,7 +48,7 @@ def reject(item_id, actor, reason, block_user=False):
     if item.job_id:
         path = db.session.scalar(sa.select(Job.result_path).where(Job.id == item.job_id))
         condition = sa.or_(Job.id == item.job_id, Job.result_path == path) if path else Job.id == item.job_id
-        withdrawn = jobs.block(condition, f"Withdrawn by a moderator: {reason}", refund=False)
+        withdrawn = lifecycle.block(condition, f"Withdrawn by a moderator: {reason}", refund=False)
     if item.voice_id:
         voice = db.session.get(Voice, item.voice_id)
         if voice is not None:

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from backend.extensions import db
 from backend.models import Operator, utcnow
-from backend.services.transactions import write_transaction
+from backend.transactions import write_transaction
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import AuditRecord
-from backend.services.transactions import write_transaction
+from backend.transactions import write_transaction
 
 
 def record(actor, action, reason=None, /, **details):

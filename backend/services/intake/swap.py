@@ -5,8 +5,10 @@ from flask import current_app
 from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import SwapIn
-from backend.services import cache, images, jobs, uploads
-from backend.services.stickers import require_face_consent, template_or_404
+from backend.services.intake import uploads
+from backend.services.intake.stickers import require_face_consent, template_or_404
+from backend.services.jobs import cache, submission
+from backend.services.media import images
 
 
 def request_swap(user, fields):
@@ -32,4 +34,4 @@ def request_swap(user, fields):
     engine, version = fleet.choose("swap")
     fingerprint = cache.request_key("swap", engine, version, params)
     paths = {"source_path": source.path, "target_path": target.path if target else None}
-    return jobs.submit(user, "swap", {**params, **paths}, fingerprint, engine, config["COST_SWAP"])
+    return submission.submit(user, "swap", {**params, **paths}, fingerprint, engine, config["COST_SWAP"])

@@ -5,8 +5,10 @@ from flask import current_app
 from backend import emotions
 from backend.errors import ApiError
 from backend.schemas import PackIn
-from backend.services import cache, jobs, moderation, uploads
-from backend.services.stickers import engine_for, face_source
+from backend.services.backoffice import moderation
+from backend.services.intake import uploads
+from backend.services.intake.stickers import engine_for, face_source
+from backend.services.jobs import cache, submission
 from backend.vocabulary import PACK_COUNTS, PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX
 
 # each sticker of a pack moves as its emotion would
@@ -36,7 +38,7 @@ def request_pack(user, fields):
     engine, version = engine_for(style)
     per_sticker = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
     per_sticker += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if args["animated"] else 0
-    job = jobs.submit(user, "pack", {**params, "image_path": photo.path if photo else None},
+    job = submission.submit(user, "pack", {**params, "image_path": photo.path if photo else None},
                       cache.request_key("pack", engine, version, params), engine, per_sticker * len(items))
     if not job.repeat:
         moderation.record_flags(flags, user, texts, job_id=job.id)

@@ -4,18 +4,22 @@ import hmac
 from urllib.parse import parse_qs, urlparse
 
 import sqlalchemy as sa
+
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, ReviewItem
-from backend.services import jobs, media, moderation
-from backend.services.transactions import write_transaction
+from backend.services.backoffice import moderation
+from backend.services.jobs import lookup
+from backend.services.media import files
+from backend.transactions import write_transaction
+
 
 def report(user, job_id, media_url, category, reason):
     """File a report (or return the user's open report of the same result): `(item, created)`."""
     if bool(job_id) == bool(media_url):
         raise ApiError("invalid_request", "Send job_id (your task) or media_url (a result's link), one of them.",
                        "job_id")
-    job = jobs.get_owned(user, job_id) if job_id else _job_of_url(media_url)
+    job = lookup.get_owned(user, job_id) if job_id else _job_of_url(media_url)
     reason = (reason or "").strip()
     moderation.check(user, {"reason": reason})
     existing = db.session.scalars(sa.select(ReviewItem).where(
@@ -37,7 +41,7 @@ def _job_of_url(url):
     path = parsed.path
     if not path.startswith("/media/") or "md5" not in query or "expires" not in query:
         raise ApiError("invalid_request", "media_url is not a result link of this service.", "media_url")
-    if not hmac.compare_digest(media.signature(path, query["expires"][0]), query["md5"][0]):
+    if not hmac.compare_digest(files.signature(path, query["expires"][0]), query["md5"][0]):
         raise ApiError("invalid_request", "media_url is not a result link of this service.", "media_url")
     job = db.session.scalars(sa.select(Job).where(Job.result_path == path[len("/media/"):])
                              .order_by(Job.created_at).limit(1)).first()

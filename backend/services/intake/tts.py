@@ -6,7 +6,10 @@ from flask import current_app
 from backend import fleet
 from backend.errors import ApiError
 from backend.schemas import TtsIn
-from backend.services import cache, jobs, moderation, uploads, voices
+from backend.services.backoffice import moderation, voices
+from backend.services.intake import uploads
+from backend.services.jobs import cache, submission
+from backend.services.media import recordings
 
 
 def request_speech(user, fields):
@@ -28,11 +31,11 @@ def request_speech(user, fields):
         raise ApiError("invalid_request", "Send either voice_id or prompt_audio, not both.", "voice_id")
     if args["voice_id"]:
         voice = voices.get_owned(user, args["voice_id"])
-        prompt = voices.prompt_of(voice)
+        prompt = recordings.prompt_of(voice)
         prompt_text = args["prompt_text"] or voice.prompt_text
     elif has_inline:
         data = uploads.file_bytes(fields, "prompt_audio", config["AUDIO_MAX_BYTES"])
-        prompt = voices.store_prompt(data, args["prompt_audio_format"], args["sample_rate"], "prompt_audio")
+        prompt = recordings.store_prompt(data, args["prompt_audio_format"], args["sample_rate"], "prompt_audio")
         prompt_text = args["prompt_text"]
     else:
         raise ApiError("invalid_request", "Send voice_id (a saved voice) or prompt_audio (a recording).", "prompt_audio")
@@ -45,7 +48,7 @@ def request_speech(user, fields):
     engine, version = fleet.choose("tts")
     fingerprint = cache.request_key("tts", engine, version, params)
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
-    job = jobs.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
+    job = submission.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
     if not job.repeat:
         moderation.record_flags(flags, user, texts, job_id=job.id)
     return job

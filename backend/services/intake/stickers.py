@@ -1,14 +1,14 @@
 """表情包: turn a sticker request into a job (the worker side is renders/sticker.py)."""
 from flask import current_app
 
-from backend import fleet
-from backend import emotions
+from backend import emotions, fleet
 from backend.errors import ApiError
 from backend.schemas import StickerIn
-from backend.services import cache, images, jobs, moderation, templates, uploads
+from backend.services.backoffice import moderation
+from backend.services.intake import uploads
+from backend.services.jobs import cache, submission
+from backend.services.media import images, templates
 from backend.vocabulary import PHOTO_STYLES
-
-
 
 
 def request_sticker(user, fields):
@@ -36,7 +36,7 @@ def request_sticker(user, fields):
     fingerprint = cache.request_key("sticker", engine, version, params)
     cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
     cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
-    job = jobs.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine,
+    job = submission.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine,
                       cost)
     if not job.repeat:
         moderation.record_flags(flags, user, {"text": text}, job_id=job.id)

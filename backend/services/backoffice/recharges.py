@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.errors import ApiError
 from backend.extensions import db
-from backend.schemas import ID_MAX
 from backend.models import AuditRecord, IdempotencyRecord, User, new_id, utcnow
-from backend.services import ledger
-from backend.services.transactions import write_transaction
+from backend.schemas import ID_MAX
+from backend.services.jobs import ledger
+from backend.transactions import write_transaction
 
 TAKEOVER_AFTER = timedelta(seconds=60)  # an in-flight key whose request died may be resumed after this
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import AuditRecord, RefreshToken, User, utcnow
-from backend.services.transactions import write_transaction
+from backend.transactions import write_transaction
 
 
 def refuse_blocked(user):

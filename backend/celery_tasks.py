@@ -13,14 +13,24 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from backend import fleet, metrics
-from backend.celery_app import CHECK_MEDIA, DETECT_TEMPLATE_FACE, ERASE_USER, EXPIRE_MEDIA, FORGET_RECORDING, RUN_JOB, SWEEP_JOBS
+from backend.celery_app import (
+    CHECK_MEDIA,
+    DETECT_TEMPLATE_FACE,
+    ERASE_USER,
+    EXPIRE_MEDIA,
+    FORGET_RECORDING,
+    RUN_JOB,
+    SWEEP_JOBS,
+)
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
 from backend.renders import pack, sticker, swap, talking, tts
-from backend.services import erasure, images, jobs, media, media_moderation, recharges, templates
-from backend.services.transactions import checkpoint
+from backend.services.backoffice import erasure, media_moderation, recharges
+from backend.services.jobs import lifecycle, submission
+from backend.services.media import files, images, templates
+from backend.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render, "pack": pack.render,
              "talking": talking.render}
@@ -80,23 +90,23 @@ def run_job(self, job_id):
         raise self.retry(countdown=config["JOB_LEASE_SECONDS"])
     try:
         if job.attempts >= config["JOB_MAX_ATTEMPTS"]:
-            jobs.finish(job_id, "failed", error_code="engine_failed",
+            lifecycle.finish(job_id, "failed", error_code="engine_failed",
                         error_message=f"Gave up after {job.attempts} attempts that did not finish.")
             return
-        existing = jobs.finished_result(job.cache_key)
+        existing = submission.finished_result(job.cache_key)
         if existing is not None:  # computed before (for anyone): this job gets that result, computed once
             media_moderation.deliver(job, existing)
             return
-        if not jobs.mark_running(job_id, f"{socket.gethostname()}:{os.getpid()}"):
+        if not lifecycle.mark_running(job_id, f"{socket.gethostname()}:{os.getpid()}"):
             return
         metrics.job_transition(job.kind, "running")
         db.session.refresh(job)
-        result = RENDERERS[job.kind](job, progress=lambda fraction: jobs.set_progress(job_id, 5 + 90 * fraction))
+        result = RENDERERS[job.kind](job, progress=lambda fraction: lifecycle.set_progress(job_id, 5 + 90 * fraction))
         media_moderation.deliver(job, result)
     except Exception as error:
         db.session.rollback()
         code, message, field = failure_of(error, job_id)
-        jobs.finish(job_id, "failed", error_code=code, error_message=message, error_field=field)
+        lifecycle.finish(job_id, "failed", error_code=code, error_message=message, error_field=field)
     finally:
         lease.release()
 
@@ -151,21 +161,21 @@ def sweep_jobs():
         if is_held(job.id):
             continue
         if engine_gone(job, workers):
-            jobs.finish(job.id, "failed", error_code="engine_unavailable", error_message=(
+            lifecycle.finish(job.id, "failed", error_code="engine_unavailable", error_message=(
                 f"No worker running {job.engine} came back within {config['ENGINE_WAIT_SECONDS']} s; "
                 "your tokens were returned. Please retry."))
             continue
         waiting_too_long = job.status == "queued" and (job.enqueued_at is None or job.enqueued_at < requeue_before)
         orphaned = job.status == "running"
         if waiting_too_long or orphaned:
-            requeued += jobs.enqueue(job)
+            requeued += lifecycle.enqueue(job)
     followers = db.session.scalars(
         sa.select(Job.parent_id).where(Job.status.in_(UNFINISHED), Job.parent_id.is_not(None)).distinct()
     ).all()
     for leader_id in followers:
-        jobs.resolve_followers(leader_id)
+        lifecycle.resolve_followers(leader_id)
     expired = expire_holds()
-    removed = media.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
+    removed = files.remove_stale_partials(config["JOB_HARD_TIME_LIMIT"] * 2)
     forgotten = recharges.forget_old_idempotency_keys()
     checks = media_moderation.sweep() if current_app.config["WECHAT_APPID"] else None
     wal = checkpoint()
@@ -190,7 +200,7 @@ def expire_holds():
         sa.select(Job.id).where(Job.charge == "held", Job.status.in_(UNFINISHED), Job.created_at < cutoff)
     ).all()
     for job_id in stuck:
-        jobs.finish(job_id, "failed", error_code="engine_failed",
+        lifecycle.finish(job_id, "failed", error_code="engine_failed",
                     error_message="The job took too long and was stopped; its tokens were returned.")
     return len(stuck)
 

@@ -16,8 +16,8 @@ from backend.celery_app import DETECT_TEMPLATE_FACE
 from backend.engine_catalog import get as engine_spec
 from backend.extensions import db
 from backend.models import StickerTemplate
-from backend.services import images, media
-from backend.services.transactions import write_transaction
+from backend.services.media import files, images
+from backend.transactions import write_transaction
 
 NAME_MAX, TAG_MAX, TAGS_MAX = 32, 8, 5
 UPLOADED_CAPTION_BOX = (0.04, 0.78, 0.96, 0.97)
@@ -69,9 +69,9 @@ def record_face(template_id, image_png, preview_png, face_png, landmarks):
     """Worker side: the squared template image, its preview, the preview with the face found on it drawn (for
     the console) and the face's landmarks (None: no face)."""
     image_path = f"templates/{template_id}-image.png"
-    media.write_atomic(image_path, image_png)
-    media.write_atomic(sticker_catalog.preview_path(template_id), preview_png)
-    media.write_atomic(face_preview_path(template_id), face_png)
+    files.write_atomic(image_path, image_png)
+    files.write_atomic(sticker_catalog.preview_path(template_id), preview_png)
+    files.write_atomic(face_preview_path(template_id), face_png)
     with write_transaction():
         db.session.execute(sa.update(StickerTemplate).where(StickerTemplate.id == template_id).values(
             image_path=image_path, landmarks=landmarks, status="ready" if landmarks is not None else "no_face"))

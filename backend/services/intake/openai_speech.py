@@ -2,7 +2,8 @@
 (the same engines, cache, moderation, ledger and labels as `POST /api/v1/tts`)."""
 from backend.errors import ApiError
 from backend.schemas import OpenAISpeechIn
-from backend.services import tts, uploads, voices
+from backend.services.backoffice import voices
+from backend.services.intake import tts, uploads
 
 BUILT_IN_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar", "fable",
                    "onyx", "nova")

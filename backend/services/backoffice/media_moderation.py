@@ -27,10 +27,12 @@ from backend.celery_app import CHECK_MEDIA, DEFAULT_QUEUE
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import REVIEWING, Job, MediaCheck, MediaCheckSubject, ReviewItem, User, Voice, utcnow
-from backend.services import jobs, media, voices
-from backend.services.transactions import write_transaction
-from backend.services.wechat import MSG_LABELS, WeChatClient
+from backend.services.backoffice import voices
+from backend.services.backoffice.wechat import MSG_LABELS, WeChatClient
+from backend.services.jobs import lifecycle, lookup
+from backend.services.media import files
 from backend.storage import PRIVATE_PREFIX
+from backend.transactions import write_transaction
 
 DECIDED = ("pass", "review", "risky")
 _INPUT_PATHS = ("image_path", "source_path", "target_path", "prompt_path")
@@ -56,7 +58,7 @@ def checked_outputs(result):
     path = result.get("result_path")
     if not path:
         return []
-    parts = [media.part_path(path, name) for name in jobs.parts_of(result.get("result_meta"))]
+    parts = [files.part_path(path, name) for name in lookup.parts_of(result.get("result_meta"))]
     return parts + ([path] if path.rsplit(".", 1)[-1] in CHECKABLE else [])
 
 
@@ -64,12 +66,12 @@ def deliver(job, result):
     """Worker side: the job's result is computed. Finish it as the policy says and submit its files."""
     user = db.session.get(User, job.user_id)
     if not enabled(user):
-        return jobs.finish(job.id, "succeeded", **result)
+        return lifecycle.finish(job.id, "succeeded", **result)
     paths = [job.params.get(name) for name in _INPUT_PATHS] + checked_outputs(result)
     checks = link({path for path in paths if path}, job.id, user.openid)
     cleared = all(check.status == "pass" for check in checks)
     status = "succeeded" if current_app.config["MODERATION"] == "post" or cleared else REVIEWING
-    finished = jobs.finish(job.id, status, **result)
+    finished = lifecycle.finish(job.id, status, **result)
     for check in checks:  # verdicts that arrived before this job was linked apply to it too
         if check.status in ("pass", "risky"):
             apply(check)
@@ -81,7 +83,7 @@ def register_voice(voice, user):
     """A saved voice's recording is checked like an upload; a risky verdict deletes the voice (and blocks what
     was made with it)."""
     if enabled(user):
-        submit_new(link({media.upload_path("prompts", voice.audio_sha256, "wav")}, voice.id, user.openid))
+        submit_new(link({files.upload_path("prompts", voice.audio_sha256, "wav")}, voice.id, user.openid))
 
 
 def link(paths, subject_id, openid):
@@ -144,7 +146,7 @@ def give_up(check_id, reason):
 def fetch_path(check):
     """The signed, expiring path WeChat downloads the file from (api/wechat_push.py serves it)."""
     expires = int(time.time()) + CHECK_URL_TTL
-    return f"/api/v1/wechat/media/{check.id}?expires={expires}&sig={media.signature(f'check:{check.id}', expires)}"
+    return f"/api/v1/wechat/media/{check.id}?expires={expires}&sig={files.signature(f'check:{check.id}', expires)}"
 
 
 def receive_verdict(trace_id, suggest, label):
@@ -184,7 +186,7 @@ def apply(check):
     elif check.status == "pass":
         for job_id in job_ids:
             if _all_passed(job_id):
-                jobs.conclude_review(job_id)
+                lifecycle.conclude_review(job_id)
 
 
 def _all_passed(job_id):
@@ -203,9 +205,9 @@ def _withdraw(check, job_ids, voice_ids):
         Job.id.in_(job_ids), Job.result_path.is_not(None))).all() if job_ids else []
     paths = {*results} | ({check.path} if not upload else set())
     condition = sa.or_(Job.id.in_(job_ids), Job.result_path.in_(paths)) if paths else Job.id.in_(job_ids)
-    blocked = jobs.block(condition, message, refund=not upload)
+    blocked = lifecycle.block(condition, message, refund=not upload)
     if upload:
-        media.delete(check.path)
+        files.delete(check.path)
     for voice_id in voice_ids:
         voice = db.session.get(Voice, voice_id)
         if voice is not None:
@@ -271,6 +273,6 @@ def check_for_fetch(check_id, expires, sig):
     except (TypeError, ValueError):
         expires_at = 0
     if (check is None or expires_at < time.time()
-            or not hmac.compare_digest(media.signature(f"check:{check_id}", expires_at), sig or "")):
+            or not hmac.compare_digest(files.signature(f"check:{check_id}", expires_at), sig or "")):
         raise ApiError("not_found", "No such file.")
     return check

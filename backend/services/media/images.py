@@ -10,9 +10,9 @@ from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.errors import ApiError
-from backend.services import media
-from backend.services.slots import ProcessSlots
-from backend.services.transactions import end_read
+from backend.services.media import files
+from backend.slots import ProcessSlots
+from backend.transactions import end_read
 
 ALLOWED = {"JPEG", "PNG", "WEBP", "GIF"}
 MAX_SIDE = 1280
@@ -118,14 +118,14 @@ def store(pixels):
     Image.fromarray(pixels).save(buffer, format="PNG", optimize=False, compress_level=3)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
-    path = media.upload_path("images", digest, "png")
-    media.write_atomic(path, data)
+    path = files.upload_path("images", digest, "png")
+    files.write_atomic(path, data)
     return StoredImage(pixels, path, digest)
 
 
 def load(path):
     """A stored upload as RGB pixels."""
-    with Image.open(io.BytesIO(media.read(path))) as image:
+    with Image.open(io.BytesIO(files.read(path))) as image:
         return np.asarray(image.convert("RGB"))
 
 

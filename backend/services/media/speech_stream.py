@@ -6,7 +6,7 @@ its last piece)."""
 import time
 
 from backend.extensions import db, get_redis
-from backend.services import media
+from backend.services.media import files
 
 STREAMED_FORMATS = ("mp3", "wav")  # chunked MP3, or 16-bit PCM behind a WAV header of unknown length
 KEY = "vm:speech:"
@@ -49,6 +49,6 @@ def pieces(job, max_seconds):
 
 
 def _stored(job, size=64 * 1024):
-    data = media.read(job.result_path)
+    data = files.read(job.result_path)
     for start in range(0, len(data), size):
         yield data[start:start + size]

@@ -1,9 +1,10 @@
 """Tasks: read, list, cancel, with an optional wait for completion."""
 from apiflask import APIBlueprint
 
+from backend.api.common import present
 from backend.auth import token_auth
 from backend.schemas import TaskListOut, TaskListQuery, TaskOut, WaitQuery
-from backend.services import jobs
+from backend.services.jobs import lifecycle, lookup, waiting
 from backend.vocabulary import KIND_BY_API_KIND
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
@@ -15,8 +16,8 @@ bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
 @bp.output(TaskOut)
 def get_task(task_id, query):
     """A task of the user's; `?wait=N` holds the request until it finishes or N s pass."""
-    job = jobs.wait(jobs.get_owned(token_auth.current_user, task_id), query["wait"])
-    return {"success": True, **jobs.present(job)}
+    job = waiting.wait(lookup.get_owned(token_auth.current_user, task_id), query["wait"])
+    return {"success": True, **present(job)}
 
 
 @bp.delete("/tasks/<task_id>")
@@ -24,8 +25,8 @@ def get_task(task_id, query):
 @bp.output(TaskOut)
 def cancel_task(task_id):
     """Cancel a task that has not started; a started or finished task is returned as it is."""
-    job = jobs.cancel(jobs.get_owned(token_auth.current_user, task_id))
-    return {"success": True, **jobs.present(job)}
+    job = lifecycle.cancel(lookup.get_owned(token_auth.current_user, task_id))
+    return {"success": True, **present(job)}
 
 
 @bp.get("/tasks")
@@ -35,5 +36,5 @@ def cancel_task(task_id):
 def list_tasks(query):
     """The user's tasks, newest first; pass `next` as `before` for the next page."""
     kind = KIND_BY_API_KIND.get(query["kind"], query["kind"])
-    found, next_cursor = jobs.list_for(token_auth.current_user, kind, query["limit"], query["before"])
-    return {"success": True, "tasks": [jobs.present(job) for job in found], "next": next_cursor}
+    found, next_cursor = lookup.list_for(token_auth.current_user, kind, query["limit"], query["before"])
+    return {"success": True, "tasks": [present(job) for job in found], "next": next_cursor}

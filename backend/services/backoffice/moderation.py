@@ -22,8 +22,8 @@ from opencc import OpenCC
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import ModerationWord, ReviewItem
-from backend.services.transactions import write_transaction
-from backend.services.wechat import WeChatClient
+from backend.services.backoffice.wechat import WeChatClient
+from backend.transactions import write_transaction
 
 ACTIONS = ("risky", "review")
 WORD_MAX = 100  # the column's length

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from backend.errors import error_response
 from backend.extensions import db
 from backend.models import ApiKey, User, utcnow
-from backend.services.accounts import refuse_blocked
-from backend.services.transactions import write_transaction
+from backend.services.backoffice.accounts import refuse_blocked
+from backend.transactions import write_transaction
 
 admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)",
                            security_scheme_name="AdminKeyAuth")

@@ -7,8 +7,11 @@ from flask import current_app
 from backend import emotions, fleet
 from backend.errors import ApiError
 from backend.schemas import TalkingIn
-from backend.services import cache, jobs, moderation, uploads, voices
-from backend.services.stickers import face_source
+from backend.services.backoffice import moderation, voices
+from backend.services.intake import uploads
+from backend.services.intake.stickers import face_source
+from backend.services.jobs import cache, submission
+from backend.services.media import recordings
 
 CAPTION_MAX = 12  # a longer text is only heard, not written on the sticker
 
@@ -23,7 +26,7 @@ def request_talking_sticker(user, fields):
     voice = voices.get_owned(user, args["voice_id"])
     photo, template, style = face_source(args, fields)
     emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
-    prompt = voices.prompt_of(voice)
+    prompt = recordings.prompt_of(voice)
     params = {
         "text": text, "caption": text if len(text) <= CAPTION_MAX else "", "mode": "zero_shot", "instruct": None,
         "speed": 1.0, "emotion": emotion.id if emotion else None, "prompt_sha256": prompt.sha256,
@@ -35,7 +38,7 @@ def request_talking_sticker(user, fields):
     }
     engine, version = fleet.choose("tts")
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"]) + config["COST_ANIMATED_STICKER"]
-    job = jobs.submit(user, "talking", {**params, "prompt_path": prompt.path,
+    job = submission.submit(user, "talking", {**params, "prompt_path": prompt.path,
                                         "image_path": photo.path if photo else None},
                       cache.request_key("talking", engine, version, params), engine, cost)
     if not job.repeat:

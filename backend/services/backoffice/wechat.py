@@ -13,8 +13,8 @@ from backend.errors import ApiError
 from backend.extensions import get_redis
 
 _TOKEN_KEY = "vm:wechat:access_token"
-MSG_SCENE_PROFILE = 1
-MEDIA_TYPES = {"audio": 1, "image": 2}  # mediaCheckAsync's media_type  # msgSecCheck scenes: 1 profile, 2 comment, 3 forum, 4 social log (what we send is 1)
+MSG_SCENE_PROFILE = 1  # msgSecCheck scenes: 1 profile, 2 comment, 3 forum, 4 social log (what we send is 1)
+MEDIA_TYPES = {"audio": 1, "image": 2}  # mediaCheckAsync's media_type
 # msgSecCheck v2 labels (WeChat's documentation)
 MSG_LABELS = {100: "normal", 10001: "ads", 20001: "politics", 20002: "porn", 20003: "abuse", 20006: "crime",
               20008: "fraud", 20012: "vulgar", 20013: "copyright", 21000: "other"}

@@ -18,8 +18,10 @@ from backend import celery_app
 from backend.celery_app import DEFAULT_QUEUE, ERASE_USER
 from backend.extensions import db
 from backend.models import UNFINISHED, Job, LedgerEntry, RefreshToken, ReviewItem, User, Voice, isoformat, utcnow
-from backend.services import jobs, media, voices
-from backend.services.transactions import write_transaction
+from backend.services.backoffice import voices
+from backend.services.jobs import lifecycle
+from backend.services.media import files, recordings
+from backend.transactions import write_transaction
 
 UPLOAD_PARAMS = ("image_path", "source_path", "target_path", "prompt_path")
 ERASED_PREFIX = "erased:"
@@ -55,7 +57,7 @@ def erase_user(user_id):
     voice_ids = db.session.scalars(sa.select(Voice.id).where(Voice.user_id == user.id)).all()
     for voice_id in voice_ids:
         voices.delete(user, voice_id)
-    results = jobs.delete_results(user, sa.true())
+    results = lifecycle.delete_results(user, sa.true())
     uploads = _delete_uploads(db.session.scalars(sa.select(Job).where(Job.user_id == user.id)).all())
     with write_transaction():
         db.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))
@@ -75,7 +77,7 @@ def expire(now=None):
     results = 0
     for user_id in {job.user_id for job in expired}:
         user = db.session.get(User, user_id)
-        results += jobs.delete_results(user, sa.and_(old, Job.status == "succeeded"),
+        results += lifecycle.delete_results(user, sa.and_(old, Job.status == "succeeded"),
                                        message="Deleted after the retention period; make it again if you need it.")
     uploads = _delete_uploads(expired) + _delete_orphan_uploads(cutoff)
     return {"results": results, "uploads": uploads}
@@ -84,16 +86,16 @@ def expire(now=None):
 def _delete_orphan_uploads(cutoff):
     """Uploads older than the cutoff that no job and no saved voice refers to (a request refused after its
     photo or recording was stored, e.g. for want of tokens)."""
-    referenced = {media.upload_path("prompts", digest, "wav") for digest in db.session.scalars(
+    referenced = {files.upload_path("prompts", digest, "wav") for digest in db.session.scalars(
         sa.select(Voice.audio_sha256)).all()}
     for params in db.session.scalars(sa.select(Job.params).where(sa.or_(
             Job.status.in_(UNFINISHED), Job.finished_at >= cutoff))).all():
         referenced |= {(params or {}).get(name) for name in UPLOAD_PARAMS}
     oldest = cutoff.replace(tzinfo=timezone.utc).timestamp()
     removed = 0
-    for path, modified in list(media.listing(media.PRIVATE_DIR + "/")):
+    for path, modified in list(files.listing(files.PRIVATE_DIR + "/")):
         if modified < oldest and path not in referenced:
-            voices.forget_upload(path)
+            recordings.forget_upload(path)
             removed += 1
     return removed
 
@@ -105,7 +107,7 @@ def _delete_uploads(finished_jobs):
     if not paths:
         return 0
     job_ids = {job.id for job in finished_jobs}
-    kept_prompts = {media.upload_path("prompts", digest, "wav")
+    kept_prompts = {files.upload_path("prompts", digest, "wav")
                     for digest in db.session.scalars(sa.select(Voice.audio_sha256)).all()}
     removed = 0
     for path in paths - kept_prompts:
@@ -113,7 +115,7 @@ def _delete_uploads(finished_jobs):
             Job.params[name].as_string() == path for name in UPLOAD_PARAMS]))).all()
         if set(users) - job_ids:
             continue  # another job that is not being cleaned up still needs it
-        voices.forget_upload(path)
+        recordings.forget_upload(path)
         removed += 1
     return removed
 

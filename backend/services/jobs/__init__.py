@@ -1,0 +1,1 @@
+"""The job hub: submission (with dedupe and billing), lifecycle, waiting, lookup, the request cache, the ledger."""
