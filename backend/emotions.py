@@ -100,6 +100,16 @@ def guess(text):
     return found[0] if found else None
 
 
+def chosen(emotion_id, text):
+    """The emotion a request asks for: the `emotion` it names, else the one its text names, else None."""
+    return BY_ID[emotion_id] if emotion_id else guess(text)
+
+
+def face_of(emotion):
+    """(sticker expression, decoration) an emotion is drawn with; a plain face for none."""
+    return (emotion.expression, emotion.decoration) if emotion else ("none", "none")
+
+
 def find_all(text):
     """Every emotion the text names, strongest word first (each once)."""
     text = normalized(text)

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.vocabulary import LEDGER_KINDS
 
 UNFINISHED = ("queued", "running")
 # deleted: the result was deleted with the voice that made it (DELETE /api/v1/voices/{id});
@@ -66,7 +67,6 @@ class LedgerEntry(db.Model):
     """Append-only record of every change to a user's balance (delta) or holds (held_delta)."""
 
     __tablename__ = "ledger_entries"
-    KINDS = ("grant", "recharge", "hold", "capture", "release", "adjust")
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
@@ -87,8 +87,7 @@ class LedgerEntry(db.Model):
         sa.Index("uq_ledger_user_batch", "user_id", "batch_id", unique=True,
                  sqlite_where=sa.text("batch_id IS NOT NULL"), postgresql_where=sa.text("batch_id IS NOT NULL")),
         sa.Index("ix_ledger_user_id", "user_id", "id"),
-        sa.CheckConstraint("kind IN ('grant', 'recharge', 'hold', 'capture', 'release', 'adjust')",
-                           name="ck_ledger_kind"),
+        sa.CheckConstraint(f"kind IN ({', '.join(repr(kind) for kind in LEDGER_KINDS)})", name="ck_ledger_kind"),
     )
 
 
@@ -248,7 +247,6 @@ class MediaCheck(db.Model):
     mediaCheckAsync; the verdict arrives by message push and applies to every job or voice linked to it."""
 
     __tablename__ = "media_checks"
-    STATES = ("new", "pending", "pass", "review", "risky", "error")
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
     path: Mapped[str] = mapped_column(sa.String(255), unique=True)

@@ -17,6 +17,7 @@ from backend.vocabulary import (
     SPEECH_FORMATS,
     STYLES,
     SWAP_FORMATS,
+    TALKING_STYLES,
     TTS_MODES,
 )
 
@@ -287,7 +288,7 @@ class TalkingIn(Schema):
     voice_id = Id(required=True, metadata={"description": "a saved voice (POST /api/v1/voices)"})
     image = String(metadata={"description": "the photo (base64); or use template_id"})
     template_id = Id(load_default=None)
-    style = String(load_default="cutout", validate=OneOf(("cutout", "comic")),
+    style = String(load_default="cutout", validate=OneOf(TALKING_STYLES),
                    metadata={"description": "with a photo: cutout or comic"})
     emotion = String(load_default=None, validate=OneOf(EMOTION_IDS), metadata=EMOTION)
     face_index = Integer(load_default=None, validate=Range(0, 9))

@@ -14,6 +14,10 @@ API_KIND_BY_KIND = {"sticker": "emoji"}
 KIND_BY_API_KIND = {api: kind for kind, api in API_KIND_BY_KIND.items()}
 API_JOB_KINDS = tuple(API_KIND_BY_KIND.get(kind, kind) for kind in JOB_KINDS)
 
+# The ledger: what moves a balance or a hold (ledger_entries.kind), and the kinds that add tokens
+LEDGER_KINDS = ("grant", "recharge", "hold", "capture", "release", "adjust")
+CREDIT_KINDS = ("grant", "recharge", "adjust")
+
 # Reports (举报): what a user may report a result for
 REPORT_CATEGORIES = ("porn", "politics", "abuse", "fraud", "infringement", "privacy", "other")
 
@@ -22,6 +26,7 @@ REPORT_CATEGORIES = ("porn", "politics", "abuse", "fraud", "infringement", "priv
 CLASSIC_STYLES = ("cutout", "panda", "template", "comic")  # the embedded engine's styles
 STYLES = CLASSIC_STYLES + ("sd",)  # `sd` needs the Stable Diffusion engine
 PHOTO_STYLES = ("cutout", "comic", "sd")  # made from the photo alone (a template_id is ignored)
+TALKING_STYLES = ("cutout", "comic")  # a talking sticker's face, from a photo
 EXPRESSIONS = ("none", "smile", "laugh", "surprise", "angry", "sad")
 ANIMATIONS = ("bounce", "shake", "zoom")
 IMAGE_FORMATS = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}

@@ -3,6 +3,16 @@ import time
 
 import requests
 
+FINISHED = ("succeeded", "failed", "canceled", "deleted", "blocked")
+
+
+def task_of(answer):
+    """The task a job-creating call answered with, held to the contract's one status for its state: 200 when
+    it is finished (a cache hit, or done within `?wait`), 202 while it is not."""
+    body = answer.json()
+    assert answer.status_code == (200 if body.get("status") in FINISHED else 202), (answer.status_code, answer.text)
+    return body
+
 
 class Api:
     """A logged-in client talking to the stack through Nginx."""
@@ -37,7 +47,7 @@ class Api:
         while time.monotonic() < deadline:
             started = time.monotonic()
             task = self.get(f"/api/v1/tasks/{task_id}?wait=10").json()
-            if task["status"] in ("succeeded", "failed", "canceled", "deleted", "blocked"):
+            if task["status"] in FINISHED:
                 return task
             time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))  # a wait the server declined
         raise AssertionError(f"task {task_id} did not finish in {timeout} s")

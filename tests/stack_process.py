@@ -150,6 +150,16 @@ class Stack:
         with self._database().begin() as connection:
             connection.execute(sqlalchemy.text(sql), params)
 
+    def waits_held(self, user_id):
+        """How many long-polls of this user the web tier holds now (its per-user count in Redis)."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return int(client.get("vm:waiters:" + user_id) or 0)
+        finally:
+            client.close()
+
     def job(self, task_id):
         rows = self.query("SELECT * FROM jobs WHERE id = :id", id=task_id)
         return rows[0] if rows else None

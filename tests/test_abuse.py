@@ -9,6 +9,7 @@ import pytest
 import requests
 from api_client import Api
 from media_samples import wav_bytes
+from polling import wait_for
 from stack_process import REPO
 
 from backend import create_app
@@ -42,7 +43,7 @@ def test_a_blocked_users_existing_token_is_refused_on_the_next_request(stack, hi
         assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden", answer.text
     refreshed = requests.post(stack.base_url + "/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]},
                               timeout=10)
-    assert refreshed.status_code in (401, 403)  # the block revoked the refresh tokens too
+    assert refreshed.status_code == 401  # the block revoked the refresh tokens too
     assert stack.query("SELECT COUNT(*) AS n FROM jobs WHERE user_id = :u", u=api.user["id"])[0]["n"] == 0
     block(stack, api.user["id"], unblock=True)
     assert api.get("/api/v1/me").status_code == 200
@@ -69,7 +70,7 @@ def test_access_tokens_are_short_lived_and_refresh_tokens_single_use(stack):
     assert newer.status_code == 401
     for junk in ("", "x" * 129, "not-a-token"):
         answer = requests.post(stack.base_url + "/api/v1/auth/refresh", json={"refresh_token": junk}, timeout=10)
-        assert answer.status_code in (400, 401, 422) and not answer.json()["success"]
+        assert answer.status_code == (401 if junk == "not-a-token" else 422), answer.text  # 422: the body's schema
 
 
 # -- invalid Unicode and huge integers ----------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_forty_held_waits_leave_the_web_tier_serving(stack):
 
         with ThreadPoolExecutor(40) as pool:
             pending = pool.map(wait, range(40))
-            time.sleep(1)
+            wait_for(lambda: stack.waits_held(holder.user["id"]) >= 2, timeout=30)  # the user's waits are held
             assert requests.get(stack.base_url + "/healthz", timeout=10).status_code == 200
             assert bystander.get("/api/v1/me", timeout=10).status_code == 200
             waits = list(pending)
@@ -255,9 +256,10 @@ def test_six_parallel_worst_case_photos_stay_under_the_memory_ceiling(api, stack
     pixels[::97, :, :3] = 30
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGBA").save(buffer, format="PNG", compress_level=9)
-    body = {"face_consent": True, "image": base64.b64encode(buffer.getvalue()).decode(), "style": "cutout", "text": "大图"}
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: api.post("/api/v1/emoji", json=body, timeout=120), range(6)))
-    assert all(answer.status_code in (200, 202, 422) for answer in answers), [a.text[:200] for a in answers]
+    body = {"face_consent": True, "image": base64.b64encode(buffer.getvalue()).decode(), "style": "cutout"}
+    with ThreadPoolExecutor(6) as pool:  # six new requests (their captions differ): each is queued
+        answers = list(pool.map(lambda n: api.post("/api/v1/emoji", json={**body, "text": f"大图{n}"}, timeout=120),
+                                range(6)))
+    assert [answer.status_code for answer in answers] == [202] * 6, [a.text[:200] for a in answers]
     peaks = [rss_mb(pid, "VmHWM") for pid in child_pids(stack.processes["web"].pid)]
     assert peaks and max(peaks) < 800, peaks

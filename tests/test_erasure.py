@@ -161,7 +161,10 @@ def test_retention_deletes_uploads_no_job_refers_to(short_retention):
     wait_for(lambda: not old.exists(), timeout=30)
     with stack.app_context():
         files.write_atomic("private/images/or/orphan-young.png", b"\x89PNG young")
-    time.sleep(2.5)  # at least one more sweep (every 2 s), while it is younger than the retention (3.6 s)
+        files.write_atomic("private/images/or/orphan-old-2.png", b"\x89PNG old too")
+    second = stack.media_root / "private/images/or/orphan-old-2.png"
+    os.utime(second, (time.time() - 3600, time.time() - 3600))
+    wait_for(lambda: not second.exists(), timeout=30)  # a sweep that listed the folder after the young one was made
     assert (stack.media_root / "private/images/or/orphan-young.png").exists()
 
 

@@ -3,6 +3,7 @@ lands in the review queue; abuse of the endpoint is bounded."""
 import time
 
 import pytest
+from polling import outlast_refresh
 
 from backend import create_app
 
@@ -72,7 +73,7 @@ def test_the_reason_is_moderated(stack, api, sticker):
         from backend.services.backoffice import moderation
 
         moderation.add_word("举报违禁样", "politics", "risky")
-    time.sleep(1.2)
+    outlast_refresh()
     answer = api.post("/api/v1/reports", json={"job_id": sticker["task_id"], "category": "politics",
                                                "reason": "举报违禁样"})
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "reason"

@@ -28,7 +28,9 @@ def test_openapi_and_docs(stack):
     spec = requests.get(stack.base_url + "/openapi.json", timeout=10).json()
     for path in ("/api/v1/auth/login", "/api/v1/tts", "/tts", "/api/v1/voices", "/api/v1/tasks/{task_id}"):
         assert path in spec["paths"], path
-    assert "multipart" not in str(spec["paths"]["/api/v1/tts"]) or True
+    for path in ("/api/v1/tts", "/api/v1/emoji", "/api/v1/voices"):  # wx.request (JSON) or wx.uploadFile (multipart)
+        body = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert set(body) == {"application/json", "multipart/form-data"}, (path, list(body))
     docs = requests.get(stack.base_url + "/docs", timeout=10)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

@@ -4,6 +4,7 @@ import threading
 import time
 
 from api_client import Api
+from polling import wait_for
 
 
 def test_held_long_polls_do_not_pin_the_write_ahead_log(stack):
@@ -15,9 +16,9 @@ def test_held_long_polls_do_not_pin_the_write_ahead_log(stack):
         waits = [threading.Thread(target=holder.get, args=(url,), daemon=True) for _ in range(2)]
         for thread in waits:
             thread.start()
+        wait_for(lambda: stack.waits_held(holder.user["id"]) == 2, timeout=30)
         for n in range(20):  # writes while the waits are held: new users, grants, ledger rows
             Api(stack.base_url, f"wal-writer-{n}-{time.monotonic_ns()}")
-        time.sleep(1)
         assert all(thread.is_alive() for thread in waits)  # the waits are still being held
         connection = sqlite3.connect(stack.root / "voxmoji.db", timeout=15)
         try:

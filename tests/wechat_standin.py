@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
+SLOW_ANSWER_SECONDS = 4  # the stand-in's "slow" code: above the client's timeout
+
 APPID, SECRET, PUSH_TOKEN = "wx0123456789abcdef", "test-app-secret", "testpushtoken"
 
 
@@ -62,7 +64,7 @@ class WeChatStandIn(BaseHTTPRequestHandler):
         if code == "busy":
             return self._answer({"errcode": 45011, "errmsg": "api minute-quota reach limit"})
         if code == "slow":
-            time.sleep(4)
+            time.sleep(SLOW_ANSWER_SECONDS)  # WeChat answering later than our client waits
             return self._answer({"openid": "o_slow", "session_key": "sk=="})
         if code == "garbage":
             self.send_response(502)

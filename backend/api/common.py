@@ -1,13 +1,39 @@
 """The task object of docs/API.md and the answers shared by the endpoints that create or serve jobs.
 The HTTP contract says "task" (`task_id`, `/api/v1/tasks`) for what the code calls a job."""
+import functools
 from datetime import datetime, timezone
 
+from flask import current_app
+
+from backend.auth import token_auth
 from backend.errors import STATUS_BY_CODE, ApiError
 from backend.extensions import db
 from backend.models import Job, isoformat
+from backend.ratelimit import job_limit
+from backend.schemas import TaskOut, WaitQuery
+from backend.services.intake import uploads
 from backend.services.jobs import waiting
 from backend.services.media import files
 from backend.vocabulary import API_KIND_BY_KIND
+
+
+def job_endpoint(bp, rule, body, request_job, upload_fields, max_bytes_key):
+    """A POST endpoint that creates a job, as every one of them is: signed in, rate-limited before the body is
+    read, `?wait`, the body (JSON or multipart, read by the service) documented by the schema `body`, the task
+    as the answer. The decorated function only names and documents the endpoint (its docstring)."""
+    def decorate(view):
+        @functools.wraps(view)
+        def create(query, _documented):
+            fields = uploads.body_fields(upload_fields, current_app.config[max_bytes_key])
+            return task_response(request_job(token_auth.current_user, fields), query["wait"])
+
+        for step in (bp.output(TaskOut, status_code=202),
+                     bp.input(body, location="json", validation=False, arg_name="_documented"),
+                     bp.input(WaitQuery, location="query", arg_name="query"),
+                     job_limit, bp.auth_required(token_auth), bp.post(rule)):
+            create = step(create)
+        return create
+    return decorate
 
 
 def task_response(job, wait):

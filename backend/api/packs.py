@@ -1,30 +1,22 @@
 """Sticker packs in the format of WeChat's sticker open platform: make one, download its submission zip."""
 from apiflask import APIBlueprint, FileSchema
-from flask import Response, current_app
+from flask import Response
 
-from backend.api.common import task_response
+from backend.api.common import job_endpoint
 from backend.auth import token_auth
 from backend.errors import ApiError
-from backend.ratelimit import job_limit
-from backend.schemas import PackIn, TaskOut, WaitQuery
-from backend.services.intake import packs, uploads
+from backend.schemas import PackIn
+from backend.services.intake import packs
 from backend.services.jobs import lookup
 from backend.services.media import files
 
 bp = APIBlueprint("packs", __name__, url_prefix="/api/v1", tag="Stickers")
 
 
-@bp.post("/packs")
-@bp.auth_required(token_auth)
-@job_limit
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.input(PackIn, location="json", validation=False, arg_name="_documented")
-@bp.output(TaskOut, status_code=202)
-def create_pack(query, _documented):
+@job_endpoint(bp, "/packs", PackIn, packs.request_pack, ["image"], "IMAGE_MAX_BYTES")
+def create_pack():
     """8, 16 or 24 stickers from one photo or template, one per caption/emotion, as one task (progress per
     sticker); its result is the WeChat submission zip, `result.parts` the stickers for previews."""
-    fields = uploads.body_fields(["image"], current_app.config["IMAGE_MAX_BYTES"])
-    return task_response(packs.request_pack(token_auth.current_user, fields), query["wait"])
 
 
 @bp.get("/packs/<task_id>/export")

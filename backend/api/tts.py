@@ -4,12 +4,12 @@ from contextlib import ExitStack
 from apiflask import APIBlueprint, FileSchema
 from flask import Response, current_app, stream_with_context
 
-from backend.api.common import present, raise_if_failed, task_response
+from backend.api.common import job_endpoint, present, raise_if_failed
 from backend.auth import token_auth
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.ratelimit import job_limit
-from backend.schemas import SeedTtsIn, SeedTtsOut, TaskOut, TtsIn, WaitQuery
+from backend.schemas import SeedTtsIn, SeedTtsOut, TtsIn
 from backend.services.intake import tts, uploads
 from backend.services.jobs import waiting
 from backend.services.media import speech_stream
@@ -17,17 +17,9 @@ from backend.services.media import speech_stream
 bp = APIBlueprint("tts", __name__, tag="Voice cloning")
 
 
-@bp.post("/api/v1/tts")
-@bp.auth_required(token_auth)
-@job_limit
-@bp.input(WaitQuery, location="query", arg_name="query")
-@bp.input(TtsIn, location="json", validation=False, arg_name="_documented")
-@bp.output(TaskOut, status_code=202)
-def create_tts(query, _documented):
+@job_endpoint(bp, "/api/v1/tts", TtsIn, tts.request_speech, ["prompt_audio"], "AUDIO_MAX_BYTES")
+def create_tts():
     """Say `text` in the voice of a saved voice or an inline recording."""
-    fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
-    job = tts.request_speech(token_auth.current_user, fields)
-    return task_response(job, query["wait"])
 
 
 @bp.post("/api/v1/tts/stream")
@@ -81,8 +73,7 @@ def seed_tts(_documented):
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
     job = tts.request_speech(token_auth.current_user, fields)
     job = waiting.wait(job, current_app.config["SEED_TTS_WAIT"])
-    if job.status in ("failed", "canceled"):
-        raise ApiError(job.error_code or "engine_failed", job.error_message or "The task failed.", job.error_field)
+    raise_if_failed(job, "The task failed.")
     task = present(job)
     body = {"success": True, "audio_url": task.get("audio_url"), "task_id": job.id,
             "duration": task.get("duration"), "status": job.status}

@@ -22,7 +22,6 @@ from safetensors.torch import save_file
 MELLOTRON_FILE = "mellotron.kuangdd-mspk.pt"
 MELGAN_FILE = "melgan.kuangdd.pt"
 HPARAMS_FILE = "mellotron.kuangdd-mspk.hparams.json"
-PHKIT_FILES = ("symbol.py", "phoneme.py")  # phkit's phoneme tables (MIT), read as data
 _FOREIGN_PACKAGES = ("mellotron.", "melgan.", "ttskit.")
 _TORCH_ALLOWED = ("torch.nn.modules.", "torch.nn.utils.weight_norm", "torch.nn.utils.parametrize")
 

@@ -19,9 +19,8 @@ import soundfile
 
 from backend import emotions
 from backend.engines.instructions import parse_instruction
-from backend.engines.tts_output import SpeechOutput
+from backend.engines.tts_output import SpeechOutput, check_speech_inputs
 
-MODES = ("zero_shot", "instruct", "cross_lingual")
 PROMPT_RATE = 16000  # the CosyVoice frontend's prompt rate
 MAX_PROMPT_SECONDS = 30
 SYSTEM = "You are a helpful assistant."
@@ -102,17 +101,8 @@ class CosyVoice3TTS:
         return cls(model, config["COSYVOICE_SPEAKER_DIR"], timeout=config["COSYVOICE_TIMEOUT"])
 
     def check_inputs(self, text, mode, prompt_audio, prompt_sample_rate, speed):
-        """Raise ValueError naming the bad value."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text must be a non-empty string, got {text!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if prompt_audio is None or np.asarray(prompt_audio).ndim != 1 or len(prompt_audio) < prompt_sample_rate // 2:
-            raise ValueError("prompt_audio must be mono audio of at least 0.5 s")
-        if len(prompt_audio) > MAX_PROMPT_SECONDS * prompt_sample_rate:
-            raise ValueError(f"prompt_audio must be at most {MAX_PROMPT_SECONDS} s")
-        if not 0.5 <= speed <= 2.0:
-            raise ValueError(f"speed must be within 0.5-2.0, got {speed!r}")
+        """Raise ValueError naming the bad value (the shared checks; CosyVoice3 takes at most 30 s of prompt)."""
+        check_speech_inputs(text, mode, prompt_audio, prompt_sample_rate, speed, MAX_PROMPT_SECONDS)
 
     def synthesize(self, text, prompt_audio, prompt_sample_rate=PROMPT_RATE, *, mode="zero_shot", prompt_text=None,
                    prompt_key=None, instruct=None, speed=1.0, progress=None, emotion=None, on_audio=None):

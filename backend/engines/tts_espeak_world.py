@@ -21,14 +21,12 @@ from scipy.signal import resample_poly
 from backend import emotions
 from backend.engines.espeak_text import Segment, split_segments, to_pinyin, to_sichuanese_pinyin
 from backend.engines.instructions import parse_instruction
-from backend.engines.tts_output import SpeechOutput
+from backend.engines.tts_output import SpeechOutput, check_speech_inputs
 
-MODES = ("zero_shot", "instruct", "cross_lingual")
 SAMPLE_RATE = 16000  # WORLD runs at 16 kHz: a quarter of the work of 22.05 kHz, same intelligibility
 FRAME_PERIOD = 5.0  # ms
 FFT_SIZE = 1024
 F0_FLOOR, F0_CEIL = 50.0, 700.0
-ESPEAK_RATE = 22050
 ESPEAK_WPM = 165
 FEMALE_ABOVE_HZ = 165.0
 TARGET_RMS_DB = -20.0
@@ -44,7 +42,6 @@ PROSODY = {
     "loud": (1.02, 1.1, 1.0, 6.0),
     "whisper": (1.0, 1.0, 0.95, -8.0),
 }
-LANGUAGE_STYLES = ("cantonese", "sichuanese", "english", "mandarin")
 
 
 @dataclass
@@ -76,17 +73,10 @@ class EspeakWorldTTS:
         return cls(profile_dir=config.get("VOICE_PROFILE_DIR"))
 
     def check_inputs(self, text, mode, prompt_audio, prompt_sample_rate, speed):
-        """Raise ValueError naming the bad value."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text must be a non-empty string, got {text!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        """Raise ValueError naming the bad value (the shared checks, then WORLD's rate and a speakable text)."""
         if prompt_sample_rate != SAMPLE_RATE:
             raise ValueError(f"prompt_sample_rate must be {SAMPLE_RATE}, got {prompt_sample_rate!r}")
-        if prompt_audio is None or prompt_audio.ndim != 1 or len(prompt_audio) < SAMPLE_RATE // 2:
-            raise ValueError("prompt_audio must be mono audio of at least 0.5 s")
-        if not 0.5 <= speed <= 2.0:
-            raise ValueError(f"speed must be within 0.5-2.0, got {speed!r}")
+        check_speech_inputs(text, mode, prompt_audio, prompt_sample_rate, speed)
         if not split_segments(text):
             raise ValueError(f"text has nothing speakable: {text!r}")
 

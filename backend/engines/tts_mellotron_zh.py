@@ -29,7 +29,6 @@ from backend.engines.tts_output import SpeechOutput, split_sentences
 
 SAMPLE_RATE = 22050
 REQUIRED_FILES = ("hparams.json", "mellotron.safetensors", "melgan.safetensors", "text.json", "bank.json")
-FRAMES_PER_SECOND = SAMPLE_RATE / 256
 MAX_FRAMES_PER_SYLLABLE = 30  # ~0.35 s: a decoder still talking past this has run away
 MIN_FRAMES_PER_SYLLABLE = 6  # ~0.07 s: a decoder stopping before this has cut the sentence off
 SEEDS = (1234, 7, 99)  # one dropout layer stays active at inference: seeded, retried with the next seed

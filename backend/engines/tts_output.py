@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backend.vocabulary import TTS_MODES
+
 
 @dataclass
 class SpeechOutput:
@@ -16,6 +18,20 @@ class SpeechOutput:
     instruct_ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+
+
+def check_speech_inputs(text, mode, prompt_audio, prompt_sample_rate, speed, max_prompt_seconds=None):
+    """The checks every TTS engine makes before speaking: raise ValueError naming the bad value."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    if mode not in TTS_MODES:
+        raise ValueError(f"mode must be one of {TTS_MODES}, got {mode!r}")
+    if prompt_audio is None or np.asarray(prompt_audio).ndim != 1 or len(prompt_audio) < prompt_sample_rate // 2:
+        raise ValueError("prompt_audio must be mono audio of at least 0.5 s")
+    if max_prompt_seconds is not None and len(prompt_audio) > max_prompt_seconds * prompt_sample_rate:
+        raise ValueError(f"prompt_audio must be at most {max_prompt_seconds} s")
+    if not 0.5 <= speed <= 2.0:
+        raise ValueError(f"speed must be within 0.5-2.0, got {speed!r}")
 
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\. )")

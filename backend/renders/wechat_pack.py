@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from backend.engines import sticker_post
 from backend.vocabulary import PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX
 
-MAIN_SIZE, THUMB_SIZE, COVER_SIZE, ICON_SIZE, BANNER_SIZE = 240, 120, 240, 50, (750, 400)
+MAIN_SIZE, THUMB_SIZE, ICON_SIZE, BANNER_SIZE = 240, 120, 50, (750, 400)  # the cover is a main image's size
 MAX_BYTES = {"main": 500 * 1024, "thumb": 50 * 1024, "cover": 500 * 1024, "icon": 100 * 1024, "banner": 500 * 1024}
 FRAME_MS = 100  # 10 frames a second, under the 12 the platform accepts
 

@@ -7,8 +7,8 @@ from backend.errors import ApiError
 from backend.schemas import PackIn
 from backend.services.backoffice import moderation
 from backend.services.intake import uploads
-from backend.services.intake.stickers import engine_for, face_source
-from backend.services.jobs import cache, submission
+from backend.services.intake.stickers import engine_for, face_source, sticker_cost
+from backend.services.intake.submit import submit_checked
 from backend.vocabulary import PACK_COUNTS, PACK_INTRO_MAX, PACK_MEANING_MAX, PACK_NAME_MAX
 
 # each sticker of a pack moves as its emotion would
@@ -36,22 +36,17 @@ def request_pack(user, fields):
         "text": name,  # what the task shows as its text
     }
     engine, version = engine_for(style)
-    per_sticker = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
-    per_sticker += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if args["animated"] else 0
-    job = submission.submit(user, "pack", {**params, "image_path": photo.path if photo else None},
-                      cache.request_key("pack", engine, version, params), engine, per_sticker * len(items))
-    if not job.repeat:
-        moderation.record_flags(flags, user, texts, job_id=job.id)
-    return job
+    return submit_checked(user, "pack", params, {"image_path": photo.path if photo else None}, engine, version,
+                          sticker_cost(style, args["animated"]) * len(items), flags, texts)
 
 
 def _item(item, index, config):
     """One sticker of the pack: its caption, and the emotion it shows (given, or named by the caption)."""
     text = uploads.normalized_text(item["text"], config["CAPTION_MAX_CHARS"], f"stickers[{index}].text")
-    emotion = emotions.BY_ID[item["emotion"]] if item["emotion"] else emotions.guess(text)
-    expression = emotion.expression if emotion else "none"
+    emotion = emotions.chosen(item["emotion"], text)
+    expression, decoration = emotions.face_of(emotion)
     return {"text": text, "emotion": emotion.id if emotion else None, "expression": expression,
-            "decoration": emotion.decoration if emotion else "none",
+            "decoration": decoration,
             "animation": ANIMATION_BY_EXPRESSION.get(expression, "bounce"),
             "meaning": _meaning(text, emotion)}
 

@@ -6,7 +6,7 @@ from backend.errors import ApiError
 from backend.schemas import StickerIn
 from backend.services.backoffice import moderation
 from backend.services.intake import uploads
-from backend.services.jobs import cache, submission
+from backend.services.intake.submit import submit_checked
 from backend.services.media import images, templates
 from backend.vocabulary import PHOTO_STYLES
 
@@ -33,14 +33,15 @@ def request_sticker(user, fields):
         "ai_label": config["AI_LABEL"],
     }
     engine, version = engine_for(style)
-    fingerprint = cache.request_key("sticker", engine, version, params)
+    return submit_checked(user, "sticker", params, {"image_path": photo.path if photo else None}, engine, version,
+                          sticker_cost(style, animated), flags, {"text": text})
+
+
+def sticker_cost(style, animated):
+    """What one sticker costs: more on Stable Diffusion, more when animated."""
+    config = current_app.config
     cost = config["COST_SD_STICKER"] if style == "sd" else config["COST_STICKER"]
-    cost += config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0
-    job = submission.submit(user, "sticker", {**params, "image_path": photo.path if photo else None}, fingerprint, engine,
-                      cost)
-    if not job.repeat:
-        moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
-    return job
+    return cost + (config["COST_ANIMATED_STICKER"] - config["COST_STICKER"] if animated else 0)
 
 
 def face_source(args, fields):
@@ -77,8 +78,7 @@ def expression_and_decoration(args, text):
         raise ApiError("invalid_request", "Send emotion or expression, not both.", "expression")
     if args["expression"] != "auto":
         return args["expression"], emotions.DECORATION_BY_EXPRESSION.get(args["expression"], "none")
-    emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
-    return (emotion.expression, emotion.decoration) if emotion else ("none", "none")
+    return emotions.face_of(emotions.chosen(args["emotion"], text))
 
 
 def engine_for(style):

@@ -10,7 +10,7 @@ from backend.schemas import TalkingIn
 from backend.services.backoffice import moderation, voices
 from backend.services.intake import uploads
 from backend.services.intake.stickers import face_source
-from backend.services.jobs import cache, submission
+from backend.services.intake.submit import submit_checked
 from backend.services.media import recordings
 
 CAPTION_MAX = 12  # a longer text is only heard, not written on the sticker
@@ -25,22 +25,19 @@ def request_talking_sticker(user, fields):
     flags = moderation.check(user, {"text": text})
     voice = voices.get_owned(user, args["voice_id"])
     photo, template, style = face_source(args, fields)
-    emotion = emotions.BY_ID[args["emotion"]] if args["emotion"] else emotions.guess(text)
+    emotion = emotions.chosen(args["emotion"], text)
+    expression, decoration = emotions.face_of(emotion)
     prompt = recordings.prompt_of(voice)
     params = {
         "text": text, "caption": text if len(text) <= CAPTION_MAX else "", "mode": "zero_shot", "instruct": None,
         "speed": 1.0, "emotion": emotion.id if emotion else None, "prompt_sha256": prompt.sha256,
-        "prompt_text": voice.prompt_text, "expression": emotion.expression if emotion else "none",
-        "decoration": emotion.decoration if emotion else "none", "style": style,
+        "prompt_text": voice.prompt_text, "expression": expression, "decoration": decoration, "style": style,
         "template_id": template.id if template else None, "face_index": args["face_index"],
         "image_sha256": photo.sha256 if photo else None, "face_consent": True if photo else None,
         "ai_label": config["AI_LABEL"],
     }
     engine, version = fleet.choose("tts")
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"]) + config["COST_ANIMATED_STICKER"]
-    job = submission.submit(user, "talking", {**params, "prompt_path": prompt.path,
-                                        "image_path": photo.path if photo else None},
-                      cache.request_key("talking", engine, version, params), engine, cost)
-    if not job.repeat:
-        moderation.record_flags(flags, user, {"text": text}, job_id=job.id)
-    return job
+    return submit_checked(user, "talking", params, {"prompt_path": prompt.path,
+                                                    "image_path": photo.path if photo else None},
+                          engine, version, cost, flags, {"text": text})

@@ -8,7 +8,7 @@ from backend.errors import ApiError
 from backend.schemas import TtsIn
 from backend.services.backoffice import moderation, voices
 from backend.services.intake import uploads
-from backend.services.jobs import cache, submission
+from backend.services.intake.submit import submit_checked
 from backend.services.media import recordings
 
 
@@ -46,9 +46,5 @@ def request_speech(user, fields):
         "prompt_sha256": prompt.sha256, "prompt_text": (prompt_text or "").strip() or None,
     }
     engine, version = fleet.choose("tts")
-    fingerprint = cache.request_key("tts", engine, version, params)
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
-    job = submission.submit(user, "tts", {**params, "prompt_path": prompt.path}, fingerprint, engine, cost)
-    if not job.repeat:
-        moderation.record_flags(flags, user, texts, job_id=job.id)
-    return job
+    return submit_checked(user, "tts", params, {"prompt_path": prompt.path}, engine, version, cost, flags, texts)

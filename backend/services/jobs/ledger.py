@@ -16,6 +16,7 @@ from flask import current_app
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, LedgerEntry, User, isoformat
+from backend.vocabulary import CREDIT_KINDS
 
 
 def _move(user_id, kind, delta, held_delta, *, condition=None, job_id=None, batch_id=None, note=None):
@@ -78,8 +79,8 @@ def refund(job_id, note):
 
 def credit(user_id, amount, kind, batch_id=None, note=None):
     """Add tokens (grant, recharge, adjust); with a batch_id, at most once per user and batch."""
-    if kind not in ("grant", "recharge", "adjust"):
-        raise ValueError(f"credit kind must be grant, recharge or adjust, got {kind!r}")
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"credit kind must be one of {CREDIT_KINDS}, got {kind!r}")
     return _move(user_id, kind, amount, 0, batch_id=batch_id, note=note)
 
 
