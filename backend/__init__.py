@@ -30,7 +30,7 @@ def create_app(config=None):
     db.init_app(app)
     migrate.init_app(app, db)
     init_redis(app)
-    ratelimit.init_app(app)
+    ratelimit.check_config(app.config)
     celery_init_app(app)
     register_error_handlers(app)
     app.before_request(parse_json_body)

@@ -109,7 +109,7 @@ def load_config(environ=None):
         "RECHARGE_MAX_AMOUNT": _env_int("VOXMOJI_RECHARGE_MAX_AMOUNT", 100000),
         "RECHARGE_MAX_LINES": _env_int("VOXMOJI_RECHARGE_MAX_LINES", 1000),
         "IDEMPOTENCY_TTL": _env_int("VOXMOJI_IDEMPOTENCY_TTL", 48 * 3600),
-        # Rate limits, in Flask-Limiter's notation
+        # Rate limits: COUNT/[N ]second|minute|hour|day, several joined by ";" (backend/ratelimit.py)
         "LIMIT_JOBS": _env("VOXMOJI_RATELIMIT_JOBS", "30/minute;1000/day"),
         "LIMIT_JOBS_PER_IP": _env("VOXMOJI_RATELIMIT_JOBS_PER_IP", "120/minute"),
         "LIMIT_LOGIN": _env("VOXMOJI_RATELIMIT_LOGIN", "20/minute"),

@@ -5,11 +5,7 @@ import time
 
 import pytest
 from api_client import Api
-
-# In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
 from media_samples import reference_voice, wav_bytes
-
-# In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
 from stack_process import Stack
 
 # In-process apps built by tests run in the explicit dev mode unless a test says otherwise.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import requests
 import soundfile
+from api_client import task_of
 from media_samples import decode_file
 
 SENTENCES = ["今天天气真好，我们一起去公园散步吧。", "这家店的奶茶特别好喝，下次再来。", "明天早上八点，我们在学校门口见面。",
@@ -95,3 +96,27 @@ def test_a_user_holds_at_most_two_streams(api, high_voice_b64):
             reader.join(120)
     again = open_stream(api, high_voice_b64, "现在可以了。")
     assert again.status_code == 200 and len(again.content) > 1000  # the slots came back
+
+
+def test_a_stream_that_pauses_reads_its_job_again_after_the_view_returned(stack, api, high_voice_b64):
+    """The response sends the pieces after the view has returned, in an app context (and database session) of
+    its own; when the worker pauses (a loaded machine) the stream looks at the job again. It used to refresh the
+    view's instance there, which that session does not know, and cut the response short."""
+    from backend.extensions import db, get_redis
+    from backend.models import Job
+    from backend.services.media import speech_stream
+
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "停顿之后。", "prompt_audio": high_voice_b64})
+    task = api.wait_task(task_of(answer)["task_id"])
+    assert task["status"] == "succeeded"
+    with stack.app_context() as app:
+        job = db.session.get(Job, task["task_id"])
+        key = speech_stream.KEY + job.cache_key
+        get_redis().delete(key)
+        get_redis().xadd(key, {"kind": "audio", "data": b"first piece"})  # then nothing: the worker pauses
+        pieces = speech_stream.pieces(job, max_seconds=30)
+        assert next(pieces) == b"first piece"
+        with app.app_context():  # what stream_with_context does for the rest of the response
+            rest = list(pieces)  # the job is finished and its speech was sent: the stream ends cleanly
+        get_redis().delete(key)
+    assert rest == []

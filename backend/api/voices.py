@@ -20,7 +20,7 @@ def create_voice(_documented):
     """Save a reference recording (1-30 s; wav, mp3, aac, m4a or pcm) as a voice."""
     limit = current_app.config["AUDIO_MAX_BYTES"]
     fields = uploads.body_fields(["audio"], limit)
-    args = uploads.load(VoiceIn(partial=("audio",)), fields)
+    args = uploads.load(VoiceIn, fields, partial=("audio",))
     consented = consent.verify(token_auth.current_user, args["consent_token"])
     data = uploads.file_bytes(fields, "audio", limit)
     voice = voices.create(token_auth.current_user, data, args["audio_format"], args["sample_rate"],

@@ -2,6 +2,7 @@
 written to the audit log)."""
 import sqlalchemy as sa
 
+from backend import account_copies
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import AuditRecord, RefreshToken, User, utcnow
@@ -35,4 +36,5 @@ def set_blocked(user_ref, blocked, actor, reason):
                                                              RefreshToken.used_at.is_(None)).values(used_at=utcnow()))
         db.session.add(AuditRecord(actor=actor, action="block" if blocked else "unblock", reason=reason,
                                    details={"user_id": user.id}))
+    account_copies.changed(user.id)
     return user

@@ -14,7 +14,7 @@ from datetime import timedelta, timezone
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import celery_app
+from backend import account_copies, celery_app
 from backend.celery_app import DEFAULT_QUEUE, ERASE_USER
 from backend.extensions import db
 from backend.models import UNFINISHED, Job, LedgerEntry, RefreshToken, ReviewItem, User, Voice, isoformat, utcnow
@@ -34,6 +34,7 @@ def request_erasure(user):
         db.session.execute(sa.update(User).where(User.id == user.id).values(
             openid=ERASED_PREFIX + user.id, unionid=None, blocked=True))
         db.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))
+    account_copies.changed(user.id)
     try:
         celery_app.send(ERASE_USER, user.id, queue=DEFAULT_QUEUE)
     except Exception:  # noqa: BLE001 - the retention sweep finishes erasures whose message was lost
@@ -65,6 +66,7 @@ def erase_user(user_id):
         db.session.execute(sa.update(Job).where(Job.user_id == user.id).values(params={}))
         db.session.execute(sa.update(User).where(User.id == user.id).values(
             openid=ERASED_PREFIX + user.id, unionid=None, blocked=True))
+    account_copies.changed(user.id)
     return {"voices": len(voice_ids), "results": results, "uploads": uploads}
 
 

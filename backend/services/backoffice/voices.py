@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import celery_app
+from backend import account_copies, celery_app
 from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
 from backend.errors import ApiError
 from backend.extensions import db
@@ -29,7 +29,11 @@ def create(user, data, declared_format, sample_rate, prompt_text, name, consent_
 
 def get_owned(user, voice_id):
     """The user's voice, or 404 not_found."""
-    voice = db.session.get(Voice, voice_id) if voice_id else None
+    voice = account_copies.recall(user.id, Voice, voice_id) if voice_id else None
+    if voice is None:
+        voice = db.session.get(Voice, voice_id) if voice_id else None
+        if voice is not None and voice.user_id == user.id:
+            account_copies.remember(user.id, voice, voice_id)
     if voice is None or voice.user_id != user.id:
         raise ApiError("not_found", f"No voice {voice_id!r}; create one with POST /api/v1/voices.", "voice_id")
     return voice
@@ -51,6 +55,7 @@ def delete(user, voice_id):
     digest = voice.audio_sha256
     with write_transaction():
         db.session.delete(voice)
+    account_copies.changed(user.id)
     lifecycle.delete_results(user, lifecycle.made_with_recording(digest))
     other_voices = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.audio_sha256 == digest))
     if other_voices or lifecycle.count_unfinished(lifecycle.made_with_recording(digest)):

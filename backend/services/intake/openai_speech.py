@@ -11,7 +11,7 @@ BUILT_IN_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer",
 
 def request_speech(user, body):
     """Validate an OpenAI speech request and submit it as the account's TTS job."""
-    args = uploads.load(OpenAISpeechIn(), body)
+    args = uploads.load(OpenAISpeechIn, body)
     if args["voice"] in BUILT_IN_VOICES:
         raise ApiError("not_found", f"voice {args['voice']!r} is one of OpenAI's built-in voices, which this "
                        "service does not have: send the id of a voice saved with POST /api/v1/voices (v_...).",

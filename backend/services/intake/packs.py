@@ -18,7 +18,7 @@ ANIMATION_BY_EXPRESSION = {"angry": "shake", "surprise": "zoom", "sad": "shake"}
 def request_pack(user, fields):
     """Validate a pack request, store its photo, and submit it as one job."""
     config = current_app.config
-    args = uploads.load(PackIn(), fields)
+    args = uploads.load(PackIn, fields)
     if len(args["stickers"]) not in PACK_COUNTS:
         raise ApiError("invalid_request", f"A pack has {', '.join(map(str, PACK_COUNTS))} stickers (WeChat's sticker "
                        f"platform accepts no other count); got {len(args['stickers'])}.", "stickers")

@@ -14,7 +14,7 @@ from backend.services.media import images
 def request_swap(user, fields):
     """Validate a swap request, store both photos, and submit it as a job."""
     config = current_app.config
-    args = uploads.load(SwapIn(), fields)
+    args = uploads.load(SwapIn, fields)
     require_face_consent(args)
     template = template_or_404(args["template_id"])
     has_target = fields.get("target_image") not in (None, "")

@@ -15,7 +15,7 @@ from backend.services.media import recordings
 def request_speech(user, fields):
     """Validate a TTS request, store its prompt, and submit it as a job."""
     config = current_app.config
-    args = uploads.load(TtsIn(), fields)
+    args = uploads.load(TtsIn, fields)
     text = uploads.normalized_text(args["text"], config["TEXT_MAX_CHARS"], "text")
     if not text:
         raise ApiError("invalid_request", "text is empty; type what should be said.", "text")
@@ -34,8 +34,11 @@ def request_speech(user, fields):
         prompt = recordings.prompt_of(voice)
         prompt_text = args["prompt_text"] or voice.prompt_text
     elif has_inline:
-        data = uploads.file_bytes(fields, "prompt_audio", config["AUDIO_MAX_BYTES"])
-        prompt = recordings.store_prompt(data, args["prompt_audio_format"], args["sample_rate"], "prompt_audio")
+        sent, fmt, rate = fields["prompt_audio"], args["prompt_audio_format"], args["sample_rate"]
+        prompt = recordings.recognized(sent, fmt, rate)  # a repeat: not even base64-decoded
+        if prompt is None:
+            data = uploads.file_bytes(fields, "prompt_audio", config["AUDIO_MAX_BYTES"])
+            prompt = recordings.store_prompt(data, fmt, rate, "prompt_audio", sent=sent)
         prompt_text = args["prompt_text"]
     else:
         raise ApiError("invalid_request", "Send voice_id (a saved voice) or prompt_audio (a recording).", "prompt_audio")

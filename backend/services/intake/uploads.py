@@ -1,6 +1,7 @@
 """Request bodies that come as JSON (base64 uploads) or multipart (wx.uploadFile), read one way."""
 import base64
 import binascii
+import functools
 import re
 import unicodedata
 
@@ -34,25 +35,32 @@ def body_fields(file_fields, max_file_bytes):
 
 
 def json_object():
-    """The request's JSON body, which must be an object (checked for valid JSON and Unicode before the view)."""
-    data = request.get_json(silent=True)
+    """The request's JSON body, which must be an object (checked for valid JSON and Unicode before the view, so
+    this reads what json_provider.parse_json_body decoded: Werkzeug keeps one decoded body per `silent`)."""
+    data = request.get_json(silent=False) if request.content_length != 0 else None
     if not isinstance(data, dict):
         raise ApiError("invalid_request", "The body must be a JSON object.")
     return data
 
 
-def load(schema, fields):
-    """Validate fields with a marshmallow schema; the first problem becomes invalid_request.
+@functools.cache
+def _schema(schema_class):
+    return schema_class()  # built once per process: loading with it keeps no state
+
+
+def load(schema_class, fields, partial=None):
+    """Validate fields with a marshmallow schema (its class); the first problem becomes invalid_request.
 
     Free-text fields (schemas.Text) are measured first, before anything else reads them: too long is 422
     text_too_long, whatever normalisation would later do to the text."""
+    schema = _schema(schema_class)
     scalars = {k: v for k, v in fields.items() if not isinstance(v, Upload)}
     for name, field in schema.fields.items():
         value = scalars.get(field.data_key or name)
         if isinstance(field, Text) and isinstance(value, str):
             _check_chars(value, field.max_chars, name)
     try:
-        return schema.load(scalars, unknown=EXCLUDE)
+        return schema.load(scalars, unknown=EXCLUDE, partial=partial)
     except ValidationError as error:
         name, messages = next(iter(error.normalized_messages().items()))
         detail = "; ".join(messages) if isinstance(messages, list) else str(messages)
@@ -69,11 +77,13 @@ def file_bytes(fields, name, max_bytes, required=True):
     if isinstance(value, Upload):
         data = bytes(value)
     elif isinstance(value, str):
-        text = _DATA_URL.sub("", value.strip(), count=1)
+        text = value.strip()
+        prefix = _DATA_URL.match(text)
+        text = text[prefix.end():] if prefix else text
         if len(text) > (max_bytes + 2) * 4 // 3 + 4:
             raise ApiError("payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB.", name)
         try:
-            data = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+            data = base64.b64decode("".join(text.split()), validate=True)  # line breaks and spaces allowed
         except (binascii.Error, ValueError):
             raise ApiError("invalid_request", f"{name} is not valid base64.", name)
     else:

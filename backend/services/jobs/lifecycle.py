@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from backend import celery_app, engine_catalog, metrics
+from backend import account_copies, celery_app, engine_catalog, metrics
 from backend.celery_app import RUN_JOB
 from backend.engine_catalog import FAMILY_BY_KIND
 from backend.extensions import db
@@ -105,7 +105,7 @@ def _take_out(condition, statuses, remove_file, values, refund_note=None):
     """Move the jobs matching `condition` that are in `statuses` to a final state (`values`), each at most
     once: its hold released (and its charge refunded with `refund_note`), its cache entry dropped, its result
     file handed to `remove_file`, its followers resolved again. Returns the ids moved."""
-    targets = db.session.execute(sa.select(Job.id, Job.cache_key, Job.result_path, Job.result_meta).where(
+    targets = db.session.execute(sa.select(Job.id, Job.user_id, Job.cache_key, Job.result_path, Job.result_meta).where(
         condition, Job.status.in_(statuses))).all()
     taken = []
     with write_transaction():
@@ -116,8 +116,10 @@ def _take_out(condition, statuses, remove_file, values, refund_note=None):
                 if refund_note:
                     ledger.refund(job.id, refund_note)
                 taken.append(job)
-    for job_id, cache_key, result_path, result_meta in taken:
+    for job_id, user_id, cache_key, result_path, result_meta in taken:
         cache.forget(cache_key)
+        cache.forget_own(user_id, cache_key)
+        account_copies.changed(user_id)  # no process answers a repeat with it any more
         if result_path:
             remove_file(result_path, parts_of(result_meta))
         resolve_followers(job_id)
@@ -132,6 +134,7 @@ def _finished(job):
         (job.finished_at - job.created_at).total_seconds())
     if status == "succeeded":
         cache.store(job.cache_key, job.id)
+        cache.store_own(job)
     resolve_followers(job.id)
     announce(job.id)
 
@@ -164,6 +167,9 @@ def resolve_followers(leader_id):
                 settled.append(follower)
     for follower in settled:
         metrics.job_transition(follower.kind, leader.status)
+        if leader.status == "succeeded":
+            db.session.refresh(follower)
+            cache.store_own(follower)
         announce(follower.id)
 
 

@@ -3,10 +3,11 @@ hold (docs/API.md, "Who pays"); and, for the worker, the result of a finished tw
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from backend import metrics
+from backend import account_copies, metrics
 from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import UNFINISHED, Job
+from backend.row_copies import attach
 from backend.services.jobs import cache, ledger, lifecycle
 from backend.services.media import files
 from backend.transactions import write_transaction
@@ -52,8 +53,25 @@ def submit(user, kind, params, fingerprint, engine, cost):
 
 
 def _own_result(fingerprint, user_id):
-    """The user's own succeeded job with this fingerprint whose result file still exists."""
-    return _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
+    """The user's own succeeded job with this fingerprint, which is served. Asked in turn: this process's copy
+    (kept while the account's stamp holds: withdrawing or deleting a result bumps it); the job Redis names (its
+    entry goes with the result, and the job's row confirms it); the database."""
+    job = account_copies.recall(user_id, Job, fingerprint)
+    if job is not None:
+        return job
+    copy = cache.lookup_own(user_id, fingerprint)
+    if copy is not None:
+        if db.session.scalar(sa.select(Job.status).where(Job.id == copy["id"])) == "succeeded":  # the truth
+            job = attach(Job, copy)
+        else:
+            cache.forget_own(user_id, fingerprint)
+    if job is None:
+        job = _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
+        if job is not None:
+            cache.store_own(job)
+    if job is not None:
+        account_copies.remember(user_id, job, fingerprint)
+    return job
 
 
 def _any_result(fingerprint):

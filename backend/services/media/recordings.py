@@ -1,8 +1,11 @@
-"""Reference recordings: decoded, checked and stored normalized (16 kHz mono WAV named by its SHA-256); the same
-raw bytes are recognised by their digest before anything is decoded again."""
+"""Reference recordings: decoded, checked and stored normalized (16 kHz mono WAV named by its SHA-256). An upload
+sent again (the same file part, or the same base64 text) is recognised by the digest of what was sent, before
+anything is decoded: in this process's memory, else in the Redis memo, and only while the stored file exists."""
 import hashlib
 import io
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,7 +18,10 @@ from backend.extensions import get_redis
 from backend.services.media import audio, files
 from backend.transactions import end_read
 
-PROMPT_MEMO = "vm:prompt-of:"  # digest of uploaded bytes -> the stored, normalized recording
+PROMPT_MEMO = "vm:prompt-of:"  # digest of what was sent -> the stored, normalized recording
+_RECENT_MAX = 512
+_recent = OrderedDict()  # this process's memo: the same keys, newest last
+_recent_lock = threading.Lock()
 
 
 @dataclass
@@ -27,25 +33,52 @@ class Prompt:
     duration: float
 
 
-def store_prompt(data, declared_format, sample_rate, field):
-    """Decode and check a recording, keep it as 16 kHz mono WAV named by its SHA-256. The same bytes sent
-    again are recognised by their digest before anything is decoded (no ffmpeg on a repeat)."""
-    raw_key = f"{PROMPT_MEMO}{hashlib.sha256(data).hexdigest()}:{declared_format}:{sample_rate}"
+def recognized(sent, declared_format, sample_rate):
+    """The stored recording for an upload exactly as it was sent (file bytes, or a base64 string) if it was
+    stored before and is still there; None otherwise. Nothing is decoded."""
+    if not isinstance(sent, (str, bytes)):
+        return None  # not an upload at all: the decoder says what is wrong with it
+    return _known_prompt(_memo_key(sent, declared_format, sample_rate))
+
+
+def store_prompt(data, declared_format, sample_rate, field, sent=None):
+    """Decode and check a recording (`data`, its bytes), keep it as 16 kHz mono WAV named by its SHA-256, and
+    remember it under the digest of what was sent (`sent`: the base64 text it came as; by default the bytes).
+    The same upload again is recognised before anything is decoded (no ffmpeg on a repeat)."""
+    raw_key = _memo_key(data if sent is None else sent, declared_format, sample_rate)
     known = _known_prompt(raw_key)
     if known is not None:
         return known
     prompt = _decode_and_store(data, declared_format, sample_rate, field)
     memo.remember(raw_key, json.dumps(asdict(prompt)))
+    _keep_recent(raw_key, prompt)
     return prompt
 
 
+def _memo_key(sent, declared_format, sample_rate):
+    digest = hashlib.sha256(sent.encode() if isinstance(sent, str) else sent).hexdigest()
+    return f"{PROMPT_MEMO}{digest}:{declared_format}:{sample_rate}"
+
+
 def _known_prompt(raw_key):
-    """The stored recording for these raw bytes, if it was decoded before and is still there."""
-    known = memo.recall(raw_key)
-    if known is None:
+    """The stored recording remembered under this key, if its file is still there."""
+    with _recent_lock:
+        prompt = _recent.get(raw_key)
+    if prompt is None:
+        known = memo.recall(raw_key)
+        prompt = Prompt(**json.loads(known)) if known is not None else None
+    if prompt is None or not files.exists(prompt.path):
         return None
-    prompt = Prompt(**json.loads(known))
-    return prompt if files.exists(prompt.path) else None
+    _keep_recent(raw_key, prompt)
+    return prompt
+
+
+def _keep_recent(raw_key, prompt):
+    with _recent_lock:
+        _recent[raw_key] = prompt
+        _recent.move_to_end(raw_key)
+        if len(_recent) > _RECENT_MAX:
+            _recent.popitem(last=False)
 
 
 def _decode_and_store(data, declared_format, sample_rate, field):
@@ -77,6 +110,9 @@ def prompt_of(voice):
 def forget_upload(path):
     """Delete an upload and the memo entries that recognise its raw bytes (so no cache entry outlives it)."""
     files.delete(path)
+    with _recent_lock:
+        for raw_key in [key for key, prompt in _recent.items() if prompt.path == path]:
+            del _recent[raw_key]
     if not path.startswith(f"{files.PRIVATE_DIR}/prompts/"):
         return  # the memo recognises recordings only
     try:

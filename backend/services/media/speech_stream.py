@@ -5,7 +5,10 @@ come. The finished file is stored as for every job; the stream is a short-lived 
 its last piece)."""
 import time
 
+import sqlalchemy as sa
+
 from backend.extensions import db, get_redis
+from backend.models import FINISHED, Job
 from backend.services.media import files
 
 STREAMED_FORMATS = ("mp3", "wav")  # chunked MP3, or 16-bit PCM behind a WAV header of unknown length
@@ -17,8 +20,11 @@ MAX_ENTRIES = 4000
 def pieces(job, max_seconds):
     """Web side: the job's audio bytes as they are made, in order. Ends after the last piece; early (what was
     sent is all there is) when the job failed, or after max_seconds. A job finished before its stream could be
-    read (an earlier identical request, or a stream expired) is sent from its stored file."""
-    key = KEY + job.cache_key
+    read (an earlier identical request, or a stream expired) is sent from its stored file.
+
+    The response sends these after the view has returned, in an app context (and database session) of its own:
+    the job is read again by its id, never through the view's instance."""
+    job_id, key = job.id, KEY + job.cache_key
     redis = get_redis()
     last, sent, deadline = "0-0", False, time.monotonic() + max_seconds
     while time.monotonic() < deadline:
@@ -39,16 +45,16 @@ def pieces(job, max_seconds):
         if answer:
             continue
         db.session.commit()  # a fresh read of the job, and no transaction held while streaming
-        db.session.refresh(job)
-        finished, succeeded = job.finished, job.status == "succeeded"
+        status, result_path = db.session.execute(
+            sa.select(Job.status, Job.result_path).where(Job.id == job_id)).one()
         db.session.commit()
-        if finished:
-            if succeeded and not sent:
-                yield from _stored(job)
+        if status in FINISHED:
+            if status == "succeeded" and not sent:
+                yield from _stored(result_path)
             return
 
 
-def _stored(job, size=64 * 1024):
-    data = files.read(job.result_path)
+def _stored(result_path, size=64 * 1024):
+    data = files.read(result_path)
     for start in range(0, len(data), size):
         yield data[start:start + size]
