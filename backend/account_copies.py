@@ -15,7 +15,7 @@ from flask import current_app, g
 
 from backend.extensions import db, get_redis
 from backend.models import User
-from backend.row_copies import attach, copy_of
+from backend.row_copies import attach, copy_of, detached
 
 MAX_AGE = 30.0
 MAX_ACCOUNTS = 5000  # per process, the least recently used go first
@@ -52,18 +52,19 @@ def user(user_id, stamp=_READ):
 
 
 def recall(user_id, model, key):
-    """A `model` row of the account kept under `key` (a session-bound instance), or None."""
+    """A `model` row of the account kept under `key` (a copy of all its columns, outside the session: to read,
+    not to change), or None."""
     copy, _stamp = _checked_copy(user_id)
     columns = copy.get((model.__name__, key)) if copy is not None else None
-    return attach(model, columns) if columns is not None else None
+    return detached(model, columns) if columns is not None else None
 
 
-def remember(user_id, row, key, names=None):
-    """Keep a copy of a row of the account (its columns `names`, or all) under `key`, while its stamp holds."""
+def remember(user_id, row, key):
+    """Keep a copy of a row of the account (all its columns) under `key`, while the account's stamp holds."""
     copy, _stamp = _checked_copy(user_id)
     if copy is not None and len(copy) < MAX_ROWS:
         with _lock:
-            copy[(type(row).__name__, key)] = copy_of(row, names)
+            copy[(type(row).__name__, key)] = copy_of(row)
 
 
 def changed(user_id):

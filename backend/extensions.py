@@ -1,4 +1,6 @@
 """Extensions created at module level and bound to the app in create_app."""
+import os
+import threading
 from pathlib import Path
 
 import redis
@@ -56,8 +58,15 @@ def init_redis(app):
     app.extensions["redis"] = redis.Redis.from_url(
         app.config["REDIS_URL"], socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
     )
+    app.extensions["redis_by_thread"] = threading.local()
 
 
 def get_redis():
-    """The current app's Redis client."""
-    return current_app.extensions["redis"]
+    """The current app's Redis client for this thread: one connection of the process's pool that the thread
+    keeps (a command needs no checkout from the pool; pub/sub and pipelines still take their own)."""
+    mine = current_app.extensions["redis_by_thread"]
+    if getattr(mine, "pid", None) != os.getpid():  # new thread, or a forked child: never a parent's socket
+        shared = current_app.extensions["redis"]
+        mine.client = redis.Redis(connection_pool=shared.connection_pool, single_connection_client=True)
+        mine.pid = os.getpid()
+    return mine.client

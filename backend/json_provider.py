@@ -1,4 +1,5 @@
 """JSON in and out; request bodies with invalid Unicode (lone surrogates) are refused as bad requests."""
+from apiflask.schema_adapters.marshmallow import parser
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
@@ -45,3 +46,12 @@ def parse_json_body():
             reason = error.__cause__ or error.__context__
             message = str(reason) if isinstance(reason, InvalidUnicode) else f"The body is not valid JSON ({reason})."
             raise ApiError("invalid_request", message) from None
+
+
+@parser.location_loader("json")
+def _decoded_json(req, schema):
+    """APIFlask's inputs (webargs) would decode a JSON body again from its raw bytes; they read the body that
+    parse_json_body decoded once, strictly (an empty or odd body still goes to webargs' own loader)."""
+    if req.is_json and req.content_length and req.method in ("POST", "PUT", "PATCH", "DELETE"):
+        return req.get_json(silent=True)  # Werkzeug's cached decode: no second parse
+    return parser.load_json(req, schema)

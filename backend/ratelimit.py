@@ -38,8 +38,9 @@ end
 for i = 1, windows do
   local window = tonumber(ARGV[2 + 2 * i])
   local counter = KEYS[i] .. math.floor(now / window)
-  redis.call('INCR', counter)
-  redis.call('EXPIRE', counter, 2 * window)
+  if redis.call('INCR', counter) == 1 then
+    redis.call('EXPIRE', counter, 2 * window)
+  end
 end
 local answer = {0, 0}
 for i = windows + 1, #KEYS do

@@ -26,18 +26,25 @@ def as_json(value):
 def attach(model, columns):
     """A persistent `model` instance with these column values (as copy_of made them, or read back from JSON),
     in this request's session: the instance the session already has for that row, else one made as if loaded,
-    with no query."""
+    with no query. The columns the copy lacks load when first used."""
     mapper = sa.inspect(model)
     key = mapper.identity_key_from_primary_key([columns[column.key] for column in mapper.primary_key])
     present = db.session.identity_map.get(key)
     if present is not None:
         return present
-    instance = mapper.class_manager.new_instance()
+    instance = detached(model, columns)
+    db.session.add(instance)
+    return instance
+
+
+def detached(model, columns):
+    """A `model` instance made from a copy as if loaded, outside any session: for reading a copy that holds
+    every column the reader uses (nothing can load later)."""
+    instance = sa.inspect(model).class_manager.new_instance()
     instance_state(instance).dict.update(
         {name: datetime.fromisoformat(value) if isinstance(value, str) and _is_datetime(model, name) else value
          for name, value in columns.items()})
     make_transient_to_detached(instance)  # its identity from the primary key, no pending changes
-    db.session.add(instance)
     return instance
 
 

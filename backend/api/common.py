@@ -40,7 +40,15 @@ def task_response(job, wait):
     """200 with the finished task, 202 with the task to poll; a job rejected for its input is its 4xx."""
     job = waiting.wait(job, wait)
     raise_if_rejected(job)
-    return {"success": True, **present(job)}, 200 if job.finished else 202
+    return task_answer(job, 200 if job.finished else 202)
+
+
+def task_answer(job, status=200):
+    """The task object as the response itself. `present` builds exactly the fields TaskOut documents, so it is
+    sent as it is rather than passed through the schema again (the contract test holds the two together)."""
+    response = current_app.json.response({"success": True, **present(job)})
+    response.status_code = status  # a Response (not a tuple): APIFlask hands it on without its schema
+    return response
 
 
 def present(job):

@@ -1,7 +1,7 @@
 """Tasks: read, list, cancel, with an optional wait for completion."""
 from apiflask import APIBlueprint
 
-from backend.api.common import present
+from backend.api.common import present, task_answer
 from backend.auth import token_auth
 from backend.schemas import TaskListOut, TaskListQuery, TaskOut, WaitQuery
 from backend.services.jobs import lifecycle, lookup, waiting
@@ -16,8 +16,7 @@ bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
 @bp.output(TaskOut)
 def get_task(task_id, query):
     """A task of the user's; `?wait=N` holds the request until it finishes or N s pass."""
-    job = waiting.wait(lookup.get_owned(token_auth.current_user, task_id), query["wait"])
-    return {"success": True, **present(job)}
+    return task_answer(waiting.wait(lookup.get_owned(token_auth.current_user, task_id), query["wait"]))
 
 
 @bp.delete("/tasks/<task_id>")
@@ -25,8 +24,7 @@ def get_task(task_id, query):
 @bp.output(TaskOut)
 def cancel_task(task_id):
     """Cancel a task that has not started; a started or finished task is returned as it is."""
-    job = lifecycle.cancel(lookup.get_owned(token_auth.current_user, task_id))
-    return {"success": True, **present(job)}
+    return task_answer(lifecycle.cancel(lookup.get_owned(token_auth.current_user, task_id)))
 
 
 @bp.get("/tasks")

@@ -54,7 +54,7 @@ def delete(user, voice_id):
     voice = get_owned(user, voice_id)
     digest = voice.audio_sha256
     with write_transaction():
-        db.session.delete(voice)
+        db.session.execute(sa.delete(Voice).where(Voice.id == voice.id))
     account_copies.changed(user.id)
     lifecycle.delete_results(user, lifecycle.made_with_recording(digest))
     other_voices = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.audio_sha256 == digest))
