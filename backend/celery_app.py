@@ -4,10 +4,10 @@ from urllib.parse import parse_qs, urlparse
 from celery import Celery, Task
 from kombu import Queue
 
-from backend.engine_catalog import QUEUES
+from backend.engine_choice.lineup import QUEUES
 
 # Each engine has its own queue (`tts.cosyvoice3`, `sticker.classic`, ...): a job is sent to the queue of the
-# engine it was routed to (backend/fleet.py). `default` carries maintenance (the sweeper).
+# engine it was routed to (backend/engine_choice/fleet.py). `default` carries maintenance (the sweeper).
 DEFAULT_QUEUE = "default"
 # Task names: the web tier sends tasks by name, so services never import the worker side (backend.celery_tasks).
 RUN_JOB = "voxmoji.run_job"

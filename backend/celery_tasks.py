@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
-from backend import fleet, metrics
+from backend import metrics
 from backend.celery_app import (
     CHECK_MEDIA,
     DETECT_TEMPLATE_FACE,
@@ -22,7 +22,8 @@ from backend.celery_app import (
     RUN_JOB,
     SWEEP_JOBS,
 )
-from backend.engine_catalog import FAMILY_BY_KIND
+from backend.engine_choice import fleet
+from backend.engine_choice.lineup import FAMILY_BY_KIND
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.models import UNFINISHED, Job, utcnow
@@ -136,9 +137,9 @@ def forget_recording(digest):
 
 def forget_locally(digest):
     """This process's engines forget a recording (those that keep anything about one)."""
-    from backend.engines import registry
+    from backend.engine_choice import served
 
-    for engine in registry.loaded():
+    for engine in served.loaded():
         forget = getattr(engine, "forget", None)
         if forget is not None:
             forget(digest)
@@ -232,14 +233,15 @@ def detect_template_face(template_id):
     import numpy as np
     from PIL import Image
 
-    from backend.engines import registry, sticker_templates
+    from backend.engine_choice import served
+    from backend.engines import sticker_templates
     from backend.models import StickerTemplate
 
     row = db.session.get(StickerTemplate, template_id)
     if row is None:
         return None
     rgba = sticker_templates.square(images.load(row.image_path))
-    faces = registry.load("sticker", "classic", current_app.config).analyzer.faces(np.ascontiguousarray(rgba[..., :3]))
+    faces = served.load("sticker", "classic", current_app.config).analyzer.faces(np.ascontiguousarray(rgba[..., :3]))
     landmarks = np.round(faces[0].landmarks, 2).tolist() if faces else None
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")

@@ -20,9 +20,9 @@ def render_previews_command():
 @stickers_cli.command("detect-template-faces")
 def detect_template_faces_command():
     """Detect the photo templates' faces with MediaPipe and rewrite template_faces.json."""
+    from backend.builtin_templates import FACES_FILE
     from backend.engines import sticker_templates
     from backend.engines.face_analysis import FaceAnalyzer
-    from backend.sticker_catalog import FACES_FILE
 
     data = sticker_templates.detect_template_faces(FaceAnalyzer())
     FACES_FILE.write_text(json.dumps(data, separators=(",", ":")))

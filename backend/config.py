@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
-from backend.engine_catalog import POLICIES
+from backend.engine_choice.lineup import POLICIES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from backend.fleet import read_workers
+from backend.engine_choice.fleet import read_workers
 
 HTTP_REQUESTS = Counter("voxmoji_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram("voxmoji_http_request_seconds", "HTTP request latency", ["method", "endpoint"])
@@ -81,7 +81,7 @@ def init_app(app):
     @app.doc(hide=True)
     def metrics():
         from backend.celery_app import DEFAULT_QUEUE
-        from backend.engine_catalog import QUEUES
+        from backend.engine_choice.lineup import QUEUES
 
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

@@ -288,7 +288,7 @@ class Operator(db.Model):
 
 
 class StickerTemplate(db.Model):
-    """A meme template an operator uploaded in the console (the built-in ones are backend/sticker_catalog.py)."""
+    """A meme template an operator uploaded in the console (the built-in ones are backend/builtin_templates.py)."""
 
     __tablename__ = "sticker_templates"
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=lambda: new_id("tpl")[:20])

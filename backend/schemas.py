@@ -14,6 +14,7 @@ from backend.vocabulary import (
     PACK_NAME_MAX,
     PCM_RATES,
     REPORT_CATEGORIES,
+    REPORT_REASON_MAX,
     SPEECH_FORMATS,
     STYLES,
     SWAP_FORMATS,
@@ -90,7 +91,7 @@ class ReportIn(Schema):
     media_url = String(load_default=None, validate=Length(max=2000),
                        metadata={"description": "a result link this service signed (expired links too)"})
     category = String(required=True, validate=OneOf(REPORT_CATEGORIES))
-    reason = String(load_default="", validate=Length(max=200))
+    reason = String(load_default="", validate=Length(max=REPORT_REASON_MAX))
 
 
 class ReportOut(Schema):
@@ -339,6 +340,34 @@ class EmotionOut(Schema):
 class EmotionListOut(Schema):
     success = Boolean()
     emotions = List(Nested(EmotionOut))
+
+
+class Choice(Schema):
+    id = String(metadata={"description": "what the API takes"})
+    label = String(metadata={"description": "what a client shows (Chinese)"})
+
+
+class StatusChoice(Choice):
+    finished = Boolean(metadata={"description": "the task will not change any more"})
+
+
+class OptionsOut(Schema):
+    success = Boolean()
+    styles = List(Nested(Choice), metadata={"description": "sticker styles the fleet serves now (sd only with "
+                                                           "the Stable Diffusion engine)"})
+    tts_modes = List(Nested(Choice))
+    kinds = List(Nested(Choice), metadata={"description": "task kinds, as the API names them"})
+    statuses = List(Nested(StatusChoice))
+    speech_formats = List(String())
+    image_formats = List(String())
+    animations = List(String())
+    pack_counts = List(Integer())
+    pack_default_emotions = List(String(), metadata={"description": "ids of GET /api/v1/emotions"})
+    limits = Dict(metadata={"description": "characters: tts_text, caption, talking_text, pack_name, pack_intro, "
+                                           "report_reason; seconds: link_seconds (how long a result link works)"})
+    costs = Dict(metadata={"description": "tokens: sticker, animated_sticker, sd_sticker, swap; tts_chars_per_token "
+                                          "(a TTS task costs ceil(characters / it)); talking_extra (on top of its "
+                                          "speech)"})
 
 
 class TemplateListOut(Schema):

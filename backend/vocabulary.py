@@ -36,3 +36,13 @@ SWAP_FORMATS = ("png", "webp")
 # Sticker packs: what WeChat's sticker open platform accepts (backend/renders/wechat_pack.py has the rest)
 PACK_COUNTS = (8, 16, 24)
 PACK_NAME_MAX, PACK_INTRO_MAX, PACK_MEANING_MAX = 8, 80, 4  # 表情名称, 表情介绍, 含义词 (characters)
+
+# What the clients show for each choice (user-facing Chinese; the ids are the contract). GET /api/v1/options
+# serves these with the limits and costs, so the mini-program and the H5 page keep no copies.
+STYLE_LABELS = {"cutout": "抠图贴纸", "panda": "熊猫头", "template": "换脸模板", "comic": "漫画风", "sd": "AI 绘画"}
+TTS_MODE_LABELS = {"zero_shot": "复刻", "instruct": "指令", "cross_lingual": "跨语种"}
+KIND_LABELS = {"tts": "声音", "emoji": "表情包", "swap": "换脸", "pack": "整套表情包", "talking": "会说话的表情"}
+STATUS_LABELS = {"queued": "排队中", "running": "生成中", "reviewing": "审核中", "succeeded": "完成", "failed": "失败",
+                 "canceled": "已取消", "deleted": "已删除", "blocked": "已撤回"}
+PACK_DEFAULT_EMOTIONS = ("happy", "laugh", "surprised", "angry", "sad", "shy", "speechless", "smug")
+REPORT_REASON_MAX = 200

@@ -3,7 +3,7 @@
 At import the worker resolves which engine it serves per family (VOXMOJI_WORKER_ENGINES; a pinned engine
 that cannot run here stops it with the reason) and consumes exactly those engines' queues, plus `default`
 for maintenance. Each pool process loads its engines before the first job. While it runs, the worker keeps
-a heartbeat in Redis that the web tier routes by (backend/fleet.py).
+a heartbeat in Redis that the web tier routes by (backend/engine_choice/fleet.py).
 """
 import json
 import logging
@@ -16,10 +16,10 @@ import redis as redis_lib
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 
-from backend import create_app, engine_catalog, fleet
+from backend import create_app
 from backend.celery_app import DEFAULT_QUEUE
 from backend.celery_tasks import FORGET_CHANNEL, forget_locally
-from backend.engines import registry
+from backend.engine_choice import fleet, lineup, served
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
@@ -29,7 +29,7 @@ _stop = threading.Event()
 
 def _resolve():
     try:
-        return registry.resolve(flask_app.config)
+        return served.resolve(flask_app.config)
     except ValueError as error:
         raise SystemExit(f"voxmoji worker: {error}") from None
 
@@ -39,7 +39,7 @@ for _family, _name in SERVED.items():
     logger.warning("%s engine: %s%s", _family, _name,
                    "".join(f"; not {name}: {why}" for name, why in UNAVAILABLE[_family].items()))
 celery.conf.task_queues = [Queue(DEFAULT_QUEUE)] + [
-    Queue(engine_catalog.get(family, name).queue) for family, name in SERVED.items()]
+    Queue(lineup.get(family, name).queue) for family, name in SERVED.items()]
 
 
 @worker_process_init.connect
@@ -47,7 +47,7 @@ def _load_engines(**_):
     """One engine instance per pool process, created (and warmed up) before the first job arrives."""
     with flask_app.app_context():
         for family, name in SERVED.items():
-            registry.load(family, name, flask_app.config)
+            served.load(family, name, flask_app.config)
     threading.Thread(target=_listen_for_forgotten_recordings, daemon=True, name="voxmoji-forget").start()
 
 
@@ -90,9 +90,9 @@ def heartbeat(hostname, concurrency):
     return {
         "hostname": hostname, "host": socket.gethostname(), "pid": os.getpid(), "started_at": time.time(),
         "queues": sorted(queue.name for queue in celery.conf.task_queues),
-        "engines": {family: {"name": name, "version": engine_catalog.get(family, name).version,
-                             "tier": engine_catalog.get(family, name).tier,
-                             "device": registry.device(family, name, config), "concurrency": concurrency}
+        "engines": {family: {"name": name, "version": lineup.get(family, name).version,
+                             "tier": lineup.get(family, name).tier,
+                             "device": served.device(family, name, config), "concurrency": concurrency}
                     for family, name in SERVED.items()},
         "unavailable": UNAVAILABLE,
     }

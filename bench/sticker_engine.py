@@ -25,7 +25,7 @@ from media_samples import encode_image, hopper_photo  # noqa: E402
 from process_stats import child_pids, rss_mb  # noqa: E402
 from stack_process import Stack  # noqa: E402
 
-from backend import emotions, sticker_catalog  # noqa: E402
+from backend import builtin_templates, emotions  # noqa: E402
 from backend.emotions import DECORATION_BY_EXPRESSION  # noqa: E402
 from backend.engines import sticker_post  # noqa: E402
 from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
@@ -38,7 +38,7 @@ CASES = [("cutout", None, "smile"), ("comic", None, "laugh"), ("panda", "panda",
 
 
 def one_sticker(engine, photo, style, template_id, expression, animated):
-    template = sticker_catalog.get(template_id) if template_id else None
+    template = builtin_templates.get(template_id) if template_id else None
     out = engine.generate(image=photo, template=template, style=style, expression=expression)
     decorate(out.image, out.face, DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     size = sticker_post.ANIMATED_SIZE if animated else sticker_post.STATIC_SIZE
@@ -93,7 +93,7 @@ def contact_sheet(photo_name="hopper"):
     sheet = Image.new("RGB", (tile * len(SHEET_EMOTIONS), (tile + 20) * len(SHEET_STYLES)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (style, template_id) in enumerate(SHEET_STYLES):
-        template = sticker_catalog.get(template_id) if template_id else None
+        template = builtin_templates.get(template_id) if template_id else None
         for column, emotion in enumerate(SHEET_EMOTIONS):
             expression = emotion.expression if emotion else "none"
             out = engine.generate(image=photo, template=template, style=style, expression=expression)

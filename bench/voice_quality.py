@@ -27,7 +27,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 
 from media_samples import reference_voice  # noqa: E402
 
-from backend.engines import registry  # noqa: E402
+from backend.engine_choice import served  # noqa: E402
 from backend.engines.speaker_encoder import SpeakerEncoder  # noqa: E402
 
 SPEAKERS = {"low-dark": (105.0, 0.86), "low": (130.0, 0.94), "mid": (170.0, 1.0), "high": (220.0, 1.1),
@@ -53,16 +53,16 @@ def main():
     config = load_config()
     sets = {"espeak speakers": espeak_speakers(encoder)}
     try:
-        sets["held-out speakers"] = held_out_speakers(registry.load("tts", "mellotron-zh", config), encoder)
+        sets["held-out speakers"] = held_out_speakers(served.load("tts", "mellotron-zh", config), encoder)
     except Exception as error:  # noqa: BLE001 - without the model the first set still runs
         print(f"held-out speakers not made here: {str(error).splitlines()[0][:160]}")
     print(f"{len(SENTENCES)} Mandarin sentences per speaker, one core, similarity against a held-out recording "
           "of each speaker")
-    for name in registry.SPECS["tts"]:
+    for name in served.SPECS["tts"]:
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 os.environ.setdefault("VOXMOJI_VAR_DIR", scratch)
-                engine = registry.load("tts", name, config)
+                engine = served.load("tts", name, config)
                 for set_name, speakers in sets.items():
                     run(name, set_name, engine, speakers)
         except Exception as error:  # noqa: BLE001 - an engine this machine cannot run is reported, not fatal

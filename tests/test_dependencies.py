@@ -60,7 +60,7 @@ def test_the_web_tier_loads_no_engine_and_no_heavy_library():
 import sys
 import backend
 app = backend.create_app()
-import backend.api, backend.fleet, backend.services.intake.stickers, backend.services.intake.swap, backend.services.intake.tts
+import backend.api, backend.engine_choice.fleet, backend.services.intake.stickers, backend.services.intake.swap, backend.services.intake.tts
 heavy = ('backend.engines', 'backend.renders', 'backend.celery_tasks', 'cv2', 'mediapipe', 'torch', 'scipy', 'skimage',
          'pyworld', 'matplotlib')
 print(sorted(name for name in sys.modules if name.startswith(heavy)))

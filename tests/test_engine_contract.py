@@ -7,14 +7,13 @@ import inspect
 
 import pytest
 
-from backend import engine_catalog
-from backend.engines import registry
+from backend.engine_choice import lineup, served
 
 CALLS = {"sticker": ("generate", "swap", "check_inputs"), "tts": ("synthesize", "check_inputs", "forget")}
 
 
 def engine_class(family, name):
-    module, _, cls = registry.SPECS[family][name].target.partition(":")
+    module, _, cls = served.SPECS[family][name].target.partition(":")
     return getattr(importlib.import_module(module), cls)
 
 
@@ -22,10 +21,10 @@ def parameters(function):
     return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
 
 
-@pytest.mark.parametrize("family", engine_catalog.FAMILIES)
+@pytest.mark.parametrize("family", lineup.FAMILIES)
 def test_every_engine_of_a_family_has_the_same_calls(family):
-    classes = {engine.name: engine_class(family, engine.name) for engine in engine_catalog.ENGINES[family]}
-    assert set(classes) == set(registry.SPECS[family])  # the catalogue and the registry name the same engines
+    classes = {engine.name: engine_class(family, engine.name) for engine in lineup.ENGINES[family]}
+    assert set(classes) == set(served.SPECS[family])  # the lineup and the served engines name the same engines
     for call in CALLS[family]:
         shapes = {name: parameters(getattr(cls, call)) for name, cls in classes.items()}
         assert len({tuple(shape) for shape in shapes.values()}) == 1, (call, shapes)
@@ -34,7 +33,7 @@ def test_every_engine_of_a_family_has_the_same_calls(family):
 
 
 def test_outputs_are_dataclasses():
-    from backend.engines.sticker_classic import StickerOutput
+    from backend.engines.sticker_output import StickerOutput
     from backend.engines.tts_output import SpeechOutput
 
     assert dataclasses.is_dataclass(StickerOutput) and dataclasses.is_dataclass(SpeechOutput)

@@ -150,18 +150,18 @@ def test_incomplete_model_dir_is_refused(config, model_dir):
 
 
 def test_registry_reasons(config):
-    from backend.engines import registry
+    from backend.engine_choice import served
 
-    chosen, unavailable = registry.resolve({**config, "WORKER_ENGINES": "tts:auto"})
+    chosen, unavailable = served.resolve({**config, "WORKER_ENGINES": "tts:auto"})
     assert chosen == {"tts": "espeak-world"}
     reason = unavailable["tts"]["cosyvoice3"]
     assert "NVIDIA" in reason or "CUDA" in reason  # weights and package are there: only the GPU is missing
     with pytest.raises(ValueError, match="tts:cosyvoice3 cannot run here"):
-        registry.resolve({**config, "WORKER_ENGINES": "tts:cosyvoice3"})
+        served.resolve({**config, "WORKER_ENGINES": "tts:cosyvoice3"})
     with pytest.raises(ValueError, match="not an engine family"):
-        registry.wanted({"WORKER_ENGINES": "voice:auto"})
+        served.wanted({"WORKER_ENGINES": "voice:auto"})
     with pytest.raises(ValueError, match="not a tts engine"):
-        registry.wanted({"WORKER_ENGINES": "tts:bark"})
+        served.wanted({"WORKER_ENGINES": "tts:bark"})
 
 
 def test_a_configured_engine_that_cannot_run_stops_the_worker(tmp_path):

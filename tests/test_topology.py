@@ -19,7 +19,8 @@ from postgres import postgres_url
 from stack_process import Stack
 from tiny_models import STANDINS, build_sd_models, write_cosyvoice_model_dir
 
-from backend import create_app, fleet
+from backend import create_app
+from backend.engine_choice import fleet
 from backend.extensions import db
 
 ENGINE_WAIT = 12

@@ -30,7 +30,7 @@ def test_the_api_accepts_exactly_the_vocabulary():
 
 def test_every_job_kind_has_an_engine_family_and_a_renderer():
     from backend.celery_tasks import RENDERERS
-    from backend.engine_catalog import FAMILY_BY_KIND
+    from backend.engine_choice.lineup import FAMILY_BY_KIND
 
     assert set(FAMILY_BY_KIND) == set(vocabulary.JOB_KINDS) == set(RENDERERS)
 
@@ -50,14 +50,14 @@ def test_every_animation_in_every_animated_format(animation, fmt):
 
 
 def test_the_embedded_engine_checks_against_the_vocabulary():
-    from backend import sticker_catalog
+    from backend import builtin_templates
     from backend.engines.sticker_classic import ClassicStickerEngine
 
     engine = ClassicStickerEngine.__new__(ClassicStickerEngine)  # check_inputs needs no model
     photo = np.zeros((64, 64, 3), np.uint8)
     for style in vocabulary.CLASSIC_STYLES:
         for expression in vocabulary.EXPRESSIONS:
-            template = sticker_catalog.get("wanted") if style == "template" else None
+            template = builtin_templates.get("wanted") if style == "template" else None
             engine.check_inputs(style, expression, photo, template)
     with pytest.raises(ValueError, match="style must be one of"):
         engine.check_inputs("sd", "none", photo, None)

@@ -6,6 +6,7 @@ from backend.api import (
     health,
     jobs,
     openai_speech,
+    options,
     packs,
     reports,
     stickers,
@@ -17,5 +18,6 @@ from backend.api import (
 
 def register_blueprints(app):
     """Mount every blueprint on the app."""
-    for module in (account, voices, tts, stickers, packs, emotions, openai_speech, jobs, reports, admin, health, wechat_push):
+    for module in (account, voices, tts, stickers, packs, emotions, options, openai_speech, jobs, reports, admin, health,
+                   wechat_push):
         app.register_blueprint(module.bp)

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import request
 
-from backend import engine_catalog, fleet
+from backend.engine_choice import fleet, lineup
 from backend.errors import ApiError
 from backend.extensions import db, get_redis
 from backend.services.backoffice import api_keys
@@ -59,7 +59,7 @@ def _routing(workers):
     """Per family: the policy, the engines live workers serve, and the engine a new request goes to now
     (or why none can take it)."""
     routing = {}
-    for family in engine_catalog.FAMILIES:
+    for family in lineup.FAMILIES:
         entry = {"policy": fleet.policy(family), "live": sorted(fleet.live_engines(family, workers))}
         try:
             entry["chosen"] = fleet.choose(family, workers=workers)[0]

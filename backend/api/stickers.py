@@ -1,7 +1,7 @@
 """表情包 and face swap: create sticker jobs; list the meme templates."""
 from apiflask import APIBlueprint
 
-from backend import sticker_catalog
+from backend import builtin_templates
 from backend.api.common import job_endpoint
 from backend.auth import token_auth
 from backend.schemas import StickerIn, SwapIn, TalkingIn, TemplateListOut
@@ -34,7 +34,7 @@ def list_templates():
     """The meme templates, with signed preview URLs."""
     out = []
     for template in templates.listing():
-        path = sticker_catalog.preview_path(template.id)
+        path = builtin_templates.preview_path(template.id)
         preview = files.sign_url(path)[0] if files.exists(path) else None
         out.append({**template.describe(), "preview_url": preview})
     return {"success": True, "templates": out}

@@ -7,9 +7,9 @@ from flask import render_template, request
 from backend.celery_app import DEFAULT_QUEUE
 from backend.console.access import page
 from backend.console.blueprint import bp
-from backend.engine_catalog import QUEUES
+from backend.engine_choice.fleet import read_workers
+from backend.engine_choice.lineup import QUEUES
 from backend.extensions import db, get_redis
-from backend.fleet import read_workers
 from backend.models import Job, LedgerEntry, MediaCheck, ReviewItem, utcnow
 from backend.services.backoffice import audit
 

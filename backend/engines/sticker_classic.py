@@ -5,34 +5,20 @@ Styles: `cutout` (die-cut head and shoulders), `comic` (flat cartoon die-cut), `
 template's face). Face swap puts one photo's face onto another photo or a template.
 Captions, the "AI生成" label and animation are applied afterwards, by engines/sticker_post.py.
 """
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from backend import sticker_catalog
+from backend import builtin_templates
 from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.engines.face_warp import apply_expression, warp
+from backend.engines.sticker_output import NoFaceError, StickerOutput
 from backend.face_mesh import FACE_OVAL, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
-
-
-@dataclass
-class StickerOutput:
-    """An RGBA sticker before captioning, with what the engine decided."""
-
-    image: np.ndarray  # uint8 RGBA
-    expression: str
-    caption_box: tuple | None  # fractions of the image; None: put the caption under the sticker
-    face: Face | None  # the face in output coordinates (for decorations and checks)
-
-
-class NoFaceError(ValueError):
-    """The photo has no usable face."""
 
 
 class ClassicStickerEngine:
@@ -90,7 +76,7 @@ class ClassicStickerEngine:
         if style in ("cutout", "comic"):
             rgba, moved = self._die_cut(image, face, cartoon=style == "comic")
             return StickerOutput(rgba, expression, None, moved)
-        template = template or sticker_catalog.get("panda")
+        template = template or builtin_templates.get("panda")
         blend = "photocopy" if style == "panda" else template.blend
         target = template.face()
         composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from backend.engines.face_warp import apply_expression
-from backend.engines.sticker_classic import ClassicStickerEngine, StickerOutput, die_cut
+from backend.engines.sticker_classic import ClassicStickerEngine, die_cut
+from backend.engines.sticker_output import StickerOutput
 from backend.vocabulary import EXPRESSIONS
 
 logger = logging.getLogger("voxmoji.engines.sd_lora")

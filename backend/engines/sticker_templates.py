@@ -1,14 +1,14 @@
 """The meme templates' images: drawn here, or public-domain photos from packages, kept per process.
 
-Their metadata (ids, styles, stored faces) is backend/sticker_catalog.py, which the web tier reads.
+Their metadata (ids, styles, stored faces) is backend/builtin_templates.py, which the web tier reads.
 """
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from backend.builtin_templates import SIZE, TEMPLATES, preview_path
 from backend.face_mesh import Face
-from backend.sticker_catalog import SIZE, TEMPLATES, preview_path
 
 PREVIEW_SIZE = 256
 

@@ -2,10 +2,11 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
-  var FINISHED = ['succeeded', 'failed', 'canceled', 'deleted', 'blocked'];
-  var KIND = { tts: '声音', emoji: '表情包', swap: '换脸', pack: '整套表情包', talking: '会说话的表情' };
-  var PACK_EMOTIONS = ['happy', 'laugh', 'surprised', 'angry', 'sad', 'shy', 'speechless', 'smug'];
-  var STATUS = { queued: '排队中', running: '生成中', reviewing: '审核中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除', blocked: '已撤回' };
+  // Every choice, label and limit comes from the server (GET /api/v1/options), loaded before anything else.
+  var choices = null;
+  var FINISHED = [];
+  var KIND = {};
+  var STATUS = {};
   var token = localStorage.getItem('voxmoji_token') || '';
   var recorded = null; // a WAV File made from the microphone recording
   var recorder = null;
@@ -426,9 +427,9 @@
     });
     var captions = $('pack-captions');
     captions.textContent = '';
-    PACK_EMOTIONS.forEach(function (id) {
+    choices.pack_default_emotions.forEach(function (id) {
       var input = document.createElement('input');
-      input.maxLength = 40;
+      input.maxLength = choices.limits.caption;
       input.value = emotionNames[id] || id;
       input.dataset.emotion = id;
       input.title = emotionNames[id] || id;
@@ -439,7 +440,7 @@
   async function generatePack() {
     clearError();
     var name = $('pack-name').value.trim();
-    if (!name) { showError({ message: '请填写表情名称（最多 8 字）' }); return; }
+    if (!name) { showError({ message: '请填写表情名称（最多 ' + choices.limits.pack_name + ' 字）' }); return; }
     return busy($('pack-go'), async function () {
       var json = Object.assign(await sourceFields(), { name: name, animated: $('pack-animated').checked,
         stickers: Array.prototype.map.call($('pack-captions').children, function (input) {
@@ -466,7 +467,7 @@
     var text = $('talking-text').value.trim();
     var voiceId = $('talking-voice').value;
     if (!voiceId) { showError({ message: '请先选择一个已保存的声音（在“克隆声音”里保存）' }); return; }
-    if (!text) { showError({ message: '请输入要说的话（最多 30 字）' }); return; }
+    if (!text) { showError({ message: '请输入要说的话（最多 ' + choices.limits.talking_text + ' 字）' }); return; }
     return busy($('talking-go'), async function () {
       var json = Object.assign(await sourceFields(), { text: text, voice_id: voiceId });
       if ($('talking-emotion').value) json.emotion = $('talking-emotion').value;
@@ -485,7 +486,7 @@
     if (!url) return;
     try {
       if (navigator.share) await navigator.share({ title: '会说话的表情 · VoxMoji', url: url });
-      else { await navigator.clipboard.writeText(url); $('talking-shared').textContent = '链接已复制（1 小时内有效）'; }
+      else { await navigator.clipboard.writeText(url); $('talking-shared').textContent = '链接已复制（' + Math.round(choices.limits.link_seconds / 3600) + ' 小时内有效）'; }
     } catch (e) { /* the user closed the share sheet */ }
   }
 
@@ -493,6 +494,26 @@
   function localTime(iso) {
     var moment = new Date(iso);
     return isNaN(moment.getTime()) ? iso : moment.toLocaleString('zh-CN', { hour12: false });
+  }
+
+  // Pickers, length limits and labels from the server's one list of each.
+  async function loadOptions() {
+    choices = await api('/api/v1/options');
+    FINISHED = choices.statuses.filter(function (s) { return s.finished; }).map(function (s) { return s.id; });
+    choices.statuses.forEach(function (s) { STATUS[s.id] = s.label; });
+    choices.kinds.forEach(function (k) { KIND[k.id] = k.label; });
+    [['tts-mode', choices.tts_modes], ['style', choices.styles]].forEach(function (pair) {
+      var select = $(pair[0]);
+      select.textContent = '';
+      pair[1].forEach(function (choice) { select.add(new Option(choice.label, choice.id)); });
+    });
+    var limits = choices.limits;
+    [['tts-text', limits.tts_text, '输入要说的话'], ['caption', limits.caption, '配字，比如：开心大笑'],
+     ['pack-name', limits.pack_name, '表情名称'], ['talking-text', limits.talking_text, '说什么'],
+     ['report-reason', limits.report_reason, '补充说明（可选）']].forEach(function (field) {
+      $(field[0]).maxLength = field[1];
+      $(field[0]).placeholder = field[2] + '（最多 ' + field[1] + ' 字）';
+    });
   }
 
   async function loadHistory() {
@@ -541,6 +562,7 @@
     $('report-dialog').addEventListener('close', function () { sendReport(); });
     try {
       await refreshAccount();
+      await loadOptions();
       await Promise.all([loadVoices(), loadConsent(), loadTemplates(), loadHistory(), loadEmotions()]);
       document.body.dataset.ready = 'yes';
     } catch (error) {

@@ -5,7 +5,7 @@ import time
 from flask import current_app
 
 from backend import metrics
-from backend.engines import registry
+from backend.engine_choice import served
 from backend.renders import wechat_pack
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import make_frames, sources
@@ -14,7 +14,7 @@ from backend.services.media import files
 
 def render(job, progress):
     params = job.params
-    engine = registry.load("sticker", job.engine, current_app.config)
+    engine = served.load("sticker", job.engine, current_app.config)
     photo, template = sources(params)
     hidden = hidden_label(job.id)
     started = time.perf_counter()

@@ -5,9 +5,10 @@ from flask import current_app
 
 from backend import metrics
 from backend.emotions import DECORATION_BY_EXPRESSION
-from backend.engines import registry, sticker_post
-from backend.engines.sticker_classic import NoFaceError
+from backend.engine_choice import served
+from backend.engines import sticker_post
 from backend.engines.sticker_decorations import decorate
+from backend.engines.sticker_output import NoFaceError
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
 from backend.services.media import files, images, templates
@@ -18,7 +19,7 @@ def render(job, progress):
     """Generate, decorate, caption, animate, encode and store a sticker."""
     params = job.params
     config = current_app.config
-    engine = registry.load("sticker", job.engine, config)
+    engine = served.load("sticker", job.engine, config)
     photo, template = sources(params)
     started = time.perf_counter()
     size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE

@@ -5,8 +5,9 @@ from flask import current_app
 from PIL import Image
 
 from backend import metrics
-from backend.engines import registry, sticker_post
-from backend.engines.sticker_classic import NoFaceError
+from backend.engine_choice import served
+from backend.engines import sticker_post
+from backend.engines.sticker_output import NoFaceError
 from backend.errors import ApiError
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import store_result
@@ -16,7 +17,7 @@ from backend.services.media import images, templates
 def render(job, progress):
     """Swap the face, label, encode and store."""
     params = job.params
-    engine = registry.load("sticker", job.engine, current_app.config)
+    engine = served.load("sticker", job.engine, current_app.config)
     source = images.load(params["source_path"])
     target = images.load(params["target_path"]) if params["target_path"] else None
     template = templates.load_pixels(templates.get(params["template_id"])) if params["template_id"] else None

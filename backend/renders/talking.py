@@ -13,7 +13,8 @@ from flask import current_app
 from PIL import Image
 
 from backend import metrics
-from backend.engines import registry, sticker_post
+from backend.engine_choice import served
+from backend.engines import sticker_post
 from backend.engines.face_warp import apply_expression
 from backend.engines.sticker_decorations import decorate
 from backend.errors import ApiError
@@ -31,7 +32,7 @@ JAW_LEVELS = np.linspace(0.0, 0.085, 7)  # mouth openings (face heights) warped 
 def render(job, progress):
     params = job.params
     config = current_app.config
-    voice = registry.load("tts", job.engine, config)
+    voice = served.load("tts", job.engine, config)
     samples, rate = recordings.load_prompt(params["prompt_path"])
     started = time.perf_counter()
     speech = speak(voice, params, samples, rate, lambda fraction: progress(0.5 * fraction))
@@ -88,7 +89,7 @@ def _fitted(audio, rate):
 def _level_frames(params, config):
     """One finished RGB frame per mouth opening (JAW_LEVELS): the face with the emotion's expression and
     decoration, on white, captioned, with the visible AI label."""
-    engine = registry.load("sticker", "classic", config)
+    engine = served.load("sticker", "classic", config)
     photo, template = sources(params)
     out = generate(engine, photo, template, params, params["caption"], params["expression"])
     if out.face is None:

@@ -6,7 +6,7 @@ import numpy as np
 from flask import current_app
 
 from backend import metrics
-from backend.engines import registry
+from backend.engine_choice import served
 from backend.engines.speaker_encoder import similarity
 from backend.engines.tts_output import join_outputs, split_sentences
 from backend.renders.labels import hidden_label, label_audio
@@ -20,7 +20,7 @@ SENTENCE_GAP_SECONDS = 0.15
 def render(job, progress):
     """Synthesize, encode and store the result file of a TTS job."""
     params = job.params
-    engine = registry.load("tts", job.engine, current_app.config)
+    engine = served.load("tts", job.engine, current_app.config)
     samples, rate = recordings.load_prompt(params["prompt_path"])
     writer = SpeechWriter(job.cache_key, params["format"], hidden_label(job.id)) \
         if params["format"] in STREAMED_FORMATS else None

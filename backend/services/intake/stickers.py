@@ -1,7 +1,8 @@
 """表情包: turn a sticker request into a job (the worker side is renders/sticker.py)."""
 from flask import current_app
 
-from backend import emotions, fleet
+from backend import emotions
+from backend.engine_choice import fleet
 from backend.errors import ApiError
 from backend.schemas import StickerIn
 from backend.services.backoffice import moderation

@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from backend import fleet
+from backend.engine_choice import fleet
 from backend.errors import ApiError
 from backend.schemas import SwapIn
 from backend.services.intake import uploads

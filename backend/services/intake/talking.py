@@ -4,7 +4,8 @@ import math
 
 from flask import current_app
 
-from backend import emotions, fleet
+from backend import emotions
+from backend.engine_choice import fleet
 from backend.errors import ApiError
 from backend.schemas import TalkingIn
 from backend.services.backoffice import moderation, voices

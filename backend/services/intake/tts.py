@@ -3,7 +3,7 @@ import math
 
 from flask import current_app
 
-from backend import fleet
+from backend.engine_choice import fleet
 from backend.errors import ApiError
 from backend.schemas import TtsIn
 from backend.services.backoffice import moderation, voices

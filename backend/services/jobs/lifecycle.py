@@ -4,9 +4,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from backend import account_copies, celery_app, engine_catalog, metrics
+from backend import account_copies, celery_app, metrics
 from backend.celery_app import RUN_JOB
-from backend.engine_catalog import FAMILY_BY_KIND
+from backend.engine_choice import lineup
+from backend.engine_choice.lineup import FAMILY_BY_KIND
 from backend.extensions import db
 from backend.models import FINISHED, REVIEWING, UNFINISHED, Job, utcnow
 from backend.services.jobs import cache, ledger
@@ -23,7 +24,7 @@ _DELETABLE = UNFINISHED + (REVIEWING, "succeeded")  # jobs whose result (made or
 def enqueue(job):
     """Send the job to the queue of the engine it was routed to; if the broker is down the sweeper retries."""
     try:
-        celery_app.send(RUN_JOB, job.id, queue=engine_catalog.get(FAMILY_BY_KIND[job.kind], job.engine).queue)
+        celery_app.send(RUN_JOB, job.id, queue=lineup.get(FAMILY_BY_KIND[job.kind], job.engine).queue)
     except Exception:  # noqa: BLE001 - the jobs table is the source of truth
         current_app.logger.warning("enqueue of %s failed; the sweeper will retry", job.id, exc_info=True)
         return False

@@ -1,4 +1,4 @@
-"""Meme templates: the built-in library (backend/sticker_catalog.py) plus those operators upload in the console.
+"""Meme templates: the built-in library (backend/builtin_templates.py) plus those operators upload in the console.
 
 An uploaded photo is stored as a private upload, and a sticker worker (the only tier with a face detector)
 squares it to the library's 512 x 512, finds its face (`voxmoji.detect_template_face`, on the classic
@@ -11,9 +11,9 @@ import numpy as np
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import celery_app, sticker_catalog
+from backend import builtin_templates, celery_app
 from backend.celery_app import DETECT_TEMPLATE_FACE
-from backend.engine_catalog import get as engine_spec
+from backend.engine_choice.lineup import get as engine_spec
 from backend.extensions import db
 from backend.models import StickerTemplate
 from backend.services.media import files, images
@@ -26,7 +26,7 @@ UPLOADED_CAPTION_BOX = (0.04, 0.78, 0.96, 0.97)
 def get(template_id):
     """A built-in or enabled uploaded template by id, or KeyError."""
     try:
-        return sticker_catalog.get(template_id)
+        return builtin_templates.get(template_id)
     except KeyError:
         row = db.session.get(StickerTemplate, template_id) if len(template_id) <= 32 else None
         if row is None or not row.enabled or row.status != "ready":
@@ -38,11 +38,11 @@ def listing():
     """Every template the API serves: built-in first, then enabled uploads, oldest first."""
     rows = db.session.scalars(sa.select(StickerTemplate).where(
         StickerTemplate.enabled.is_(True), StickerTemplate.status == "ready").order_by(StickerTemplate.created_at))
-    return [*sticker_catalog.TEMPLATES.values(), *(as_template(row) for row in rows)]
+    return [*builtin_templates.TEMPLATES.values(), *(as_template(row) for row in rows)]
 
 
 def as_template(row):
-    return sticker_catalog.Template(
+    return builtin_templates.Template(
         row.id, row.name, tuple(row.tags or ()), ("template",), "photo", UPLOADED_CAPTION_BOX,
         f"uploaded by operator {row.created_by}", landmarks=np.array(row.landmarks, dtype=np.float32),
         image_path=row.image_path)
@@ -70,7 +70,7 @@ def record_face(template_id, image_png, preview_png, face_png, landmarks):
     the console) and the face's landmarks (None: no face)."""
     image_path = f"templates/{template_id}-image.png"
     files.write_atomic(image_path, image_png)
-    files.write_atomic(sticker_catalog.preview_path(template_id), preview_png)
+    files.write_atomic(builtin_templates.preview_path(template_id), preview_png)
     files.write_atomic(face_preview_path(template_id), face_png)
     with write_transaction():
         db.session.execute(sa.update(StickerTemplate).where(StickerTemplate.id == template_id).values(

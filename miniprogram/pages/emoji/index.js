@@ -4,20 +4,24 @@ const { reportTask } = require('../../utils/report.js');
 const { choosePhoto, downloadResult } = require('../../utils/media.js');
 const { ensureScope, ALBUM } = require('../../utils/permission.js');
 
-const STYLES = [
-  { label: '抠图贴纸', value: 'cutout' }, { label: '熊猫头', value: 'panda' },
-  { label: '换脸模板', value: 'template' }, { label: '漫画风', value: 'comic' }
-];
 const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
+const { loadOptions } = require('../../utils/options.js');
 
 Page({
   data: {
-    styles: STYLES, styleIndex: 0, emotions: [{ label: '自动（按文字）', value: '' }], emotionIndex: 0,
+    styles: [], styleIndex: 0, captionMax: 0, emotions: [{ label: '自动（按文字）', value: '' }], emotionIndex: 0,
     templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '', animated: false,
     busy: false, progress: 0, imageUrl: '', taskId: '', error: ''
   },
 
-  onLoad() { return Promise.all([this.loadTemplates(), this.loadEmotions()]); },
+  onLoad() { return Promise.all([this.loadTemplates(), this.loadEmotions(), this.loadOptions()]); },
+
+  async loadOptions() {
+    try {
+      const options = await loadOptions();
+      this.setData({ styles: options.styles.map((s) => ({ label: s.label, value: s.id })), captionMax: options.limits.caption });
+    } catch (error) { showError(error); }
+  },
 
   async loadEmotions() {
     try {
@@ -46,7 +50,7 @@ Page({
   onFaceConsent(e) { this.setData({ faceConsent: !!e.detail.value }); },
 
   fields() {
-    const style = STYLES[this.data.styleIndex].value;
+    const style = this.data.styles[this.data.styleIndex].value;
     const fields = { text: this.data.text.trim(), style: style, animated: this.data.animated };
     const emotion = this.data.emotions[this.data.emotionIndex].value;
     if (emotion) fields.emotion = emotion;
@@ -58,7 +62,7 @@ Page({
   async generate() {
     const fields = this.fields();
     if (!this.data.photoPath && !fields.template_id) { showError({ message: '请先选一张照片或一个模板' }); return; }
-    if (fields.text.length > 40) { showError({ message: '文字最多 40 个字' }); return; }
+    if (fields.text.length > this.data.captionMax) { showError({ message: '文字最多 ' + this.data.captionMax + ' 个字' }); return; }
     if (this.data.photoPath && !this.data.faceConsent) {
       showError({ message: '请先确认照片中的人是你本人或已同意' }); return;
     }

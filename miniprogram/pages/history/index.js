@@ -1,8 +1,6 @@
 const { request, showError } = require('../../utils/request.js');
 const { localTime } = require('../../utils/dates.js');
-
-const KIND = { tts: '声音', emoji: '表情包', swap: '换脸' };
-const STATUS = { queued: '排队中', running: '生成中', reviewing: '审核中', succeeded: '完成', failed: '失败', canceled: '已取消', deleted: '已删除', blocked: '已撤回' };
+const { loadOptions, labels } = require('../../utils/options.js');
 
 Page({
   data: { tasks: [], next: null, loading: false },
@@ -12,9 +10,11 @@ Page({
     this.setData({ loading: true });
     try {
       const before = reset || !this.data.next ? '' : '&before=' + this.data.next;
-      const page = await request({ path: '/api/v1/tasks?limit=20' + before });
-      const rows = page.tasks.map((t) => Object.assign({}, t, { kindLabel: KIND[t.kind] || t.kind,
-        statusLabel: STATUS[t.status] || t.status, when: localTime(t.created_at) }));
+      const [options, page] = await Promise.all([loadOptions(), request({ path: '/api/v1/tasks?limit=20' + before })]);
+      const kinds = labels(options.kinds);
+      const statuses = labels(options.statuses);
+      const rows = page.tasks.map((t) => Object.assign({}, t, { kindLabel: kinds[t.kind] || t.kind,
+        statusLabel: statuses[t.status] || t.status, when: localTime(t.created_at) }));
       this.setData({ tasks: reset ? rows : this.data.tasks.concat(rows), next: page.next, loading: false });
     } catch (error) { this.setData({ loading: false }); showError(error); }
   },
@@ -26,6 +26,10 @@ Page({
       if (!this.player) this.player = wx.createInnerAudioContext();
       this.player.src = task.audio_url;
       this.player.play();
+    } else if (task.kind === 'talking') {
+      wx.previewMedia({ sources: [{ url: task.video_url, type: 'video' }] });
+    } else if (task.kind === 'pack') { // a zip, not an image: its link is opened on a computer
+      wx.setClipboardData({ data: task.zip_url });
     } else {
       wx.previewImage({ urls: [task.image_url] });
     }

@@ -5,13 +5,12 @@ const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
 const { choosePhoto } = require('../../utils/media.js');
 const { loadEmotions } = require('../../utils/emotions.js');
-
-const DEFAULT_EMOTIONS = ['happy', 'laugh', 'surprised', 'angry', 'sad', 'shy', 'speechless', 'smug'];
+const { loadOptions } = require('../../utils/options.js');
 
 Page({
   data: {
     photoPath: '', faceConsent: false, templates: [], templateIndex: -1, name: '我的表情', animated: true,
-    items: [], busy: false, progress: 0, stickers: [], zipUrl: '', taskId: '', error: ''
+    items: [], limits: {}, linkHours: 0, busy: false, progress: 0, stickers: [], zipUrl: '', taskId: '', error: ''
   },
 
   onLoad() { return Promise.all([this.loadTemplates(), this.loadItems()]); },
@@ -20,13 +19,13 @@ Page({
     try { this.setData({ templates: (await request({ path: '/api/v1/templates' })).templates }); } catch (error) { showError(error); }
   },
 
-  // Eight stickers, one emotion each, captioned with the emotion's name (each caption can be changed).
+  // The server's default stickers, one emotion each, captioned with the emotion's name (each caption can be changed).
   async loadItems() {
     try {
-      const emotions = await loadEmotions();
-      const items = DEFAULT_EMOTIONS.map((id) => emotions.find((e) => e.emotion === id)).filter(Boolean)
+      const [emotions, options] = await Promise.all([loadEmotions(), loadOptions()]);
+      const items = options.pack_default_emotions.map((id) => emotions.find((e) => e.emotion === id)).filter(Boolean)
         .map((e, index) => ({ key: 'item-' + index, emotion: e.emotion, name: e.name, text: e.name }));
-      this.setData({ items: items });
+      this.setData({ items: items, limits: options.limits, linkHours: Math.round(options.limits.link_seconds / 3600) });
     } catch (error) { showError(error); }
   },
 

@@ -5,16 +5,21 @@ const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
 const { choosePhoto, downloadResult } = require('../../utils/media.js');
 const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
+const { loadOptions } = require('../../utils/options.js');
 const { ensureScope, ALBUM } = require('../../utils/permission.js');
 
 Page({
   data: {
-    voices: [], voiceIndex: -1, templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '',
+    voices: [], voiceIndex: -1, templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '', textMax: 0,
     emotions: [{ label: '自动（按文字）', value: '' }], emotionIndex: 0,
     busy: false, progress: 0, videoUrl: '', gifUrl: '', duration: 0, taskId: '', error: ''
   },
 
-  onLoad() { return Promise.all([this.loadVoices(), this.loadTemplates(), this.loadEmotions()]); },
+  onLoad() { return Promise.all([this.loadVoices(), this.loadTemplates(), this.loadEmotions(), this.loadOptions()]); },
+
+  async loadOptions() {
+    try { this.setData({ textMax: (await loadOptions()).limits.talking_text }); } catch (error) { showError(error); }
+  },
 
   async loadVoices() {
     try { this.setData({ voices: (await request({ path: '/api/v1/voices' })).voices }); } catch (error) { showError(error); }

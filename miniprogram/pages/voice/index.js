@@ -3,6 +3,7 @@ const { waitForTask, fileToBase64 } = require('../../utils/tasks.js');
 const { reportTask } = require('../../utils/report.js');
 const { ensureScope, MICROPHONE } = require('../../utils/permission.js');
 const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
+const { loadOptions } = require('../../utils/options.js');
 const { streamSpeech } = require('../../utils/stream.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
@@ -22,7 +23,7 @@ Page({
     sentence: SENTENCE, consentToken: '', presets: PRESETS, presetIndex: 0, instruct: '',
     recording: false, recordPath: '', recordSeconds: 0,
     voices: [], voiceIndex: -1,
-    text: '', modes: ['zero_shot', 'instruct', 'cross_lingual'], modeLabels: ['复刻', '指令', '跨语种'], modeIndex: 0,
+    text: '', modes: [], modeLabels: [], modeIndex: 0, textMax: 0,
     emotions: [{ label: '自然', value: '' }], emotionIndex: 0,
     busy: false, progress: 0, audioUrl: '', taskId: '', duration: 0, engine: '', similarity: '', error: '',
     streaming: false, streamNote: ''
@@ -32,7 +33,15 @@ Page({
     this.recorder = wx.getRecorderManager();
     this.recorder.onStop((res) => this.onRecorded(res));
     this.recorder.onError(() => { this.setData({ recording: false }); showError({ message: '录音失败，请检查麦克风权限' }); });
-    return Promise.all([this.loadVoices(), this.loadConsent(), this.loadEmotions()]);
+    return Promise.all([this.loadVoices(), this.loadConsent(), this.loadEmotions(), this.loadOptions()]);
+  },
+
+  async loadOptions() {
+    try {
+      const options = await loadOptions();
+      this.setData({ modes: options.tts_modes.map((m) => m.id), modeLabels: options.tts_modes.map((m) => m.label),
+        textMax: options.limits.tts_text });
+    } catch (error) { showError(error); }
   },
 
   async loadEmotions() {

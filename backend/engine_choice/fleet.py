@@ -11,8 +11,8 @@ import time
 
 from flask import current_app
 
-from backend import engine_catalog
-from backend.engine_catalog import EMBEDDED, FAMILY_BY_KIND, GPU
+from backend.engine_choice import lineup
+from backend.engine_choice.lineup import EMBEDDED, FAMILY_BY_KIND, GPU
 from backend.errors import ApiError
 from backend.extensions import get_redis
 
@@ -82,14 +82,14 @@ def choose(kind, require=None, workers=None):
     rule = policy(family)
     live = live_engines(family, workers)
     if require is not None:
-        engine = engine_catalog.get(family, require)
+        engine = lineup.get(family, require)
         if rule == EMBEDDED and engine.tier != EMBEDDED:
             raise unavailable(f"{require} is turned off on this server (VOXMOJI_ENGINE_POLICY_{family.upper()}="
                               f"embedded).")
         if require not in live:
             raise unavailable(f"No worker serving {require} is running right now.")
         return require, live[require]
-    candidates = engine_catalog.ENGINES[family]
+    candidates = lineup.ENGINES[family]
     if rule == GPU:
         gpu = [engine for engine in candidates if engine.tier == GPU and engine.name in live]
         if not gpu:
@@ -99,7 +99,7 @@ def choose(kind, require=None, workers=None):
         for engine in candidates:
             if engine.name in live:
                 return engine.name, live[engine.name]
-    fallback = engine_catalog.embedded(family)
+    fallback = lineup.embedded(family)
     return fallback.name, live.get(fallback.name, fallback.version)
 
 

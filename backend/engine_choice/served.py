@@ -1,8 +1,8 @@
 """Which engines a worker serves: `VOXMOJI_WORKER_ENGINES` pins them, `auto` takes the best that can run.
 
-Only workers use this module (the web tier routes by the workers' heartbeats, backend/fleet.py). The
-engines' names, tiers and versions are backend/engine_catalog.py; here is where each one's code lives
-and a cheap check of whether it can run on this machine.
+Only workers use this module (the web tier routes by the workers' heartbeats, engine_choice/fleet.py). The
+engines' names, tiers and versions are engine_choice/lineup.py; here is where each one's code lives and a
+cheap check of whether it can run on this machine.
 """
 import importlib
 import importlib.util
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from backend import engine_catalog
+from backend.engine_choice import lineup
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _mediapipe_unavailable(config):
     return _package("mediapipe")
 
 
-# family -> engine name -> spec (the order of preference is the catalogue's)
+# family -> engine name -> spec (the order of preference is the lineup's)
 SPECS = {
     "tts": {
         "cosyvoice3": EngineSpec("backend.engines.tts_cosyvoice3:CosyVoice3TTS", _cosyvoice3_unavailable),
@@ -99,15 +99,15 @@ def wanted(config):
     `tts:cosyvoice3,sticker:sd-lora`; a family left out is not served by this worker)."""
     text = (config.get("WORKER_ENGINES") or "auto").replace(" ", "")
     if text == "auto":
-        return {family: "auto" for family in engine_catalog.FAMILIES}
+        return {family: "auto" for family in lineup.FAMILIES}
     chosen = {}
     for item in filter(None, text.split(",")):
         family, _, name = item.partition(":")
-        if family not in engine_catalog.FAMILIES:
+        if family not in lineup.FAMILIES:
             raise ValueError(f"VOXMOJI_WORKER_ENGINES: {family!r} is not an engine family; use "
-                             f"{list(engine_catalog.FAMILIES)}, e.g. tts:cosyvoice3,sticker:auto")
+                             f"{list(lineup.FAMILIES)}, e.g. tts:cosyvoice3,sticker:auto")
         if name != "auto":
-            engine_catalog.get(family, name or "?")  # ValueError naming the choices
+            lineup.get(family, name or "?")  # ValueError naming the choices
         chosen[family] = name
     return chosen
 
@@ -115,7 +115,7 @@ def wanted(config):
 def unavailable_reasons(family, config):
     """{engine name: why it cannot run on this machine} for the family's engines that cannot."""
     reasons = {}
-    for engine in engine_catalog.ENGINES[family]:
+    for engine in lineup.ENGINES[family]:
         reason = SPECS[family][engine.name].unavailable(config)
         if reason:
             reasons[engine.name] = reason
@@ -129,7 +129,7 @@ def resolve(config):
     for family, name in wanted(config).items():
         reasons[family] = unavailable_reasons(family, config)
         if name == "auto":
-            runnable = [e.name for e in engine_catalog.ENGINES[family]
+            runnable = [e.name for e in lineup.ENGINES[family]
                         if e.name not in reasons[family] and not e.opt_in]
             if not runnable:
                 raise ValueError(f"no {family} engine can run here: {reasons[family]}; run `make install`")
@@ -163,6 +163,6 @@ def loaded():
 
 def device(family, name, config):
     """Where an engine computes on this machine (advertised in the heartbeat)."""
-    if engine_catalog.get(family, name).tier in (engine_catalog.EMBEDDED, engine_catalog.CPU_NEURAL):
+    if lineup.get(family, name).tier in (lineup.EMBEDDED, lineup.CPU_NEURAL):
         return "cpu"
     return config.get("SD_DEVICE" if name == "sd-lora" else "COSYVOICE_DEVICE", "cuda")

@@ -1,14 +1,14 @@
 """The engines there are, as plain data: their family, name, tier and output version.
 
 Read by the web tier (to route requests and name the engine in cache keys) and by the workers'
-engine registry (which adds where each engine's code lives and whether it can run on a machine).
+module of served engines (engine_choice/served.py, which adds where each engine's code lives and whether it can run on a machine).
 Bump an engine's `version` whenever its output for the same request changes, so results cached by
 the old code are not served for the new.
 """
 from dataclasses import dataclass
 
 GPU, EMBEDDED, CPU_NEURAL = "gpu", "embedded", "cpu-neural"
-POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per family (backend/fleet.py)
+POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per family (backend/engine_choice/fleet.py)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from backend import sticker_catalog
+from backend import builtin_templates
 from backend.console.access import page
 from backend.console.blueprint import bp
 from backend.errors import ApiError
@@ -17,15 +17,15 @@ IMAGE_MAX_BYTES = 10 * 1024 * 1024
 def templates_page():
     rows = templates.uploaded()
     previews = {}
-    for template_id in [t.id for t in sticker_catalog.TEMPLATES.values()] + [row.id for row in rows]:
-        path = sticker_catalog.preview_path(template_id)
+    for template_id in [t.id for t in builtin_templates.TEMPLATES.values()] + [row.id for row in rows]:
+        path = builtin_templates.preview_path(template_id)
         previews[template_id] = files.sign_url(path)[0] if files.exists(path) else None
     faces = {}
     for row in rows:
         path = templates.face_preview_path(row.id)
         faces[row.id] = files.sign_url(path)[0] if files.exists(path) else None
     detecting = any(row.status == "detecting" for row in rows)
-    return render_template("console/templates.html", builtin=sticker_catalog.TEMPLATES.values(), uploaded=rows,
+    return render_template("console/templates.html", builtin=builtin_templates.TEMPLATES.values(), uploaded=rows,
                            previews=previews, faces=faces, detecting=detecting)
 
 
