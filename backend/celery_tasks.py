@@ -1,5 +1,4 @@
 """Celery tasks: run one job (at most once in effect), and sweep the jobs the database says are stuck."""
-import io
 import os
 import socket
 import threading
@@ -30,7 +29,7 @@ from backend.models import UNFINISHED, Job, utcnow
 from backend.renders import pack, sticker, swap, talking, tts
 from backend.services.backoffice import erasure, media_moderation, recharges
 from backend.services.jobs import lifecycle, submission
-from backend.services.media import files, images, templates
+from backend.services.media import files, templates
 from backend.transactions import checkpoint
 
 RENDERERS = {"tts": tts.render, "sticker": sticker.render, "swap": swap.render, "pack": pack.render,
@@ -229,25 +228,11 @@ def check_media(self, check_id):
 
 @shared_task(name=DETECT_TEMPLATE_FACE, acks_late=True)
 def detect_template_face(template_id):
-    """A template uploaded in the console: square it, find its face, render its preview (sticker workers)."""
-    import numpy as np
-    from PIL import Image
-
+    """A template uploaded in the console: its face found with the classic sticker engine's face finder."""
     from backend.engine_choice import served
-    from backend.engines import sticker_templates
-    from backend.models import StickerTemplate
 
-    row = db.session.get(StickerTemplate, template_id)
-    if row is None:
-        return None
-    rgba = sticker_templates.square(images.load(row.image_path))
-    faces = served.load("sticker", "classic", current_app.config).analyzer.faces(np.ascontiguousarray(rgba[..., :3]))
-    landmarks = np.round(faces[0].landmarks, 2).tolist() if faces else None
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    templates.record_face(template_id, buffer.getvalue(), sticker_templates.preview_png(rgba),
-                          sticker_templates.face_preview_png(rgba, faces[0] if faces else None), landmarks)
-    return {"template_id": template_id, "faces": len(faces)}
+    finder = served.load("sticker", "classic", current_app.config).analyzer
+    return {"template_id": template_id, "faces": templates.detect_face(template_id, finder.faces)}
 
 
 @shared_task(name=ERASE_USER, acks_late=True)

@@ -11,10 +11,9 @@ stickers_cli = AppGroup("stickers", help="Sticker templates (engine code: run th
 def render_previews_command():
     """Render the template previews served by GET /api/v1/templates (sticker workers do this at start)."""
     from backend.engines import sticker_templates
-    from backend.services.media import files
+    from backend.services.media import templates
 
-    sticker_templates.render_previews(files.write_atomic)
-    click.echo(f"rendered {len(sticker_templates.TEMPLATES)} previews")
+    click.echo(f"rendered {templates.render_builtin_previews(sticker_templates.image)} previews")
 
 
 @stickers_cli.command("detect-template-faces")

@@ -77,10 +77,10 @@ def _render_template_previews(**_):
     """Sticker workers draw the meme templates' previews into media storage (the web tier has no engines)."""
     if "sticker" in SERVED:
         from backend.engines import sticker_templates
-        from backend.services.media import files
+        from backend.services.media import templates
 
         with flask_app.app_context():
-            sticker_templates.render_previews(files.write_atomic)
+            templates.render_builtin_previews(sticker_templates.image)
 
 
 def heartbeat(hostname, concurrency):

@@ -1,12 +1,11 @@
 """表情包 and face swap: create sticker jobs; list the meme templates."""
 from apiflask import APIBlueprint
 
-from backend import builtin_templates
 from backend.api.common import job_endpoint
 from backend.auth import token_auth
 from backend.schemas import StickerIn, SwapIn, TalkingIn, TemplateListOut
 from backend.services.intake import stickers, swap, talking
-from backend.services.media import files, templates
+from backend.services.media import templates
 
 bp = APIBlueprint("stickers", __name__, url_prefix="/api/v1", tag="Stickers")
 
@@ -32,9 +31,5 @@ def create_talking_sticker():
 @bp.output(TemplateListOut)
 def list_templates():
     """The meme templates, with signed preview URLs."""
-    out = []
-    for template in templates.listing():
-        path = builtin_templates.preview_path(template.id)
-        preview = files.sign_url(path)[0] if files.exists(path) else None
-        out.append({**template.describe(), "preview_url": preview})
-    return {"success": True, "templates": out}
+    return {"success": True, "templates": [{**template.describe(), "preview_url": templates.preview_url(template.id)}
+                                           for template in templates.listing()]}

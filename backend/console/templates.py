@@ -1,5 +1,5 @@
 """Sticker templates: upload (the face is found by a sticker worker and previewed), enable, disable."""
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from backend import builtin_templates
@@ -7,23 +7,16 @@ from backend.console.access import page
 from backend.console.blueprint import bp
 from backend.errors import ApiError
 from backend.services.backoffice import audit
-from backend.services.media import files, templates
-
-IMAGE_MAX_BYTES = 10 * 1024 * 1024
+from backend.services.media import templates
 
 
 @bp.get("/templates")
 @page("templates")
 def templates_page():
     rows = templates.uploaded()
-    previews = {}
-    for template_id in [t.id for t in builtin_templates.TEMPLATES.values()] + [row.id for row in rows]:
-        path = builtin_templates.preview_path(template_id)
-        previews[template_id] = files.sign_url(path)[0] if files.exists(path) else None
-    faces = {}
-    for row in rows:
-        path = templates.face_preview_path(row.id)
-        faces[row.id] = files.sign_url(path)[0] if files.exists(path) else None
+    previews = {template_id: templates.preview_url(template_id)
+                for template_id in [*builtin_templates.TEMPLATES, *(row.id for row in rows)]}
+    faces = {row.id: templates.face_preview_url(row.id) for row in rows}
     detecting = any(row.status == "detecting" for row in rows)
     return render_template("console/templates.html", builtin=builtin_templates.TEMPLATES.values(), uploaded=rows,
                            previews=previews, faces=faces, detecting=detecting)
@@ -33,12 +26,13 @@ def templates_page():
 @page("templates")
 def templates_upload():
     upload = request.files.get("image")
-    data = upload.stream.read(IMAGE_MAX_BYTES + 1) if upload is not None else b""
+    limit = current_app.config["IMAGE_MAX_BYTES"]  # the API's own limit
+    data = upload.stream.read(limit + 1) if upload is not None else b""
     try:
         if not data:
             raise ValueError("请选择一张图片")
-        if len(data) > IMAGE_MAX_BYTES:
-            raise ValueError("图片不能超过 10 MB")
+        if len(data) > limit:
+            raise ValueError(f"图片不能超过 {limit // (1024 * 1024)} MB")
         row = templates.upload(request.form.get("name", "")[:64], request.form.get("tags", "")[:100], data,
                                current_user.username)
     except (ValueError, ApiError) as error:

@@ -1,16 +1,15 @@
-"""The meme templates' images: drawn here, or public-domain photos from packages, kept per process.
+"""The built-in meme templates' images: drawn here, or public-domain photos from packages, kept per process.
 
-Their metadata (ids, styles, stored faces) is backend/builtin_templates.py, which the web tier reads.
+Their metadata (ids, styles, stored faces) is backend/builtin_templates.py; everything else a template goes
+through (upload, face detection, previews, enabling, listing) is services/media/templates.py.
 """
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from backend.builtin_templates import SIZE, TEMPLATES, preview_path
+from backend.builtin_templates import SIZE, TEMPLATES
 from backend.face_mesh import Face
-
-PREVIEW_SIZE = 256
 
 
 def image(template):
@@ -25,40 +24,6 @@ def backdrop(template):
     if template.pixels is not None:
         return template.pixels.copy()
     return _image(template.id + "-blank" if template.eye_slot else template.id).copy()
-
-
-def square(rgb):
-    """An uploaded template photo as the library's RGBA SIZE x SIZE square (centre crop)."""
-    height, width = rgb.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return _rgba(np.ascontiguousarray(rgb[top:top + side, left:left + side]))
-
-
-def face_preview_png(rgba, face):
-    """The console's check of a detected face: the template with the face box and its anchors (eyes, nose,
-    mouth) drawn on it, PREVIEW_SIZE square."""
-    import io
-
-    image = Image.fromarray(rgba, "RGBA").convert("RGB")
-    draw = ImageDraw.Draw(image)
-    if face is not None:
-        width = max(2, SIZE // 128)
-        draw.rectangle(face.box, outline=(79, 192, 141), width=width)
-        for x, y in face.anchors:
-            draw.ellipse((x - 2 * width, y - 2 * width, x + 2 * width, y + 2 * width), fill=(231, 76, 60))
-    buffer = io.BytesIO()
-    image.resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def preview_png(rgba):
-    """A template preview, PREVIEW_SIZE square, as PNG bytes."""
-    import io
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 # -- images ----------------------------------------------------------------------------
@@ -161,9 +126,3 @@ def detect_template_faces(analyzer):
             photos[template.id] = np.round(faces[0].landmarks, 2).tolist()
     canonical = canonical_from(Face(np.array(photos["hopper"], dtype=np.float32)))
     return {"photos": photos, "canonical": np.round(canonical, 5).tolist()}
-
-
-def render_previews(write):
-    """Render every template's preview PNG and hand it to `write(relative_path, bytes)`."""
-    for template in TEMPLATES.values():
-        write(preview_path(template.id), preview_png(image(template)))

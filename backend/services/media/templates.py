@@ -1,15 +1,19 @@
-"""Meme templates: the built-in library (backend/builtin_templates.py) plus those operators upload in the console.
+"""Meme templates, one module for all they go through: the built-in library (backend/builtin_templates.py) plus
+those operators upload in the console; listing and signed previews (API and console), upload, face detection,
+enabling, and loading their pixels for a render.
 
 An uploaded photo is stored as a private upload, and a sticker worker (the only tier with a face detector)
-squares it to the library's 512 x 512, finds its face (`voxmoji.detect_template_face`, on the classic
-sticker queue), stores the landmarks and renders the preview. Once its face is found an operator enables it,
-and from the next request on the API serves it like a built-in one.
+squares it to the library's 512 x 512, finds its face (`detect_face`, run by `voxmoji.detect_template_face` on
+the classic sticker queue with that engine's face finder), stores the landmarks and renders the previews. Once
+its face is found an operator enables it, and from the next request on the API serves it like a built-in one.
 """
 import dataclasses
+import io
 
 import numpy as np
 import sqlalchemy as sa
 from flask import current_app
+from PIL import Image, ImageDraw
 
 from backend import builtin_templates, celery_app
 from backend.celery_app import DETECT_TEMPLATE_FACE
@@ -21,6 +25,7 @@ from backend.transactions import write_transaction
 
 NAME_MAX, TAG_MAX, TAGS_MAX = 32, 8, 5
 UPLOADED_CAPTION_BOX = (0.04, 0.78, 0.96, 0.97)
+PREVIEW_SIZE = 256
 
 
 def get(template_id):
@@ -65,20 +70,83 @@ def upload(name, tags, data, operator):
     return row
 
 
-def record_face(template_id, image_png, preview_png, face_png, landmarks):
-    """Worker side: the squared template image, its preview, the preview with the face found on it drawn (for
-    the console) and the face's landmarks (None: no face)."""
+def detect_face(template_id, find_faces):
+    """Worker side: square an uploaded template, find its face with `find_faces` (RGB array -> faces, largest
+    first: the sticker engine's), store the squared image, its preview, the preview with the face drawn on it
+    (for the console) and the face's landmarks (none found: status no_face). Returns how many faces it found."""
+    row = db.session.get(StickerTemplate, template_id)
+    if row is None:
+        return None
+    rgba = _square(images.load(row.image_path))
+    faces = find_faces(np.ascontiguousarray(rgba[..., :3]))
+    landmarks = np.round(faces[0].landmarks, 2).tolist() if faces else None
     image_path = f"templates/{template_id}-image.png"
-    files.write_atomic(image_path, image_png)
-    files.write_atomic(builtin_templates.preview_path(template_id), preview_png)
-    files.write_atomic(face_preview_path(template_id), face_png)
+    files.write_atomic(image_path, _png(Image.fromarray(rgba, "RGBA")))
+    files.write_atomic(builtin_templates.preview_path(template_id), preview_png(rgba))
+    files.write_atomic(_face_preview_path(template_id), _face_preview_png(rgba, faces[0] if faces else None))
     with write_transaction():
         db.session.execute(sa.update(StickerTemplate).where(StickerTemplate.id == template_id).values(
             image_path=image_path, landmarks=landmarks, status="ready" if landmarks is not None else "no_face"))
+    return len(faces)
 
 
-def face_preview_path(template_id):
+def render_builtin_previews(image_of):
+    """Worker side: store every built-in template's preview; `image_of(template)` is its RGBA picture (the
+    sticker engines draw them)."""
+    for template in builtin_templates.TEMPLATES.values():
+        files.write_atomic(builtin_templates.preview_path(template.id), preview_png(image_of(template)))
+    return len(builtin_templates.TEMPLATES)
+
+
+def preview_url(template_id):
+    """The signed URL of a template's preview, or None before a worker has rendered it."""
+    return _signed(builtin_templates.preview_path(template_id))
+
+
+def face_preview_url(template_id):
+    """The signed URL of the console's check of an uploaded template's face, or None before detection."""
+    return _signed(_face_preview_path(template_id))
+
+
+def preview_png(rgba):
+    """A template preview, PREVIEW_SIZE square, as PNG bytes."""
+    return _png(Image.fromarray(rgba, "RGBA").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS))
+
+
+def _signed(path):
+    return files.sign_url(path)[0] if files.exists(path) else None
+
+
+def _face_preview_path(template_id):
     return f"templates/{template_id}-face.png"
+
+
+def _square(rgb):
+    """An uploaded template photo as the library's RGBA SIZE x SIZE square (centre crop)."""
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = Image.fromarray(np.ascontiguousarray(rgb[top:top + side, left:left + side]), "RGB")
+    size = builtin_templates.SIZE
+    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS).convert("RGBA"))
+
+
+def _face_preview_png(rgba, face):
+    """The template with the face box and its anchors (eyes, nose, mouth) drawn on it, PREVIEW_SIZE square."""
+    image = Image.fromarray(rgba, "RGBA").convert("RGB")
+    draw = ImageDraw.Draw(image)
+    if face is not None:
+        width = max(2, builtin_templates.SIZE // 128)
+        draw.rectangle(face.box, outline=(79, 192, 141), width=width)
+        for x, y in face.anchors:
+            draw.ellipse((x - 2 * width, y - 2 * width, x + 2 * width, y + 2 * width), fill=(231, 76, 60))
+    return _png(image.resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS))
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def load_pixels(template):
