@@ -1,6 +1,7 @@
 """VoxMoji: voice cloning and sticker generation for WeChat mini-programs."""
 from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from backend import console, metrics, openapi, ratelimit
 from backend.api import register_blueprints
@@ -9,6 +10,14 @@ from backend.config import check_config, load_config
 from backend.errors import register_error_handlers
 from backend.extensions import db, init_redis, migrate
 from backend.json_provider import StrictJSONProvider, parse_json_body
+
+
+class RowIdConverter(IntegerConverter):
+    """A database row id in a path: digits up to the largest BIGINT; anything larger matches nothing (404),
+    never an integer the database cannot hold."""
+
+    def __init__(self, url_map, **kwargs):
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 class VoxMojiApp(APIFlask):
@@ -34,6 +43,7 @@ def create_app(config=None):
     celery_init_app(app)
     register_error_handlers(app)
     app.before_request(parse_json_body)
+    app.url_map.converters["row_id"] = RowIdConverter
     register_blueprints(app)
     console.init_app(app)
     openapi.init_app(app)

@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 from flask import current_app, g
 
+from backend import ratelimit
 from backend.extensions import db, get_redis
 from backend.models import User
 from backend.row_copies import attach, copy_of, detached
@@ -35,8 +36,8 @@ def stamp_key(user_id):
 
 def user(user_id, stamp=_READ):
     """The account with this id (a session-bound User, None if there is none), from this process's copy when
-    its stamp is current; `stamp` is the stamp just read (None: never bumped; UNKNOWN: Redis could not be
-    asked), else it is read here."""
+    its stamp is current; `stamp` is the stamp just read (UNKNOWN: Redis could not be asked), else it is read
+    here."""
     copy, stamp = _checked_copy(user_id, stamp)
     if copy is not None:
         return attach(User, copy["user"])
@@ -73,7 +74,7 @@ def changed(user_id):
         _copies.pop(user_id, None)
     g.pop("account_checked", None)
     try:
-        get_redis().incr(_STAMP + user_id)
+        get_redis().set(_STAMP + user_id, ratelimit.fresh_stamp(), ex=ratelimit.STAMP_SECONDS)
     except Exception:  # noqa: BLE001 - copies elsewhere expire within MAX_AGE
         current_app.logger.error("could not bump the stamp of account %s", user_id, exc_info=True)
 
@@ -100,7 +101,6 @@ def _checked_copy(user_id, stamp=_READ):
 
 
 def _stamp(user_id):
-    try:
-        return get_redis().get(_STAMP + user_id)
-    except Exception:  # noqa: BLE001 - without Redis, read the database every time
-        return UNKNOWN
+    """The account's stamp (a missing one is set to a fresh value first: a copy is never made under none)."""
+    stamps = ratelimit.admit((), user_id, stamps=[_STAMP + user_id])
+    return UNKNOWN if stamps is None else stamps[0]  # None: Redis could not be asked (read the database)

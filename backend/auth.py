@@ -95,8 +95,8 @@ def verify_token(token):
         return None
     user_id = claims["sub"]
     # One round trip: the endpoint's rate limits counted, and the account's stamp read for its cached copy.
-    read = ratelimit.admit(ratelimit.checks_of(request.endpoint), user_id, reads=[account_copies.stamp_key(user_id)])
-    user = account_copies.user(user_id, account_copies.UNKNOWN if read is None else read[0])
+    stamps = ratelimit.admit(ratelimit.checks_of(request.endpoint), user_id, stamps=[account_copies.stamp_key(user_id)])
+    user = account_copies.user(user_id, account_copies.UNKNOWN if stamps is None else stamps[0])
     if user is not None:
         refuse_blocked(user)
     return user

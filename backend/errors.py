@@ -14,6 +14,7 @@ STATUS_BY_CODE = {
     "content_blocked": 410,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    "uri_too_long": 414,
     "unsupported_media": 415,
     "invalid_audio": 422,
     "audio_too_short": 422,

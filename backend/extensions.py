@@ -67,6 +67,9 @@ def get_redis():
     mine = current_app.extensions["redis_by_thread"]
     if getattr(mine, "pid", None) != os.getpid():  # new thread, or a forked child: never a parent's socket
         shared = current_app.extensions["redis"]
-        mine.client = redis.Redis(connection_pool=shared.connection_pool, single_connection_client=True)
+        try:  # taking the connection connects: with Redis down, the shared client fails when it is used instead
+            mine.client = redis.Redis(connection_pool=shared.connection_pool, single_connection_client=True)
+        except redis.RedisError:
+            return shared
         mine.pid = os.getpid()
     return mine.client

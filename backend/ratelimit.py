@@ -6,27 +6,31 @@ is counted nowhere; nothing it asked for is created. With Redis down requests ar
 is the truth for nothing)."""
 import functools
 import re
+import secrets
 import time
 
 from flask import current_app, g, request
+from redis.exceptions import NoScriptError
 
 from backend.errors import ApiError
 from backend.extensions import get_redis
 
 _PREFIX = "vm-rl:"
+STAMP_SECONDS = 24 * 3600  # a stamp not read for a day expires; the next read sets a fresh one
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RULE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 
-# KEYS: one counter prefix per window, then the keys to read; ARGV: now, how many keys to read, then (limit,
-# window seconds) per window. A window's estimate is the current bucket's count plus the previous bucket's,
-# weighted by how much of it the window still covers. Either every window admits the request and each counts
-# it ({0, 0, the values read...}), or none counts it and the first refusal is returned with the seconds until
-# its current bucket ends.
+# KEYS: one counter prefix per window, then the stamps to read; ARGV: now, how many stamps, a fresh stamp value
+# and the stamps' lifetime, then (limit, window seconds) per window. A window's estimate is the current bucket's
+# count plus the previous bucket's, weighted by how much of it the window still covers. Either every window admits
+# the request and each counts it ({0, 0, the stamps...}), or none counts it and the first refusal is returned with
+# the seconds until its current bucket ends. A missing stamp (never set, expired, or lost with Redis) is set to the
+# fresh value, so a stamp never comes back to a value a copy was made under.
 _SCRIPT = """
-local now, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
-local windows = #KEYS - reads
+local now, stamps, fresh, stamp_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local windows = #KEYS - stamps
 for i = 1, windows do
-  local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local limit, window = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local bucket = math.floor(now / window)
   local current = tonumber(redis.call('GET', KEYS[i] .. bucket) or '0')
   local previous = tonumber(redis.call('GET', KEYS[i] .. (bucket - 1)) or '0')
@@ -36,7 +40,7 @@ for i = 1, windows do
   end
 end
 for i = 1, windows do
-  local window = tonumber(ARGV[2 + 2 * i])
+  local window = tonumber(ARGV[4 + 2 * i])
   local counter = KEYS[i] .. math.floor(now / window)
   if redis.call('INCR', counter) == 1 then
     redis.call('EXPIRE', counter, 2 * window)
@@ -44,7 +48,12 @@ for i = 1, windows do
 end
 local answer = {0, 0}
 for i = windows + 1, #KEYS do
-  answer[#answer + 1] = redis.call('GET', KEYS[i])
+  local stamp = redis.call('GET', KEYS[i])
+  if not stamp then
+    stamp = fresh
+    redis.call('SET', KEYS[i], stamp, 'EX', stamp_ttl)
+  end
+  answer[#answer + 1] = stamp
 end
 return answer
 """
@@ -84,20 +93,22 @@ def checks_of(endpoint):
     return getattr(current_app.view_functions.get(endpoint), "rate_checks", ())
 
 
-def admit(checks, user_id=None, reads=()):
+def admit(checks, user_id=None, stamps=()):
     """Count a request under every (scope, config key, PER_USER or PER_ADDRESS) it is limited by, and read the
-    Redis keys `reads`, in one round trip. Raises 429 rate_limited if one of the windows is full; returns the
-    values read (None for a missing key), or None when Redis could not be asked."""
+    stamps (Redis keys; one missing is set to a fresh value, see the script), in one round trip. Raises 429
+    rate_limited if one of the windows is full; returns the stamps' values, or None when Redis could not be
+    asked."""
     config = current_app.config
     keys, args = [], []
     for scope, config_key, who in checks:
         for limit, window in parse(config[config_key]):
             keys.append(f"{_PREFIX}{scope}:{_identity(who, user_id)}:{window}:")
             args += [limit, window]
-    if not keys and not reads:
+    if not keys and not stamps:
         return []
     try:
-        refused, retry_after, *values = _run(keys + list(reads), [time.time(), len(reads), *args])
+        refused, retry_after, *values = _run(keys + list(stamps),
+                                             [time.time(), len(stamps), fresh_stamp(), STAMP_SECONDS, *args])
     except Exception:  # noqa: BLE001 - Redis down: serve without limits rather than refuse everyone
         current_app.logger.warning("rate limits not checked (Redis unavailable)", exc_info=True)
         return None
@@ -108,15 +119,18 @@ def admit(checks, user_id=None, reads=()):
     return values
 
 
+def fresh_stamp():
+    """A stamp value that never repeats (so no copy made under an old one is ever trusted again)."""
+    return secrets.token_hex(8)
+
+
 def _run(keys, args):
     redis = get_redis()
-    if _script["sha"] is None:
-        _script["sha"] = redis.script_load(_SCRIPT)
     try:
+        if _script["sha"] is None:
+            _script["sha"] = redis.script_load(_SCRIPT)
         return redis.evalsha(_script["sha"], len(keys), *keys, *args)
-    except Exception as error:  # noqa: BLE001 - a restarted Redis forgot the script: load it again once
-        if "NOSCRIPT" not in str(error):
-            raise
+    except NoScriptError:  # a restarted or flushed Redis forgot the script: load it again
         _script["sha"] = redis.script_load(_SCRIPT)
         return redis.evalsha(_script["sha"], len(keys), *keys, *args)
 

@@ -91,7 +91,7 @@ class ReportIn(Schema):
     media_url = String(load_default=None, validate=Length(max=2000),
                        metadata={"description": "a result link this service signed (expired links too)"})
     category = String(required=True, validate=OneOf(REPORT_CATEGORIES))
-    reason = String(load_default="", validate=Length(max=REPORT_REASON_MAX))
+    reason = Text(REPORT_REASON_MAX, load_default="")
 
 
 class ReportOut(Schema):

@@ -150,6 +150,7 @@ def command(service, s):
             str(venv_bin / "gunicorn"), "backend.wsgi:app", "-c", "python:backend.gunicorn_hooks",
             "--bind", f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
+            "--limit-request-line", "8190",  # as long as Nginx lets through (its 8k buffers)
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
         ]
     if service == "worker":

@@ -1,10 +1,11 @@
 """Bad input gets the documented 4xx code, and the API and workers keep serving afterwards."""
 import base64
+import time
 
 import numpy as np
 import pytest
 import requests
-from api_client import task_of
+from api_client import Api, task_of
 from media_samples import wav_bytes
 
 
@@ -133,3 +134,44 @@ def test_still_serving_after_bad_input(api, high_voice_b64):
     answer = api.post("/api/v1/tts?wait=20", json={"text": "我还在工作。", "prompt_audio": high_voice_b64})
     task_of(answer)
     assert api.wait_task(answer.json()["task_id"])["status"] == "succeeded"
+
+
+# -- hostile shapes, on SQLite and on PostgreSQL (which refuses what SQLite stores) --------------------------
+
+@pytest.mark.parametrize("any_stack", ["sqlite", "postgresql"], indirect=True)
+def test_deeply_nested_json_is_a_400_before_it_is_decoded(any_stack):
+    nested = "[" * 3000 + "]" * 3000
+    api = Api(any_stack.base_url, f"nested-{time.monotonic_ns()}")
+    for path, headers in (("/api/v1/auth/login", {}), ("/api/v1/tts", api.session.headers),
+                          ("/v1/audio/speech", {"Authorization": "Bearer vmk_nope"})):
+        answer = requests.post(any_stack.base_url + path, data=nested, timeout=30,
+                               headers={**headers, "Content-Type": "application/json"})
+        assert answer.status_code == 400, (path, answer.text)
+        assert answer.json()["error"]["code"] == "invalid_request" and "deep" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("any_stack", ["sqlite", "postgresql"], indirect=True)
+def test_integers_beyond_bigint_in_paths_are_404(any_stack):
+    for path in ("/api/v1/wechat/media/9223372036854775808?expires=1&sig=a", "/api/v1/wechat/media/" + "9" * 40):
+        answer = requests.get(any_stack.base_url + path, timeout=30)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
+
+
+@pytest.mark.parametrize("any_stack", ["sqlite", "postgresql"], indirect=True)
+def test_nul_characters_are_refused_naming_the_field(any_stack):
+    api = Api(any_stack.base_url, f"nul-{time.monotonic_ns()}")
+    cases = [api.post("/api/v1/reports", json={"job_id": "t_x", "category": "abuse", "reason": "bad\u0000reason"}),
+             api.post("/api/v1/voices", data={"name": "n\u0000m", **api.consent()}),
+             api.get("/api/v1/tasks?before=t_%00"),
+             api.post("/api/v1/tts", json={"text": "你好\u0000", "voice_id": "v_x"})]
+    fields = ["reason", "name", "before", "text"]
+    for answer, field in zip(cases, fields):
+        assert answer.status_code == 400, answer.text
+        assert (answer.json()["error"]["code"], answer.json()["error"]["field"]) == ("invalid_request", field)
+    in_path = api.get("/api/v1/tasks/t_%00")  # Nginx refuses the path itself, in the API's error shape
+    assert in_path.status_code == 400 and in_path.json()["error"]["code"] == "invalid_request", in_path.text
+
+
+def test_an_over_long_request_line_is_a_json_414(stack):
+    answer = requests.get(stack.base_url + "/api/v1/tasks/" + "x" * 9000, timeout=30)
+    assert answer.status_code == 414 and answer.json()["error"]["code"] == "uri_too_long", answer.text

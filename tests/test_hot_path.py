@@ -65,3 +65,20 @@ def test_a_deleted_result_is_not_answered_from_a_copy(stack, high_voice):
     fresh = [task_of(api.post("/api/v1/tts", json=body)) for _ in range(WARM)]
     assert all(task["task_id"] != first["task_id"] and not task["cached"] for task in fresh), fresh
     assert len({task["task_id"] for task in fresh}) == 1  # one new task, the repeats join it
+
+
+def test_a_stamp_lost_with_redis_never_vouches_for_an_old_copy(stack):
+    """Redis restarted (the stamp is gone) while the account was blocked with no bump reaching Redis: the next
+    request finds no stamp, sets a fresh one, and reads the account again (no copy is trusted under a stamp that
+    came back to an old value)."""
+    import redis
+
+    api = Api(stack.base_url, f"hot-lost-{time.monotonic_ns()}")
+    assert [api.get("/api/v1/me").status_code for _ in range(WARM)] == [200] * WARM
+    stack.execute("UPDATE users SET blocked = :yes WHERE id = :id", yes=True, id=api.user["id"])  # no bump
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        client.delete("vm:account:" + api.user["id"])  # what a Redis restart does to it
+    finally:
+        client.close()
+    assert [api.get("/api/v1/me").status_code for _ in range(WARM)] == [403] * WARM

@@ -93,7 +93,7 @@ def test_the_voice_must_be_the_accounts_own(speaker, other_api, low_voice_wav):
 
 
 @pytest.mark.parametrize("change, status, code, field", [
-    ({"input": "好" * 1001}, 422, "text_too_long", "input"), ({"input": ""}, 400, "invalid_request", "text"),
+    ({"input": "好" * 1001}, 422, "text_too_long", "input"), ({"input": ""}, 400, "invalid_request", "input"),
     ({"speed": 4.0}, 400, "invalid_request", "speed"), ({"stream_format": "sse"}, 400, "invalid_request", "stream_format"),
     ({"response_format": "ogg"}, 400, "invalid_request", "response_format"),
     ({"model": "m" * 65}, 400, "invalid_request", "model"), ({"instructions": "慢" * 101}, 422, "text_too_long", "instructions"),
@@ -154,3 +154,21 @@ def test_the_task_api_speaks_the_same_formats(api, high_voice_b64, fmt, mime):
     served = requests.get(task["audio_url"], timeout=30)
     assert served.status_code == 200 and served.headers["Content-Type"] == mime  # Nginx knows the extension
     assert len(served.content) == task["result"]["bytes"]
+
+
+def test_retry_after_is_only_where_it_means_something(stack, api, low_voice_wav):
+    """503 "still speaking" says when to come back (3 s); an ordinary answer carries no Retry-After."""
+    from backend import create_app
+
+    voice_id = save_voice(api, low_voice_wav)
+    key = create_key(stack, "speech", api.user["id"])
+    client = create_app(stack.app_config(SEED_TTS_WAIT=0)).test_client()  # no time to finish: still speaking
+    answer = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": voice_id, "input": "稍后再来取。"},
+                         headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "3", answer.json
+    assert answer.json["error"]["code"] == "service_unavailable"
+    me = api.get("/api/v1/me")
+    assert me.status_code == 200 and "Retry-After" not in me.headers
+    refused = api.post("/api/v1/tts", json={"text": "", "voice_id": voice_id})
+    assert refused.status_code == 400 and "Retry-After" not in refused.headers
+

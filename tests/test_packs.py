@@ -139,7 +139,7 @@ def test_the_export_is_the_owners_only(made_pack, other_api):
     api, task, _data = made_pack
     assert other_api.get(f"/api/v1/packs/{task['task_id']}/export").status_code == 404
     assert api.get("/api/v1/packs/t_nope/export").status_code == 404
-    assert api.get("/api/v1/packs/" + "x" * 5000 + "/export").status_code == 404
+    assert api.get("/api/v1/packs/" + "x" * 5000 + "/export").status_code == 404  # a long path is no task
 
 
 @pytest.mark.parametrize("change, status, code, field", [

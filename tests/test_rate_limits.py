@@ -50,3 +50,22 @@ def test_voice_creation_has_the_job_limits(limited, stack, low_voice_wav):
                             content_type="multipart/form-data").status_code for _ in range(5)]
     assert statuses == [201, 201, 201, 429, 429], statuses
     assert stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=login["user"]["id"])[0]["n"] == 3
+
+
+def test_limits_hold_after_redis_forgets_the_script(limited, stack, high_voice_b64):
+    """A restarted or flushed Redis forgets the rate-limit script: it is loaded again, and the limits hold."""
+    import redis
+
+    client = limited.test_client()
+    ip = {"X-Forwarded-For": "203.0.113.9"}
+    login = client.post("/api/v1/auth/login", json={"code": "limited-flush"}, headers=ip).json
+    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    statuses = []
+    for number in range(5):
+        if number == 1:
+            flusher = redis.Redis.from_url(stack.redis_url)
+            flusher.script_flush()
+            flusher.close()
+        statuses.append(client.post("/api/v1/tts", json={"text": f"清空脚本第{number}句",
+                                                         "prompt_audio": high_voice_b64}, headers=headers).status_code)
+    assert statuses == [202, 202, 202, 429, 429], statuses

@@ -8,6 +8,7 @@ from backend.api.common import job_endpoint, present, raise_if_failed
 from backend.auth import token_auth
 from backend.errors import ApiError
 from backend.extensions import db
+from backend.models import Job
 from backend.ratelimit import job_limit
 from backend.schemas import SeedTtsIn, SeedTtsOut, TtsIn
 from backend.services.intake import tts, uploads
@@ -47,7 +48,7 @@ def stream_tts(_documented):
         pieces = speech_stream.pieces(job, current_app.config["JOB_HARD_TIME_LIMIT"])
         first = next(pieces, None)
         if first is None:  # nothing was said: the job's own error
-            db.session.refresh(job)
+            job = db.session.get(Job, job.id, populate_existing=True)  # read again (the job may be a copy)
             raise_if_failed(job, "The speech failed; retry.")
             raise ApiError("engine_failed", "The speech did not start in time; retry.")
     except BaseException:

@@ -62,7 +62,7 @@ def receive_push(query):
     return Response("success", mimetype="text/plain")
 
 
-@bp.get("/api/v1/wechat/media/<int:check_id>")
+@bp.get("/api/v1/wechat/media/<row_id:check_id>")
 @bp.input(CheckFetchQuery, location="query", arg_name="query")
 @bp.output(FileSchema(type="string", format="binary"), content_type="application/octet-stream",
            description="the file under check (WebP as PNG: mediaCheckAsync reads no WebP)")

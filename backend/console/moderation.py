@@ -39,7 +39,7 @@ def _preview(job):
     return "images", parts if mime == "application/zip" else [files.sign_url(job.result_path)[0]]
 
 
-@bp.post("/review/<int:item_id>/approve")
+@bp.post("/review/<row_id:item_id>/approve")
 @page("review")
 def review_approve(item_id):
     try:
@@ -50,7 +50,7 @@ def review_approve(item_id):
     return redirect(url_for("console.review_queue", kind=request.args.get("kind", "")[:8]))
 
 
-@bp.post("/review/<int:item_id>/reject")
+@bp.post("/review/<row_id:item_id>/reject")
 @page("review")
 def review_reject(item_id):
     try:
@@ -86,7 +86,7 @@ def words_add():
     return redirect(url_for("console.words"))
 
 
-@bp.post("/words/<int:word_id>/remove")
+@bp.post("/words/<row_id:word_id>/remove")
 @page("words")
 def words_remove(word_id):
     row = db.session.get(ModerationWord, word_id)

@@ -110,7 +110,7 @@ def keys_create():
     return render_template("console/keys.html", keys=api_keys.listing(), new_key=key)
 
 
-@bp.post("/keys/<int:key_id>/revoke")
+@bp.post("/keys/<row_id:key_id>/revoke")
 @page("keys")
 def keys_revoke(key_id):
     record = api_keys.revoke(key_id)

@@ -5,6 +5,7 @@ from backend.schemas import OpenAISpeechIn
 from backend.services.backoffice import voices
 from backend.services.intake import tts, uploads
 
+OPENAI_FIELDS = {"text": "input", "voice_id": "voice", "instruct": "instructions", "format": "response_format"}
 BUILT_IN_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar", "fable",
                    "onyx", "nova")
 
@@ -25,4 +26,8 @@ def request_speech(user, body):
     fields = {"text": args["input"], "voice_id": args["voice"], "speed": args["speed"],
               "format": args["response_format"], "mode": "instruct" if instructions else "zero_shot",
               "instruct": instructions}
-    return tts.request_speech(user, fields)
+    try:
+        return tts.request_speech(user, fields)
+    except ApiError as error:  # the errors name this API's fields, not the TTS request's they were passed as
+        error.field = OPENAI_FIELDS.get(error.field, error.field)
+        raise
