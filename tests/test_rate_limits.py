@@ -11,11 +11,16 @@ def limited(stack):
     return create_app(stack.app_config(LIMIT_JOBS="3/minute", LIMIT_LOGIN="2/minute"))
 
 
-def test_job_creation_limit(limited, stack, high_voice_b64):
+def signed_in(limited, code, address):
+    """(test client, login answer, headers) of a user of the limited app, from one client address."""
     client = limited.test_client()
-    ip = {"X-Forwarded-For": "203.0.113.7"}
-    login = client.post("/api/v1/auth/login", json={"code": "limited-user"}, headers=ip).json
-    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    ip = {"X-Forwarded-For": address}
+    login = client.post("/api/v1/auth/login", json={"code": code}, headers=ip).json
+    return client, login, {"Authorization": f"Bearer {login['access_token']}", **ip}
+
+
+def test_job_creation_limit(limited, stack, high_voice_b64):
+    client, login, headers = signed_in(limited, "limited-user", "203.0.113.7")
     statuses = []
     for number in range(5):
         response = client.post("/api/v1/tts", json={"text": f"限速第{number}句", "prompt_audio": high_voice_b64},
@@ -40,10 +45,7 @@ def test_login_limit_is_per_client_ip(limited):
 
 def test_voice_creation_has_the_job_limits(limited, stack, low_voice_wav):
     """Saving a voice runs ffmpeg in the web tier: it counts against the same per-user limit as jobs."""
-    client = limited.test_client()
-    ip = {"X-Forwarded-For": "203.0.113.8"}
-    login = client.post("/api/v1/auth/login", json={"code": "limited-voices"}, headers=ip).json
-    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    client, login, headers = signed_in(limited, "limited-voices", "203.0.113.8")
     token = client.get("/api/v1/voices/consent", headers=headers).json["consent_token"]
     body = lambda: {"audio": (io.BytesIO(low_voice_wav), "a.wav"), "consent_token": token}  # noqa: E731
     statuses = [client.post("/api/v1/voices", data=body(), headers=headers,
@@ -56,10 +58,7 @@ def test_limits_hold_after_redis_forgets_the_script(limited, stack, high_voice_b
     """A restarted or flushed Redis forgets the rate-limit script: it is loaded again, and the limits hold."""
     import redis
 
-    client = limited.test_client()
-    ip = {"X-Forwarded-For": "203.0.113.9"}
-    login = client.post("/api/v1/auth/login", json={"code": "limited-flush"}, headers=ip).json
-    headers = {"Authorization": f"Bearer {login['access_token']}", **ip}
+    client, _login, headers = signed_in(limited, "limited-flush", "203.0.113.9")
     statuses = []
     for number in range(5):
         if number == 1:
