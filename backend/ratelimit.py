@@ -60,8 +60,10 @@ return answer
 _script = {"sha": None}
 
 
+@functools.lru_cache(maxsize=64)
 def parse(rules):
-    """'30/minute;1000/day' -> [(30, 60), (1000, 86400)]; also '5/10 minutes', '20 per hour'."""
+    """'30/minute;1000/day' -> ((30, 60), (1000, 86400)); also '5/10 minutes', '20 per hour'. Kept per rule
+    string: requests ask for the same few."""
     windows = []
     for rule in filter(str.strip, rules.split(";")):
         match = _RULE.match(rule)
@@ -69,7 +71,7 @@ def parse(rules):
             raise ValueError(f"rate limit {rule!r} is not COUNT/[N ]second|minute|hour|day")
         count, many, unit = match.groups()
         windows.append((int(count), int(many or 1) * _UNITS[unit]))
-    return windows
+    return tuple(windows)
 
 
 def _client_address():
@@ -158,6 +160,8 @@ report_limit = limited(("report", "LIMIT_REPORTS", PER_USER))  # reports per use
 
 
 def check_config(config):
-    """Every limit in the configuration parses (a typo stops the app at start, not at the first request)."""
-    for key in ("LIMIT_JOBS", "LIMIT_JOBS_PER_IP", "LIMIT_LOGIN", "LIMIT_EXPORTS", "LIMIT_REPORTS"):
-        parse(config[key])
+    """Every rate limit in the configuration (the LIMIT_* keys) parses: a typo stops the app at start, not at the
+    first request."""
+    for key in config:
+        if key.startswith("LIMIT_"):
+            parse(config[key])

@@ -56,23 +56,28 @@ def _own_result(fingerprint, user_id):
     """The user's own succeeded job with this fingerprint whose result file is still there. Asked in turn: this
     process's copy (kept while the account's stamp holds: withdrawing or deleting a result bumps it); the job Redis
     names (its entry goes with the result, and the job's row confirms it); the database."""
-    job = account_copies.recall(user_id, Job, fingerprint)
-    if job is None:
-        copy = cache.lookup_own(user_id, fingerprint)
-        if copy is not None:
-            row = db.session.execute(sa.select(Job.status, Job.result_path).where(Job.id == copy["id"])).first()
-            if row is not None and tuple(row) == ("succeeded", copy["result_path"]):  # the truth
-                job = attach(Job, copy)
-            else:
-                cache.forget_own(user_id, fingerprint)
+    job = account_copies.recall(user_id, Job, fingerprint) or _own_in_redis(fingerprint, user_id)
+    if job is not None and not files.exists(job.result_path):  # a file lost outside the service
+        job = None
     if job is None:
         job = _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
         if job is not None:
             cache.store_own(job)
-    if job is None or not files.exists(job.result_path):  # a file lost outside the service: compute again
-        return None
-    account_copies.remember(user_id, job, fingerprint)
+    if job is not None:
+        account_copies.remember(user_id, job, fingerprint)
     return job
+
+
+def _own_in_redis(fingerprint, user_id):
+    """The user's own job Redis names for this fingerprint, if its row confirms it is still that result."""
+    copy = cache.lookup_own(user_id, fingerprint)
+    if copy is None:
+        return None
+    row = db.session.execute(sa.select(Job.status, Job.result_path).where(Job.id == copy["id"])).first()
+    if row is not None and tuple(row) == ("succeeded", copy["result_path"]):  # the truth
+        return attach(Job, copy)
+    cache.forget_own(user_id, fingerprint)
+    return None
 
 
 def _any_result(fingerprint):
