@@ -33,7 +33,21 @@ def test_report_a_forwarded_link_even_expired(stack, sticker, other_api):
         path = stack.job(sticker["task_id"])["result_path"]
         expired, _ = files.sign_url(path, ttl=-3600)
     answer = other_api.post("/api/v1/reports", json={"media_url": expired, "category": "porn"})
-    assert answer.status_code == 201 and answer.json()["report"]["job_id"] == sticker["task_id"]
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["report"]["job_id"] is None  # not the reporter's task: never named to them
+    rows = stack.query("SELECT job_id, user_id FROM review_items WHERE id = :i", i=answer.json()["report"]["report_id"])
+    assert rows == [{"job_id": sticker["task_id"], "user_id": other_api.user["id"]}]  # the moderator sees which
+
+
+def test_a_report_never_names_another_users_task(stack, api, other_api, sticker):
+    """F1: B makes the same sticker as A (one result file for both) and reports B's own link: the answer names
+    B's task, never A's, whoever made the file first."""
+    twin = other_api.post("/api/v1/emoji?wait=20", json={"template_id": "panda", "text": sticker["text"]})
+    twin = other_api.wait_task(twin.json()["task_id"])
+    assert stack.job(twin["task_id"])["result_path"] == stack.job(sticker["task_id"])["result_path"]
+    answer = other_api.post("/api/v1/reports", json={"media_url": twin["image_url"], "category": "abuse"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["report"]["job_id"] == twin["task_id"]
 
 
 @pytest.mark.parametrize("body, status, field", [
