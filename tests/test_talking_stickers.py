@@ -141,3 +141,20 @@ def test_the_panda_template_talks(api, voice_id):
     task = api.wait_task(answer.json()["task_id"])
     assert task["status"] == "succeeded" and task["result"]["emotion"] == "smug"
     assert task["result"]["instruct_applied"] == ["smug"]  # the emotion's voice too
+
+
+def test_deleting_the_voice_deletes_its_talking_stickers(api, voice_id):
+    """F2: a talking sticker is made from the voice's recording, so it goes with the voice: the task is deleted
+    and its video, GIF and parts are no longer served."""
+    answer = api.post("/api/v1/talking-stickers?wait=20", json={
+        "template_id": "panda", "text": "删掉声音就没了", "voice_id": voice_id})
+    task = api.wait_task(answer.json()["task_id"], timeout=120)
+    assert task["status"] == "succeeded", task
+    links = [task["video_url"], *task["result"]["parts"].values()]
+    assert all(requests.get(url, timeout=30).status_code == 200 for url in links)
+
+    assert api.delete(f"/api/v1/voices/{voice_id}").status_code == 204
+
+    shown = api.get(f"/api/v1/tasks/{task['task_id']}").json()
+    assert shown["status"] == "deleted" and shown["result"] is None and shown["error"]["code"] == "gone"
+    assert [requests.get(url, timeout=30).status_code for url in links] == [404] * len(links)

@@ -211,8 +211,9 @@ def cancel(job):
 
 
 def made_with_recording(digest):
-    """SQL condition: TTS jobs whose reference recording has this SHA-256."""
-    return sa.and_(Job.kind == "tts", Job.params["prompt_sha256"].as_string() == digest)
+    """SQL condition: jobs of any kind made from the reference recording with this SHA-256 (speech, talking
+    stickers: every job that names a recording names it in `prompt_sha256`)."""
+    return Job.params["prompt_sha256"].as_string() == digest
 
 
 def count_unfinished(condition):
