@@ -147,7 +147,7 @@ def user_for_openid(openid, unionid=None):
             user = User(openid=openid, unionid=unionid, balance=0, held=0)
             db.session.add(user)
             db.session.flush()
-            ledger.signup_grant(user.id)
+            ledger.signup_grant(user.id, openid, unionid)
     except IntegrityError:  # two first logins at once: the other one created it
         return db.session.scalars(sa.select(User).where(User.openid == openid)).one()
     db.session.refresh(user)

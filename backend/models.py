@@ -63,6 +63,16 @@ class RefreshToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
+class GrantedIdentity(db.Model):
+    """A WeChat identity (openid or unionid) that has had the signup grant, as a keyed hash only (HMAC-SHA256
+    under the app's secret: it cannot be turned back into the id). It stays when the account is erased, so that
+    erasing and logging in again does not grant a second time; nothing links it to an account."""
+
+    __tablename__ = "granted_identities"
+    identity_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
 class LedgerEntry(db.Model):
     """Append-only record of every change to a user's balance (delta) or holds (held_delta)."""
 

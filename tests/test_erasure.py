@@ -181,3 +181,20 @@ def test_an_erasure_whose_task_was_lost_is_finished_by_the_sweep(short_retention
                   u=user_id)  # what DELETE /api/v1/me does at once; its task message is "lost"
     wait_for(lambda: stack.query("SELECT COUNT(*) AS n FROM voices WHERE user_id = :u", u=user_id)[0]["n"] == 0,
              timeout=60)
+
+
+def test_one_signup_grant_per_person_through_erasure(stack):
+    """F7: erasing the account and logging in again with the same WeChat identity makes a new, empty account,
+    never a second grant; what is kept is a keyed hash, not the identity."""
+    code = f"regrant-{time.monotonic_ns()}"
+    balances = []
+    for _cycle in range(4):
+        api = Api(stack.base_url, code)
+        balances.append(api.get("/api/v1/me").json()["user"]["balance"])
+        assert api.delete("/api/v1/me").status_code == 202
+    assert balances == [37, 0, 0, 0]  # the stack's signup grant is 37
+    kept = [row["identity_hash"] for row in stack.query("SELECT identity_hash FROM granted_identities")]
+    assert kept and all(len(digest) == 64 and code not in digest for digest in kept)
+    openid = "dev_" + __import__("hashlib").sha256(code.encode()).hexdigest()[:24]
+    assert not stack.query("SELECT id FROM users WHERE openid = :o", o=openid)  # the last account is erased too
+    assert Api(stack.base_url, f"someone-else-{time.monotonic_ns()}").get("/api/v1/me").json()["user"]["balance"] == 37

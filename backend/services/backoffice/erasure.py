@@ -19,7 +19,7 @@ from backend.celery_app import DEFAULT_QUEUE, ERASE_USER
 from backend.extensions import db
 from backend.models import UNFINISHED, Job, LedgerEntry, RefreshToken, ReviewItem, User, Voice, isoformat, utcnow
 from backend.services.backoffice import voices
-from backend.services.jobs import lifecycle
+from backend.services.jobs import ledger, lifecycle
 from backend.services.media import files, recordings
 from backend.transactions import write_transaction
 
@@ -29,8 +29,10 @@ ERASED_PREFIX = "erased:"
 
 def request_erasure(user):
     """At once: the account stops working (its WeChat ids are released, so logging in again makes a new
-    account) and its refresh tokens go; then a worker erases the data (tasks.erase_user)."""
+    account, without a second signup grant: a keyed hash of each id is kept) and its refresh tokens go; then a
+    worker erases the data (tasks.erase_user)."""
     with write_transaction():
+        ledger.remember_identities(user.openid, user.unionid)  # one signup grant per person, erased or not
         db.session.execute(sa.update(User).where(User.id == user.id).values(
             openid=ERASED_PREFIX + user.id, unionid=None, blocked=True))
         db.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))

@@ -8,6 +8,8 @@ Invariants (kept by the database, not by hope):
 - a batch credits a user at most once (unique (user_id, batch_id)).
 The callers own the transaction (services.transactions.write_transaction).
 """
+import hashlib
+import hmac
 from datetime import date
 
 import sqlalchemy as sa
@@ -15,7 +17,7 @@ from flask import current_app
 
 from backend.errors import ApiError
 from backend.extensions import db
-from backend.models import Job, LedgerEntry, User, isoformat
+from backend.models import GrantedIdentity, Job, LedgerEntry, User, isoformat
 from backend.vocabulary import CREDIT_KINDS
 
 
@@ -84,11 +86,27 @@ def credit(user_id, amount, kind, batch_id=None, note=None):
     return _move(user_id, kind, amount, 0, batch_id=batch_id, note=note)
 
 
-def signup_grant(user_id):
-    """The configured grant for a new user (in the transaction that creates the user)."""
+def signup_grant(user_id, *identities):
+    """The configured grant for a new user (in the transaction that creates the user), once per person: not when
+    any of the user's WeChat identities (openid, unionid) had it before, e.g. under an account since erased."""
     amount = current_app.config["SIGNUP_GRANT"]
-    if amount > 0:
+    if amount > 0 and remember_identities(*identities) == 0:
         credit(user_id, amount, "grant", batch_id="signup", note="signup grant")
+
+
+def remember_identities(*identities):
+    """Keep the keyed hashes of these WeChat identities as having had the signup grant (in the caller's
+    transaction); returns how many of them were kept already."""
+    hashes = {_identity_hash(identity) for identity in identities if identity}
+    known = set(db.session.scalars(sa.select(GrantedIdentity.identity_hash)
+                                   .where(GrantedIdentity.identity_hash.in_(hashes))))
+    db.session.add_all(GrantedIdentity(identity_hash=digest) for digest in hashes - known)
+    return len(known)
+
+
+def _identity_hash(identity):
+    key = hashlib.sha256(b"voxmoji granted identity\0" + current_app.config["SECRET_KEY"].encode()).digest()
+    return hmac.new(key, identity.encode(), hashlib.sha256).hexdigest()
 
 
 def daily_allowance(user_id, today=None):
