@@ -17,6 +17,7 @@ EXPIRE_MEDIA = "voxmoji.expire_media"
 ERASE_USER = "voxmoji.erase_user"
 CHECK_MEDIA = "voxmoji.check_media"
 DETECT_TEMPLATE_FACE = "voxmoji.detect_template_face"
+TRANSCRIBE_CONSENT = "voxmoji.transcribe_consent"
 
 
 def send(task_name, *args, queue):

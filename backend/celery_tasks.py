@@ -1,6 +1,8 @@
 """Celery tasks: run one job (at most once in effect), and sweep the jobs the database says are stuck."""
+import json
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -20,6 +22,7 @@ from backend.celery_app import (
     FORGET_RECORDING,
     RUN_JOB,
     SWEEP_JOBS,
+    TRANSCRIBE_CONSENT,
 )
 from backend.engine_choice import fleet
 from backend.engine_choice.lineup import FAMILY_BY_KIND
@@ -143,6 +146,22 @@ def forget_locally(digest):
         if forget is not None:
             forget(digest)
             current_app.logger.warning("process %s: %s forgot recording %s", os.getpid(), engine.name, digest)
+
+
+@shared_task(name=TRANSCRIBE_CONSENT, acks_late=True, ignore_result=True)
+def transcribe_consent(path, reply, engine="funasr"):
+    """A consent recording's transcript (a speech-recognition worker), pushed to the Redis list `reply` that the
+    web request saving the voice waits on (services/intake/consent.py); gone within a minute if it left."""
+    from backend.engine_choice import served
+
+    recognizer = served.load("asr", engine, current_app.config)
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        wav.write(files.read(path))
+        wav.flush()
+        text = recognizer.transcribe(wav.name)
+    redis = get_redis()
+    redis.rpush(reply, json.dumps({"text": text}, ensure_ascii=False))
+    redis.expire(reply, 60)
 
 
 @shared_task(name=SWEEP_JOBS)

@@ -171,6 +171,18 @@ def load_config(environ=None):
         "SD_SEED": _env_int("SD_SEED", 20261121),
         "SD_SIZE": _env_int("SD_SIZE", 512),
         "SD_DEVICE": _env("SD_DEVICE", "cuda"),
+        # Speech recognition (FunASR), to check consent recordings; see models/README.md
+        "ASR_MODEL_DIR": _env("ASR_MODEL_DIR", str(REPO_ROOT / "models" / "SenseVoiceSmall")),
+        "ASR_DEVICE": _env("ASR_DEVICE", "cpu"),
+        # Consent to voice cloning (docs/API.md, "Consent"): auto = speech recognition when a worker serves it,
+        # else the review queue; review = always a moderator; none = usable at once, marked unverified (only a
+        # stack that does not look public; the dev mode's default)
+        "CONSENT_CHECK": _env("VOXMOJI_CONSENT_CHECK", ""),
+        "CONSENT_MAX_CER": _env_float("VOXMOJI_CONSENT_MAX_CER", 0.2),
+        "CONSENT_CHECK_SECONDS": _env_float("VOXMOJI_CONSENT_CHECK_SECONDS", 20.0),
+        # The seed-compatible POST /tts clones inline audio without a consent field: on in the dev mode only,
+        # unless the operator turns it on (docs/API.md)
+        "SEED_TTS_CLONING": _env("VOXMOJI_SEED_TTS_CLONING", ""),
         # Jobs
         "JOB_SOFT_TIME_LIMIT": _env_int("VOXMOJI_JOB_SOFT_TIME_LIMIT", 120),
         "JOB_HARD_TIME_LIMIT": _env_int("VOXMOJI_JOB_HARD_TIME_LIMIT", 150),
@@ -213,6 +225,12 @@ def production_signs(config):
     return signs
 
 
+def looks_public(config):
+    """Why this stack looks reachable by the public (empty when it does not): a production VOXMOJI_ENV, WeChat
+    credentials, or a PUBLIC_BASE_URL other than this machine."""
+    return [sign for sign in production_signs(config) if "PostgreSQL" not in sign]
+
+
 def _env_name(config):
     return (config["ENV"] or "").strip().lower()
 
@@ -243,6 +261,15 @@ def check_config(config):
         raise RuntimeError(f"VOXMOJI_MODERATION_REVIEW={config['MODERATION_REVIEW']!r}: use accept or reject.")
     if config["WECHAT_APPID"] and not config["WECHAT_SECRET"]:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_SECRET is not; set both (from the mini-program's console).")
+    config["CONSENT_CHECK"] = config["CONSENT_CHECK"] or ("none" if dev_mode(config) else "auto")
+    if config["CONSENT_CHECK"] not in ("auto", "review", "none"):
+        raise RuntimeError(f"VOXMOJI_CONSENT_CHECK={config['CONSENT_CHECK']!r}: use auto, review or none.")
+    if config["CONSENT_CHECK"] == "none" and looks_public(config):
+        raise RuntimeError("VOXMOJI_CONSENT_CHECK=none saves voices with unchecked consent and must not run on a "
+                           f"public stack ({'; '.join(looks_public(config))}): use auto or review.")
+    if not isinstance(config["SEED_TTS_CLONING"], bool):
+        setting = str(config["SEED_TTS_CLONING"] or "").strip().lower()
+        config["SEED_TTS_CLONING"] = setting in ("1", "true", "yes", "on") if setting else dev_mode(config)
     if config["MODERATION"] not in ("post", "pre"):
         raise RuntimeError(f"VOXMOJI_MODERATION={config['MODERATION']!r}: use post or pre.")
     for key, variable in SECRET_NAMES.items():

@@ -24,6 +24,8 @@ STATUS_BY_CODE = {
     "text_too_long": 422,
     "content_rejected": 422,
     "consent_required": 422,
+    "consent_mismatch": 422,
+    "consent_pending": 409,
     "insufficient_tokens": 402,
     "rate_limited": 429,
     "idempotency_conflict": 422,

@@ -160,6 +160,14 @@ class Voice(db.Model):
     # the speaker's consent: the sentence they read (the recording is of it) and when
     consent_text: Mapped[str | None] = mapped_column(sa.String(200))
     consent_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    # the consent token's id: one voice per token (unique)
+    consent_token_id: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    # whether the recording says the sentence: verified (by `consent_check`: asr | moderator), reviewing (waits
+    # for a moderator; not usable yet) or unverified (a local stack's VOXMOJI_CONSENT_CHECK=none)
+    consent_status: Mapped[str] = mapped_column(sa.String(16), default="unverified", server_default="unverified")
+    consent_check: Mapped[str | None] = mapped_column(sa.String(16))
+    consent_transcript: Mapped[str | None] = mapped_column(sa.String(200))
+    consent_error_rate: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 

@@ -126,6 +126,9 @@ class VoiceConsent(Schema):
     text = String()
     at = String()
     audio_sha256 = String()
+    status = String(metadata={"description": "verified (the recording says the sentence) | reviewing (waits for a "
+                                             "moderator) | unverified (a local stack that does not check)"})
+    checked_by = String(allow_none=True, metadata={"description": "asr (speech recognition) | moderator | null"})
 
 
 class Voice(Schema):
@@ -134,6 +137,7 @@ class Voice(Schema):
     duration = Float()
     prompt_text = String(allow_none=True)
     created_at = String()
+    usable = Boolean(metadata={"description": "false while its consent recording waits for a moderator"})
     consent = Nested(VoiceConsent, allow_none=True)
 
 
@@ -163,6 +167,9 @@ class TtsIn(Schema):
     speed = Float(load_default=1.0, validate=Range(0.5, 2.0))
     format = String(load_default="mp3", validate=OneOf(SPEECH_FORMATS))
     emotion = String(load_default=None, validate=OneOf(EMOTION_IDS), metadata=EMOTION)
+    voice_consent = Boolean(load_default=False, metadata={
+        "description": "must be true with prompt_audio: the user declares that the speaker agreed to their voice "
+                       "being cloned; recorded with the task"})
 
 
 class OpenAIVoiceField(String):

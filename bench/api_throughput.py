@@ -54,7 +54,7 @@ def main(seconds, rounds):
         recording = wav_bytes(reference_voice(180.0))
         voice = api.post("/api/v1/voices", files={"audio": ("v.wav", recording, "audio/wav")}, data=api.consent()).json()["voice"]
         by_id = {"text": "缓存命中的吞吐量测试。", "voice_id": voice["voice_id"]}
-        inline = {"text": "内联录音的缓存命中。", "prompt_audio": base64.b64encode(recording).decode()}
+        inline = {"text": "内联录音的缓存命中。", "voice_consent": True, "prompt_audio": base64.b64encode(recording).decode()}
         for body in (by_id, inline):  # computed once; from now on every identical request is a cache hit
             task = api.post("/api/v1/tts?wait=20", json=body).json()
             assert api.wait_task(task["task_id"])["status"] == "succeeded"

@@ -62,7 +62,7 @@ def stack_memory():
         api = Api(stack.base_url, "bench-user")
         reference = base64.b64encode(wav_bytes(reference_voice(200.0))).decode()
         for index in range(20):
-            answer = api.post("/api/v1/tts", json={"text": f"第{index + 1}句：{SENTENCE}", "prompt_audio": reference})
+            answer = api.post("/api/v1/tts", json={"text": f"第{index + 1}句：{SENTENCE}", "voice_consent": True, "prompt_audio": reference})
             task = api.wait_task(answer.json()["task_id"])
             assert task["status"] == "succeeded", task
         pool = child_pids(stack.processes["worker"].pid)

@@ -47,7 +47,7 @@ def _wechat_stack(root, wechat, policy):
 
     return Stack(root, services=("redis", "web", "worker", "nginx"), VOXMOJI_DEV_LOGIN="0", WECHAT_APPID=APPID,
                  WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT="3",
-                 VOXMOJI_MODERATION=policy)
+                 VOXMOJI_MODERATION=policy, VOXMOJI_CONSENT_CHECK="auto")  # a public stack: consent is checked
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,9 @@ class Stack:
             "VOXMOJI_WEB_WORKERS": "2",
             "VOXMOJI_WORKER_CONCURRENCY": "2",
             "VOXMOJI_SIGNUP_GRANT": "37",
+            # a local stack: voices are usable at once (unverified) and /tts clones; test_consent.py checks both
+            "VOXMOJI_CONSENT_CHECK": "none",
+            "VOXMOJI_SEED_TTS_CLONING": "1",
             "VOXMOJI_RATELIMIT_LOGIN": "100000/minute",
             "VOXMOJI_RATELIMIT_JOBS": "100000/minute",
             "VOXMOJI_RATELIMIT_JOBS_PER_IP": "100000/minute",

@@ -39,7 +39,7 @@ def test_a_blocked_users_existing_token_is_refused_on_the_next_request(stack, hi
     block(stack, api.user["id"])
     for answer in (api.get("/api/v1/me"),
                    api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice), "audio/wav")},
-                            data={"text": "被封禁了还想用"})):
+                            data={"voice_consent": "true", "text": "被封禁了还想用"})):
         assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden", answer.text
     refreshed = requests.post(stack.base_url + "/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]},
                               timeout=10)
@@ -120,7 +120,7 @@ def test_bad_waits_are_client_errors(api, query):
                                          ("prompt_text", 1_000_000), ("text", 201), ("text", 2_000_000)])
 def test_over_long_tts_fields_are_422_text_too_long(api, high_voice, field, size):
     body = {"text": "你好", "mode": "instruct", "instruct": "悲伤地说",
-            "prompt_audio": base64.b64encode(wav_bytes(high_voice)).decode(), field: "㍿" * size}
+            "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice)).decode(), field: "㍿" * size}
     started = time.monotonic()
     answer = api.post("/api/v1/tts", json=body)
     assert answer.status_code == 422, answer.text[:300]

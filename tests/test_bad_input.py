@@ -43,26 +43,26 @@ def error_of(response):
 
 
 @pytest.mark.parametrize("case, fields, status, code, field", [
-    ("bad base64", {"text": "你好", "prompt_audio": "this is not base64!!"}, 400, "invalid_request", "prompt_audio"),
-    ("empty text", {"text": "   ", "prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "text"),
-    ("missing text", {"prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "text"),
-    ("201 chars", {"text": "好" * 201, "prompt_audio": b64(wav_bytes(tone(3)))}, 422, "text_too_long", "text"),
-    ("0.5 s audio", {"text": "你好", "prompt_audio": b64(wav_bytes(tone(0.5)))}, 422, "audio_too_short", "prompt_audio"),
-    ("40 s audio", {"text": "你好", "prompt_audio": b64(wav_bytes(tone(40)))}, 422, "audio_too_long", "prompt_audio"),
-    ("png as audio", {"text": "你好", "prompt_audio": b64(png_bytes())}, 422, "invalid_audio", "prompt_audio"),
-    ("hls as audio", {"text": "你好", "prompt_audio": b64(HLS), "prompt_audio_format": "mp3"}, 422, "invalid_audio",
+    ("bad base64", {"text": "你好", "voice_consent": True, "prompt_audio": "this is not base64!!"}, 400, "invalid_request", "prompt_audio"),
+    ("empty text", {"text": "   ", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "text"),
+    ("missing text", {"voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "text"),
+    ("201 chars", {"text": "好" * 201, "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3)))}, 422, "text_too_long", "text"),
+    ("0.5 s audio", {"text": "你好", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(0.5)))}, 422, "audio_too_short", "prompt_audio"),
+    ("40 s audio", {"text": "你好", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(40)))}, 422, "audio_too_long", "prompt_audio"),
+    ("png as audio", {"text": "你好", "voice_consent": True, "prompt_audio": b64(png_bytes())}, 422, "invalid_audio", "prompt_audio"),
+    ("hls as audio", {"text": "你好", "voice_consent": True, "prompt_audio": b64(HLS), "prompt_audio_format": "mp3"}, 422, "invalid_audio",
      "prompt_audio"),
-    ("garbage as wav", {"text": "你好", "prompt_audio": b64(b"RIFF\x00\x00\x00\x00WAVEjunk" * 20)}, 422, "invalid_audio",
+    ("garbage as wav", {"text": "你好", "voice_consent": True, "prompt_audio": b64(b"RIFF\x00\x00\x00\x00WAVEjunk" * 20)}, 422, "invalid_audio",
      "prompt_audio"),
-    ("unknown format", {"text": "你好", "prompt_audio": b64(wav_bytes(tone(3))), "prompt_audio_format": "ogg"}, 400,
+    ("unknown format", {"text": "你好", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3))), "prompt_audio_format": "ogg"}, 400,
      "invalid_request", "prompt_audio_format"),
-    ("pcm without rate", {"text": "你好", "prompt_audio": b64(b"\x00\x01" * 48000), "prompt_audio_format": "pcm"}, 400,
+    ("pcm without rate", {"text": "你好", "voice_consent": True, "prompt_audio": b64(b"\x00\x01" * 48000), "prompt_audio_format": "pcm"}, 400,
      "invalid_request", "sample_rate"),
     ("unknown voice", {"text": "你好", "voice_id": "v_doesnotexist"}, 404, "not_found", "voice_id"),
     ("no voice at all", {"text": "你好"}, 400, "invalid_request", "prompt_audio"),
-    ("instruct without text", {"text": "你好", "mode": "instruct", "prompt_audio": b64(wav_bytes(tone(3)))}, 400,
+    ("instruct without text", {"text": "你好", "mode": "instruct", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3)))}, 400,
      "invalid_request", "instruct"),
-    ("bad mode", {"text": "你好", "mode": "sing", "prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "mode"),
+    ("bad mode", {"text": "你好", "mode": "sing", "voice_consent": True, "prompt_audio": b64(wav_bytes(tone(3)))}, 400, "invalid_request", "mode"),
 ])
 def test_tts_bad_input(api, case, fields, status, code, field):
     response = api.post("/api/v1/tts", json=fields)
@@ -129,9 +129,9 @@ def test_unknown_route_and_method(api):
 
 
 def test_still_serving_after_bad_input(api, high_voice_b64):
-    api.post("/api/v1/tts", json={"text": "你好", "prompt_audio": b64(HLS)})
-    api.post("/api/v1/tts", json={"text": "你好", "prompt_audio": "%%%"})
-    answer = api.post("/api/v1/tts?wait=20", json={"text": "我还在工作。", "prompt_audio": high_voice_b64})
+    api.post("/api/v1/tts", json={"text": "你好", "voice_consent": True, "prompt_audio": b64(HLS)})
+    api.post("/api/v1/tts", json={"text": "你好", "voice_consent": True, "prompt_audio": "%%%"})
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "我还在工作。", "voice_consent": True, "prompt_audio": high_voice_b64})
     task_of(answer)
     assert api.wait_task(answer.json()["task_id"])["status"] == "succeeded"
 

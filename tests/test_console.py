@@ -247,6 +247,22 @@ def test_a_speech_key_made_in_the_console_serves_the_openai_package(admin, pre_s
     created = api.post("/api/v1/voices", files={"audio": ("me.wav", low_voice_wav, "audio/wav")},
                        data={**api.consent(), "prompt_text": "我们今天去公园玩"})
     assert created.status_code == 201, created.text
+    voice = created.json()["voice"]  # a public stack without speech recognition: a moderator hears the consent
+    assert voice["usable"] is False and voice["consent"]["status"] == "reviewing"
+    refused = api.post("/api/v1/tts", json={"text": "还不能用。", "voice_id": voice["voice_id"]})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "consent_pending"
+    [item] = pre_stack.query("SELECT id FROM review_items WHERE voice_id = :v AND kind = 'consent'", v=voice["voice_id"])
+    admin.goto("/admin/review?kind=consent")
+    entry = admin.locator(f"#item-{item['id']}")
+    assert voice["consent"]["text"] in entry.locator(".consent-sentence").inner_text()
+    recording = entry.locator("audio.consent-recording").get_attribute("src")
+    heard = admin.request.get(recording)
+    assert heard.status == 200 and heard.body()[:4] == b"RIFF"  # the moderator hears the stored recording
+    shot(admin, "review-consent")
+    entry.locator("form.approve button").click()
+    admin.wait_for_selector("p.flash.ok")
+    assert api.get("/api/v1/voices").json()["voices"][0]["consent"] == {**voice["consent"], "status": "verified",
+                                                                         "checked_by": "moderator"}
     admin.goto("/admin/keys")
     admin.fill("#key-form input[name=name]", f"有声书工具-{time.monotonic_ns()}")
     admin.select_option("#key-scope", "speech")

@@ -121,7 +121,7 @@ def test_bad_emotions_are_refused(api, astronaut_b64, fields, field):
 
 
 def speak(api, voice_b64, **fields):
-    answer = api.post("/api/v1/tts?wait=20", json={"text": TEXT, "prompt_audio": voice_b64, "format": "wav",
+    answer = api.post("/api/v1/tts?wait=20", json={"text": TEXT, "voice_consent": True, "prompt_audio": voice_b64, "format": "wav",
                                                    **fields})
     task_of(answer)
     task = api.wait_task(answer.json()["task_id"])

@@ -127,11 +127,11 @@ def test_through_the_stack_mandarin_by_mellotron_english_by_espeak(mellotron_sta
     api = Api(mellotron_stack.base_url, f"mellotron-{time.monotonic_ns()}")
     ready = requests_json(mellotron_stack.base_url + "/readyz")
     assert ready["ready"]
-    zh = api.wait_task(api.post("/api/v1/tts", json={"text": SENTENCE, "prompt_audio": high_voice_b64}).json()["task_id"],
+    zh = api.wait_task(api.post("/api/v1/tts", json={"text": SENTENCE, "voice_consent": True, "prompt_audio": high_voice_b64}).json()["task_id"],
                        timeout=120)
     assert zh["status"] == "succeeded" and zh["engine"] == "mellotron-zh", zh
     assert "Neural Mandarin voice" in zh["result"]["notes"][0] and 0 <= zh["result"]["similarity"] <= 1
-    en = api.wait_task(api.post("/api/v1/tts", json={"text": "Good morning", "prompt_audio": high_voice_b64})
+    en = api.wait_task(api.post("/api/v1/tts", json={"text": "Good morning", "voice_consent": True, "prompt_audio": high_voice_b64})
                        .json()["task_id"], timeout=120)
     assert en["status"] == "succeeded" and "Spoken by espeak-world" in en["result"]["notes"][0]
 
@@ -149,7 +149,7 @@ def test_through_the_stack_a_forced_runaway_falls_back_cleanly(tmp_path_factory,
                VOXMOJI_WORKER_ENGINES="tts:mellotron-zh,sticker:classic", MELLOTRON_MODEL_DIR=str(mellotron_dir),
                MELLOTRON_MAX_FRAMES_PER_SYLLABLE="1") as stack:
         api = Api(stack.base_url, f"starved-{time.monotonic_ns()}")
-        task = api.wait_task(api.post("/api/v1/tts", json={"text": SENTENCE, "prompt_audio": high_voice_b64})
+        task = api.wait_task(api.post("/api/v1/tts", json={"text": SENTENCE, "voice_consent": True, "prompt_audio": high_voice_b64})
                              .json()["task_id"], timeout=120)
         assert task["status"] == "succeeded" and task["engine"] == "mellotron-zh", task
         assert "ran away" in task["result"]["notes"][0] and task["duration"] > 1.0

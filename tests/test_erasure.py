@@ -32,7 +32,7 @@ def make_everything(api, voice_samples):
     photo = base64.b64encode(encode_image(hopper_photo()[10:500, 10:500])).decode()
     answers = [
         api.post("/api/v1/tts?wait=20", json={"text": "删除我的数据。", "voice_id": voice["voice_id"]}),
-        api.post("/api/v1/tts?wait=20", json={"text": "内联录音。", "prompt_audio": base64.b64encode(
+        api.post("/api/v1/tts?wait=20", json={"text": "内联录音。", "voice_consent": True, "prompt_audio": base64.b64encode(
             wav_bytes(voice_samples * 0.7)).decode()}),
         api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "cutout", "text": "删除"}),
         api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": photo, "template_id": "hopper"}),

@@ -43,6 +43,9 @@ def test_clone_a_voice_in_the_browser(page):
     page.click("#record-stop")
     page.wait_for_function("() => document.getElementById('record-state').textContent.includes('已录')", timeout=15000)
     page.fill("#tts-text", "你好，这是浏览器里的声音克隆。")
+    page.click("#tts-go")  # the recording is cloned only with the user's declaration that the speaker agreed
+    page.wait_for_function("() => document.body.innerText.includes('请勾选')", timeout=15000)
+    page.check("#voice-consent")
     page.click("#tts-go")
     page.wait_for_function("() => document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
     playable = page.evaluate("""() => new Promise((resolve) => {

@@ -54,7 +54,7 @@ def test_a_deleted_result_is_not_answered_from_a_copy(stack, high_voice):
     from backend.services.jobs import lifecycle
 
     api = Api(stack.base_url, f"hot-own-{time.monotonic_ns()}")
-    body = {"text": "撤回之后重新做。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.58)).decode()}
+    body = {"text": "撤回之后重新做。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.58)).decode()}
     first = api.wait_task(task_of(api.post("/api/v1/tts", json=body))["task_id"])
     assert first["status"] == "succeeded"
     repeats = [task_of(api.post("/api/v1/tts", json=body)) for _ in range(WARM)]  # copies in every process

@@ -11,7 +11,7 @@ LONG_TEXT = ("这是一个很长的句子，用来让工作进程忙上一阵子
 
 def test_sigkill_of_worker_process_holding_a_job(api, stack, high_voice):
     answer = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.9), "audio/wav")},
-                      data={"text": LONG_TEXT[:200]})
+                      data={"voice_consent": "true", "text": LONG_TEXT[:200]})
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]
     row = wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running" and r,
@@ -56,14 +56,14 @@ def test_sweeper_requeues_a_job_the_broker_lost(api, stack, low_voice_wav, monke
 def test_cancel_queued_task(api, stack, high_voice):
     # Fill both worker processes so the next job waits in the queue.
     busy = [api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * s), "audio/wav")},
-                     data={"text": LONG_TEXT[:180]}).json()["task_id"] for s in (0.7, 0.75, 0.8)]
+                     data={"voice_consent": "true", "text": LONG_TEXT[:180]}).json()["task_id"] for s in (0.7, 0.75, 0.8)]
     queued = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.85), "audio/wav")},
-                      data={"text": "请取消我。"}).json()["task_id"]
+                      data={"voice_consent": "true", "text": "请取消我。"}).json()["task_id"]
     canceled = api.delete(f"/api/v1/tasks/{queued}").json()
     assert canceled["status"] == "canceled"
     assert canceled["error"]["code"] == "canceled"
     later = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.9), "audio/wav")},
-                     data={"text": "排在取消之后。"}).json()["task_id"]
+                     data={"voice_consent": "true", "text": "排在取消之后。"}).json()["task_id"]
     for task_id in busy + [later]:
         assert api.wait_task(task_id, timeout=120)["status"] == "succeeded"  # the workers are past its message
     assert api.get(f"/api/v1/tasks/{queued}").json()["status"] == "canceled"
@@ -75,7 +75,7 @@ def test_cancel_queued_task(api, stack, high_voice):
 def test_sigkill_of_the_whole_worker_then_restart(api, stack, low_voice):
     """Main process and pool die together; after a restart the job finishes once."""
     answer = api.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(low_voice * 0.9), "audio/wav")},
-                      data={"text": LONG_TEXT[:190]})
+                      data={"voice_consent": "true", "text": LONG_TEXT[:190]})
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]
     wait_for(lambda: (r := stack.job(task_id)) is not None and r["status"] == "running", timeout=60, step=0.05)

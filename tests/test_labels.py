@@ -84,7 +84,7 @@ def test_the_hidden_label_survives_encoding_of_every_format():
 def test_every_served_output_carries_the_hidden_label(stack, high_voice, request_body, kind):
     api = Api(stack.base_url, f"labels-{time.monotonic_ns()}")
     if kind == "tts":
-        request_body = {**request_body, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.8)).decode()}
+        request_body = {**request_body, "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.8)).decode()}
     answer = api.post(f"/api/v1/{kind}?wait=20", json=request_body)
     task = api.wait_task(answer.json()["task_id"])
     assert task["status"] == "succeeded", task

@@ -45,7 +45,7 @@ def test_a_listed_word_and_its_evasions_are_refused_and_charge_nothing(words, ap
 
 
 def test_every_text_field_is_moderated(words, api, high_voice_b64):
-    recording = {"prompt_audio": high_voice_b64}
+    recording = {"voice_consent": True, "prompt_audio": high_voice_b64}
     cases = [
         ("/api/v1/tts", {"text": f"请说{RISKY}", **recording}, "text"),
         ("/api/v1/tts", {"text": "你好。", "mode": "instruct", "instruct": f"用{RISKY}的语气说", **recording}, "instruct"),

@@ -146,7 +146,7 @@ def test_a_blocked_account_or_revoked_key_stops_at_once(speaker, stack):
 
 @pytest.mark.parametrize("fmt, mime", [("opus", "audio/ogg"), ("flac", "audio/flac"), ("aac", "audio/aac")])
 def test_the_task_api_speaks_the_same_formats(api, high_voice_b64, fmt, mime):
-    answer = api.post("/api/v1/tts?wait=20", json={"text": "你好，很高兴认识你。", "prompt_audio": high_voice_b64,
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "你好，很高兴认识你。", "voice_consent": True, "prompt_audio": high_voice_b64,
                                                    "format": fmt})
     task_of(answer)
     task = api.wait_task(answer.json()["task_id"])

@@ -23,7 +23,7 @@ def test_job_creation_limit(limited, stack, high_voice_b64):
     client, login, headers = signed_in(limited, "limited-user", "203.0.113.7")
     statuses = []
     for number in range(5):
-        response = client.post("/api/v1/tts", json={"text": f"限速第{number}句", "prompt_audio": high_voice_b64},
+        response = client.post("/api/v1/tts", json={"text": f"限速第{number}句", "voice_consent": True, "prompt_audio": high_voice_b64},
                                headers=headers)
         statuses.append(response.status_code)
     assert statuses[:3] == [202, 202, 202] and statuses[3:] == [429, 429], statuses
@@ -66,5 +66,5 @@ def test_limits_hold_after_redis_forgets_the_script(limited, stack, high_voice_b
             flusher.script_flush()
             flusher.close()
         statuses.append(client.post("/api/v1/tts", json={"text": f"清空脚本第{number}句",
-                                                         "prompt_audio": high_voice_b64}, headers=headers).status_code)
+                                                         "voice_consent": True, "prompt_audio": high_voice_b64}, headers=headers).status_code)
     assert statuses == [202, 202, 202, 429, 429], statuses

@@ -27,7 +27,7 @@ def files_under(directory):
 def test_results_and_uploads_are_objects_not_files(s3_stack, s3_server, high_voice):
     api = Api(s3_stack.base_url, f"s3-{time.monotonic_ns()}")
     recording = base64.b64encode(wav_bytes(high_voice * 0.66)).decode()
-    speech = api.post("/api/v1/tts?wait=20", json={"text": "对象存储里的声音。", "prompt_audio": recording})
+    speech = api.post("/api/v1/tts?wait=20", json={"text": "对象存储里的声音。", "voice_consent": True, "prompt_audio": recording})
     speech = api.wait_task(speech.json()["task_id"])
     photo = base64.b64encode(encode_image(hopper_photo())).decode()
     sticker = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo, "style": "cutout", "text": "存储"})
@@ -55,7 +55,7 @@ def test_template_previews_are_rendered_by_a_worker_into_the_bucket(s3_stack, s3
 
 def test_own_repeat_is_a_cache_hit_and_another_users_request_reuses_the_object(s3_stack, low_voice):
     one, two = (Api(s3_stack.base_url, f"s3-cache-{n}-{time.monotonic_ns()}") for n in range(2))
-    body = {"text": "同一个请求只算一次。", "prompt_audio": base64.b64encode(wav_bytes(low_voice * 0.7)).decode()}
+    body = {"text": "同一个请求只算一次。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(low_voice * 0.7)).decode()}
     first = one.wait_task(one.post("/api/v1/tts?wait=20", json=body).json()["task_id"])
     again = one.post("/api/v1/tts", json=body).json()
     assert again["cached"] is True and again["task_id"] == first["task_id"] and again["cost"] == 0
@@ -108,7 +108,7 @@ def test_an_unreachable_store_is_a_503_the_client_may_retry(s3_stack, high_voice
         login = client.post("/api/v1/auth/login", json={"code": f"s3-down-{time.monotonic_ns()}"}).json
         headers = {"Authorization": f"Bearer {login['access_token']}"}
         answer = client.post("/api/v1/tts", headers=headers, json={
-            "text": "存储坏了。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.5)).decode()})
+            "text": "存储坏了。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.5)).decode()})
         assert answer.status_code == 503 and answer.json["error"]["code"] == "service_unavailable"
         assert int(answer.headers["Retry-After"]) >= 5  # ours, or the rate limiter's window if later
         me = client.get("/api/v1/me", headers=headers).json["user"]

@@ -36,7 +36,7 @@ def test_openapi_and_docs(stack):
 
 
 def test_metrics_count_requests_and_jobs(api, stack, high_voice_b64):
-    answer = api.post("/api/v1/tts?wait=20", json={"text": "指标测试", "prompt_audio": high_voice_b64})
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "指标测试", "voice_consent": True, "prompt_audio": high_voice_b64})
     api.wait_task(answer.json()["task_id"])
     text = requests.get(stack.base_url + "/metrics", timeout=10).text
     assert 'voxmoji_jobs_total{kind="tts",status="succeeded"}' in text

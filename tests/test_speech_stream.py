@@ -18,7 +18,7 @@ SENTENCES = ["今天天气真好，我们一起去公园散步吧。", "这家�
 
 def open_stream(api, voice_b64, text, **fields):
     return api.session.post(api.base_url + "/api/v1/tts/stream", stream=True, timeout=120,
-                            json={"text": text, "prompt_audio": voice_b64, **fields})
+                            json={"text": text, "voice_consent": True, "prompt_audio": voice_b64, **fields})
 
 
 def test_first_audio_arrives_while_the_job_is_still_speaking(api, high_voice_b64):
@@ -70,10 +70,10 @@ def test_a_repeat_streams_the_stored_result_at_no_cost(api, high_voice_b64):
 
 @pytest.mark.parametrize("fields, status, code, field", [
     ({"format": "opus"}, 400, "invalid_request", "format"), ({"text": "好" * 1001}, 422, "text_too_long", "text"),
-    ({"prompt_audio": None}, 400, "invalid_request", "prompt_audio"), ({"emotion": "joy"}, 400, "invalid_request", "emotion"),
+    ({"voice_consent": True, "prompt_audio": None}, 400, "invalid_request", "prompt_audio"), ({"emotion": "joy"}, 400, "invalid_request", "emotion"),
     ({"speed": 9}, 400, "invalid_request", "speed")])
 def test_bad_streams_are_refused_before_anything_is_held(api, high_voice_b64, fields, status, code, field):
-    body = {"text": SENTENCES[0], "prompt_audio": high_voice_b64, **fields}
+    body = {"text": SENTENCES[0], "voice_consent": True, "prompt_audio": high_voice_b64, **fields}
     answer = api.post("/api/v1/tts/stream", json={k: v for k, v in body.items() if v is not None})
     assert answer.status_code == status, answer.text
     assert answer.json()["error"]["code"] == code and answer.json()["error"]["field"] == field
@@ -85,7 +85,7 @@ def test_a_user_holds_at_most_two_streams(api, high_voice_b64):
     opened = [open_stream(api, high_voice_b64, long_text + str(n)) for n in range(2)]
     try:
         assert all(answer.status_code == 200 for answer in opened)
-        third = api.post("/api/v1/tts/stream", json={"text": "第三个。", "prompt_audio": high_voice_b64})
+        third = api.post("/api/v1/tts/stream", json={"text": "第三个。", "voice_consent": True, "prompt_audio": high_voice_b64})
         assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited", third.text
         assert "Retry-After" in third.headers
     finally:
@@ -106,7 +106,7 @@ def test_a_stream_that_pauses_reads_its_job_again_after_the_view_returned(stack,
     from backend.models import Job
     from backend.services.media import speech_stream
 
-    answer = api.post("/api/v1/tts?wait=20", json={"text": "停顿之后。", "prompt_audio": high_voice_b64})
+    answer = api.post("/api/v1/tts?wait=20", json={"text": "停顿之后。", "voice_consent": True, "prompt_audio": high_voice_b64})
     task = api.wait_task(task_of(answer)["task_id"])
     assert task["status"] == "succeeded"
     with stack.app_context() as app:

@@ -40,7 +40,7 @@ def supervised(tmp_path_factory):
 def serves_a_job(stack, voice, text):
     api = Api(stack.base_url, f"supervised-{time.monotonic_ns()}")
     task = api.post("/api/v1/tts?wait=20", files={"prompt_audio": ("p.wav", voice, "audio/wav")},
-                    data={"text": text}).json()
+                    data={"voice_consent": "true", "text": text}).json()
     return api.wait_task(task["task_id"], timeout=120)["status"] == "succeeded"
 
 

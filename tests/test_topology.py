@@ -83,7 +83,7 @@ def test_gpu_engines_serve_a_cpu_web_tier_and_media_comes_through_its_nginx(host
     swap = api.post("/api/v1/swap?wait=20", json={"face_consent": True, "source_image": photo(hopper_photo()),
                                                    "target_image": photo(astronaut_photo())})
     speech = api.post("/api/v1/tts?wait=20", json={
-        "text": "显卡上的声音。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.8)).decode()})
+        "text": "显卡上的声音。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.8)).decode()})
     for answer, engine in ((sd, "sd-lora"), (swap, "sd-lora"), (speech, "cosyvoice3")):
         task_of(answer)
         task = api.wait_task(answer.json()["task_id"], timeout=120)
@@ -117,7 +117,7 @@ def test_a_gpu_worker_killed_mid_job_finishes_it_once_after_it_restarts(hosts, l
     web, gpu = hosts["web"], hosts["gpu"]
     api = Api(web.base_url, f"topology-kill-{time.monotonic_ns()}")
     text = "第一句话。第二句话。第三句话。第四句话。"  # four chunks of 1.5 s in the stand-in
-    answer = api.post("/api/v1/tts", json={"text": text, "prompt_audio": base64.b64encode(
+    answer = api.post("/api/v1/tts", json={"text": text, "voice_consent": True, "prompt_audio": base64.b64encode(
         wav_bytes(low_voice * 0.77)).decode()})
     task_id = answer.json()["task_id"]
     wait_for(lambda: web.job(task_id)["status"] == "running", timeout=60)
@@ -142,7 +142,7 @@ def test_without_the_gpu_host_best_falls_back_to_the_embedded_engines_and_gpu_is
         sticker = api.post("/api/v1/emoji?wait=20", json={"face_consent": True, "image": photo(hopper_photo()), "text": "降级"})
         assert api.wait_task(sticker.json()["task_id"])["engine"] == "classic"
         speech = api.post("/api/v1/tts?wait=20", json={
-            "text": "没有显卡也能说话。", "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.7)).decode()})
+            "text": "没有显卡也能说话。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.7)).decode()})
         assert api.wait_task(speech.json()["task_id"])["engine"] == "espeak-world"
         sd = api.post("/api/v1/emoji", json={"face_consent": True, "image": photo(hopper_photo()), "style": "sd"})
         assert sd.status_code == 503 and sd.headers["Retry-After"]
@@ -154,7 +154,7 @@ def test_without_the_gpu_host_best_falls_back_to_the_embedded_engines_and_gpu_is
         fleet.forget_snapshot()
         with strict.test_client() as client:
             token = client.post("/api/v1/auth/login", json={"code": "topology-gpu-policy"}).json["access_token"]
-            answer = client.post("/api/v1/tts", json={"text": "要显卡。", "prompt_audio": base64.b64encode(
+            answer = client.post("/api/v1/tts", json={"text": "要显卡。", "voice_consent": True, "prompt_audio": base64.b64encode(
                 wav_bytes(high_voice * 0.6)).decode()}, headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 503 and answer.json["error"]["code"] == "engine_unavailable"
             assert int(answer.headers["Retry-After"]) > 0

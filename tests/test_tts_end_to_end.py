@@ -45,7 +45,7 @@ def test_saved_voice_mp3_duration_matches_task(api, low_voice_wav, tmp_path):
 
 def test_inline_prompt_zero_shot_follows_high_voice(api, high_voice_b64):
     answer = api.post("/api/v1/tts?wait=20", json={
-        "text": TEXT, "prompt_audio": "data:audio/wav;base64," + high_voice_b64, "format": "wav"})
+        "text": TEXT, "voice_consent": True, "prompt_audio": "data:audio/wav;base64," + high_voice_b64, "format": "wav"})
     task_of(answer)
     task = answer.json() if answer.json()["status"] == "succeeded" else api.wait_task(answer.json()["task_id"])
     assert task["status"] == "succeeded", task
@@ -55,7 +55,7 @@ def test_inline_prompt_zero_shot_follows_high_voice(api, high_voice_b64):
 
 
 def _speak(api, voice_b64, **fields):
-    answer = api.post("/api/v1/tts?wait=20", json={"text": TEXT, "prompt_audio": voice_b64, "format": "wav", **fields})
+    answer = api.post("/api/v1/tts?wait=20", json={"text": TEXT, "voice_consent": True, "prompt_audio": voice_b64, "format": "wav", **fields})
     task_of(answer)
     task = api.wait_task(answer.json()["task_id"])
     assert task["status"] == "succeeded", task
@@ -94,7 +94,7 @@ def test_seed_compatible_tts(api, high_voice_b64):
 
 def test_multipart_tts_and_task_listing(api, low_voice_wav):
     answer = api.post("/api/v1/tts?wait=20", files={"prompt_audio": ("p.wav", low_voice_wav, "audio/wav")},
-                      data={"text": "多部分上传", "speed": "1.2"})
+                      data={"voice_consent": "true", "text": "多部分上传", "speed": "1.2"})
     task_of(answer)
     task_id = answer.json()["task_id"]
     api.wait_task(task_id)
@@ -105,7 +105,7 @@ def test_multipart_tts_and_task_listing(api, low_voice_wav):
 
 def test_own_repeat_is_a_free_cache_hit_and_another_users_is_a_paid_job_computed_once(api, other_api, stack,
                                                                                         high_voice_b64):
-    body = {"text": "缓存测试：同一个请求只算一次。", "prompt_audio": high_voice_b64}
+    body = {"text": "缓存测试：同一个请求只算一次。", "voice_consent": True, "prompt_audio": high_voice_b64}
     first = api.post("/api/v1/tts?wait=20", json=body).json()
     first = api.wait_task(first["task_id"])
     assert first["status"] == "succeeded" and first["cached"] is False and first["cost"] == 1
@@ -136,7 +136,7 @@ def test_own_repeat_is_a_free_cache_hit_and_another_users_is_a_paid_job_computed
 def test_ten_identical_concurrent_requests_make_one_job(api, stack, low_voice_wav):
     from concurrent.futures import ThreadPoolExecutor
 
-    body = {"text": "十个相同的请求同时到达。", "prompt_audio": base64.b64encode(low_voice_wav).decode()}
+    body = {"text": "十个相同的请求同时到达。", "voice_consent": True, "prompt_audio": base64.b64encode(low_voice_wav).decode()}
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(lambda _: api.post("/api/v1/tts", json=body), range(10)))
     [task_of(a) for a in answers]
@@ -157,7 +157,7 @@ def test_ten_identical_concurrent_requests_make_one_job(api, stack, low_voice_wa
 def test_concurrent_identical_requests_from_two_users_compute_once(api, other_api, stack, high_voice_b64):
     from concurrent.futures import ThreadPoolExecutor
 
-    body = {"text": "两个用户同时请求同一句话。", "prompt_audio": high_voice_b64}
+    body = {"text": "两个用户同时请求同一句话。", "voice_consent": True, "prompt_audio": high_voice_b64}
     clients = [api, other_api] * 3
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda c: c.post("/api/v1/tts", json=body).json(), clients))
@@ -171,6 +171,6 @@ def test_concurrent_identical_requests_from_two_users_compute_once(api, other_ap
 
 @pytest.mark.parametrize("speed", [0.49, 2.5])
 def test_speed_out_of_range(api, high_voice_b64, speed):
-    answer = api.post("/api/v1/tts", json={"text": "你好", "prompt_audio": high_voice_b64, "speed": speed})
+    answer = api.post("/api/v1/tts", json={"text": "你好", "voice_consent": True, "prompt_audio": high_voice_b64, "speed": speed})
     assert answer.status_code == 400
     assert answer.json()["error"] == {"code": "invalid_request", "field": "speed", "message": answer.json()["error"]["message"]}

@@ -76,7 +76,7 @@ def test_deleting_a_voice_while_its_job_is_queued_releases_the_hold(stack, high_
         stack.start("worker")
         stack.wait_ready()
     later = owner.post("/api/v1/tts", files={"prompt_audio": ("p.wav", wav_bytes(high_voice * 0.6), "audio/wav")},
-                       data={"text": "排在删除之后。"}).json()["task_id"]
+                       data={"voice_consent": "true", "text": "排在删除之后。"}).json()["task_id"]
     assert owner.wait_task(later, timeout=120)["status"] == "succeeded"  # the worker is past the deleted job's message
     assert stack.job(queued["task_id"])["status"] == "deleted" and stack.job(queued["task_id"])["started_at"] is None
 

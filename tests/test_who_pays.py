@@ -182,7 +182,7 @@ def test_another_users_recording_never_reaches_my_result(api, other_api, stack, 
     mine = api.wait_task(api.post("/api/v1/tts", json={"text": "我自己的声音", "voice_id": voice["voice_id"]})
                          .json()["task_id"])
     theirs = other_api.wait_task(other_api.post("/api/v1/tts", json={"text": "我自己的声音",
-                                                                      "prompt_audio": high_voice_b64})
+                                                                      "voice_consent": True, "prompt_audio": high_voice_b64})
                                  .json()["task_id"])
     assert mine["status"] == theirs["status"] == "succeeded"
     assert mine["result"]["url"].split("?")[0] != theirs["result"]["url"].split("?")[0]

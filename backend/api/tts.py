@@ -70,9 +70,14 @@ def stream_tts(_documented):
 @bp.input(SeedTtsIn, location="json", validation=False, arg_name="_documented")
 @bp.output(SeedTtsOut)
 def seed_tts(_documented):
-    """Seed-compatible: `{text, prompt_audio, mode, instruct}`, waits for the audio URL."""
+    """Seed-compatible: `{text, prompt_audio, mode, instruct}`, waits for the audio URL. Its body cannot say that
+    the speaker agreed, so it clones only where the operator turned it on (VOXMOJI_SEED_TTS_CLONING; on in the
+    dev mode only)."""
+    if not current_app.config["SEED_TTS_CLONING"]:
+        raise ApiError("consent_required", "This server does not clone recordings on /tts, whose body cannot carry "
+                       "the speaker's consent; use POST /api/v1/tts with voice_consent: true.", "prompt_audio")
     fields = uploads.body_fields(["prompt_audio"], current_app.config["AUDIO_MAX_BYTES"])
-    job = tts.request_speech(token_auth.current_user, fields)
+    job = tts.request_speech(token_auth.current_user, fields, operator_consent=True)
     job = waiting.wait(job, current_app.config["SEED_TTS_WAIT"])
     raise_if_failed(job, "The task failed.")
     task = present(job)

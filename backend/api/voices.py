@@ -17,14 +17,15 @@ bp = APIBlueprint("voices", __name__, url_prefix="/api/v1", tag="Voices")
 @bp.input(VoiceIn, location="json", validation=False, arg_name="_documented")
 @bp.output(VoiceOut, status_code=201)
 def create_voice(_documented):
-    """Save a reference recording (1-30 s; wav, mp3, aac, m4a or pcm) as a voice."""
+    """Save a recording of the consent sentence (1-30 s; wav, mp3, aac, m4a or pcm) as a voice; whether it says
+    the sentence is checked (docs/API.md, "Consent")."""
     limit = current_app.config["AUDIO_MAX_BYTES"]
     fields = uploads.body_fields(["audio"], limit)
     args = uploads.load(VoiceIn, fields, partial=("audio",))
     consented = consent.verify(token_auth.current_user, args["consent_token"])
     data = uploads.file_bytes(fields, "audio", limit)
-    voice = voices.create(token_auth.current_user, data, args["audio_format"], args["sample_rate"],
-                          args["prompt_text"] or consented, args["name"], consented)
+    voice = consent.save_voice(token_auth.current_user, data, args["audio_format"], args["sample_rate"],
+                               args["prompt_text"], args["name"], consented)
     media_moderation.register_voice(voice, token_auth.current_user)
     return {"success": True, "voice": voices.present(voice)}, 201
 

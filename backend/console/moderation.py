@@ -1,6 +1,6 @@
 """Review queue and word list pages."""
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from backend.console.access import page
@@ -37,6 +37,16 @@ def _preview(job):
     if mime.startswith("audio") or mime.startswith("video"):
         return mime.split("/")[0], [files.sign_url(job.result_path)[0]]
     return "images", parts if mime == "application/zip" else [files.sign_url(job.result_path)[0]]
+
+
+@bp.get("/review/<row_id:item_id>/recording")
+@page("review")
+def consent_recording(item_id):
+    """The consent recording of a voice in the queue, for the moderator to hear next to its sentence."""
+    path = review.consent_recording(item_id)
+    if path is None:
+        abort(404)
+    return Response(files.read(path), mimetype="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/review/<row_id:item_id>/approve")

@@ -65,8 +65,15 @@ def live_engines(family, workers=None):
 
 
 def policy(family):
-    """The routing policy of a family (VOXMOJI_ENGINE_POLICY_TTS / _STICKER)."""
-    return current_app.config[f"ENGINE_POLICY_{family.upper()}"]
+    """The routing policy of a family (VOXMOJI_ENGINE_POLICY_TTS / _STICKER; speech recognition has one engine:
+    `best`)."""
+    return current_app.config.get(f"ENGINE_POLICY_{family.upper()}", "best")
+
+
+def recognizer(workers=None):
+    """The speech-recognition engine (name) some live worker serves, or None."""
+    live = live_engines("asr", workers)
+    return next((engine.name for engine in lineup.ENGINES["asr"] if engine.name in live), None)
 
 
 def choose(kind, require=None, workers=None):
@@ -78,7 +85,7 @@ def choose(kind, require=None, workers=None):
     - `embedded`: the embedded engine, whatever else runs.
     `require` names an engine the request cannot do without (`style: "sd"` needs sd-lora): 503 while no
     live worker serves it, or when the policy rules it out. `workers`: heartbeats already read."""
-    family = FAMILY_BY_KIND[kind]
+    family = FAMILY_BY_KIND.get(kind, kind)
     rule = policy(family)
     live = live_engines(family, workers)
     if require is not None:
@@ -100,6 +107,8 @@ def choose(kind, require=None, workers=None):
             if engine.name in live:
                 return engine.name, live[engine.name]
     fallback = lineup.embedded(family)
+    if fallback is None:
+        raise unavailable(f"No worker for {family} is running right now.")
     return fallback.name, live.get(fallback.name, fallback.version)
 
 

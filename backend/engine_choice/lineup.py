@@ -13,7 +13,7 @@ POLICIES = ("best", GPU, EMBEDDED)  # how the web tier picks an engine per famil
 
 @dataclass(frozen=True)
 class Engine:
-    family: str  # "tts" or "sticker": which job kinds it serves
+    family: str  # "tts" or "sticker": which job kinds it serves; "asr": consent recordings it transcribes
     name: str
     tier: str  # GPU (a model on a GPU in production), CPU_NEURAL (a model on CPU) or EMBEDDED (no weights)
     version: str
@@ -31,6 +31,9 @@ ENGINES = {
     "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "mellotron-zh", CPU_NEURAL, "2", opt_in=True),
             Engine("tts", "espeak-world", EMBEDDED, "2")),
     "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "1")),
+    # speech recognition, to check that a consent recording says its sentence; no embedded engine: without
+    # one in the fleet a consent recording waits for a moderator (docs/API.md, "Consent")
+    "asr": (Engine("asr", "funasr", CPU_NEURAL, "1"),),
 }
 FAMILIES = tuple(ENGINES)
 # job kind -> the family of engines that runs it
@@ -48,5 +51,5 @@ def get(family, name):
 
 
 def embedded(family):
-    """The family's engine that runs anywhere."""
-    return next(engine for engine in ENGINES[family] if engine.tier == EMBEDDED)
+    """The family's engine that runs anywhere (None for a family without one: `asr`)."""
+    return next((engine for engine in ENGINES[family] if engine.tier == EMBEDDED), None)

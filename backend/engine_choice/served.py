@@ -73,6 +73,19 @@ def _espeak_unavailable(config):
     return None if shutil.which("espeak-ng") else "espeak-ng is not installed"
 
 
+def _funasr_unavailable(config):
+    from backend.engines.asr_funasr import missing_files
+
+    model_dir = config.get("ASR_MODEL_DIR")
+    if not model_dir:
+        return "ASR_MODEL_DIR is not set (models/README.md, \"Speech recognition\")"
+    missing = missing_files(model_dir)
+    if missing:
+        return f"ASR_MODEL_DIR={model_dir} lacks {', '.join(missing)}"
+    cpu = config.get("ASR_DEVICE", "cpu") == "cpu"
+    return _package("funasr") or _package("torch") or (None if cpu else _cuda_device())
+
+
 def _mediapipe_unavailable(config):
     return _package("mediapipe")
 
@@ -87,6 +100,9 @@ SPECS = {
     "sticker": {
         "sd-lora": EngineSpec("backend.engines.sticker_sd_lora:SdLoraStickerEngine", _sd_lora_unavailable),
         "classic": EngineSpec("backend.engines.sticker_classic:ClassicStickerEngine", _mediapipe_unavailable),
+    },
+    "asr": {
+        "funasr": EngineSpec("backend.engines.asr_funasr:FunAsrRecognizer", _funasr_unavailable),
     },
 }
 
@@ -131,6 +147,8 @@ def resolve(config):
         if name == "auto":
             runnable = [e.name for e in lineup.ENGINES[family]
                         if e.name not in reasons[family] and not e.opt_in]
+            if not runnable and lineup.embedded(family) is None:
+                continue  # an optional family (speech recognition): this worker does without it
             if not runnable:
                 raise ValueError(f"no {family} engine can run here: {reasons[family]}; run `make install`")
             chosen[family] = runnable[0]
@@ -163,6 +181,6 @@ def loaded():
 
 def device(family, name, config):
     """Where an engine computes on this machine (advertised in the heartbeat)."""
-    if lineup.get(family, name).tier in (lineup.EMBEDDED, lineup.CPU_NEURAL):
-        return "cpu"
-    return config.get("SD_DEVICE" if name == "sd-lora" else "COSYVOICE_DEVICE", "cuda")
+    setting = {"cosyvoice3": ("COSYVOICE_DEVICE", "cuda"), "sd-lora": ("SD_DEVICE", "cuda"),
+               "funasr": ("ASR_DEVICE", "cpu")}.get(name)
+    return config.get(*setting) if setting else "cpu"  # the embedded and CPU-neural engines

@@ -229,6 +229,9 @@
     var upload = $('audio-file').files[0] || recorded;
     var voiceId = $('voice-select').value;
     if (!upload && !voiceId) { showError({ message: '请先录音、上传录音或选择已保存的声音' }); return; }
+    if (upload && !$('save-voice').checked && !$('voice-consent').checked) {
+      showError({ message: '用录音生成前，请勾选“我确认录音中的人是我本人或已同意用其声音生成语音”' }); return;
+    }
     return busy($('tts-go'), async function () {
       var promptText = upload === recorded ? $('sentence').textContent : '';
       if (upload && $('save-voice').checked) {
@@ -254,6 +257,7 @@
       } else {
         var fields = new FormData();
         fields.append('prompt_audio', upload);
+        fields.append('voice_consent', 'true');  // the box above: the speaker agreed
         fields.append('text', text);
         fields.append('mode', mode);
         if (mode === 'instruct') fields.append('instruct', instruct);

@@ -7,6 +7,7 @@ from backend.extensions import db
 from backend.models import Job, MediaCheck, MediaCheckSubject, ReviewItem, User, Voice
 from backend.services.backoffice import accounts, audit, media_moderation, voices
 from backend.services.jobs import lifecycle
+from backend.services.media import files
 from backend.transactions import write_transaction
 
 REASON_MAX = 200
@@ -15,7 +16,7 @@ REASON_MAX = 200
 def open_items(kind=None, limit=50):
     """Open items, oldest first (a moderator works through them in order)."""
     query = sa.select(ReviewItem).where(ReviewItem.status == "open")
-    if kind in ("flag", "report"):
+    if kind in ("flag", "report", "consent"):
         query = query.where(ReviewItem.kind == kind)
     return db.session.scalars(query.order_by(ReviewItem.id).limit(limit)).all()
 
@@ -31,6 +32,8 @@ def approve(item_id, actor):
     item, subject = _decide(item_id, "approved")
     for check_id in _checks_waiting(subject):
         media_moderation.decide(check_id, "pass")
+    if item.kind == "consent":  # the moderator heard the speaker read the sentence: the voice can speak
+        voices.confirm_consent(item.voice_id)
     audit.record(actor, "review_approve", None, item_id=item_id, job_id=item.job_id, voice_id=item.voice_id,
                  user_id=item.user_id)
     return item
@@ -61,6 +64,15 @@ def reject(item_id, actor, reason, block_user=False):
     return item
 
 
+def consent_recording(item_id):
+    """The stored recording of a consent item's voice (a media path), or None."""
+    item = db.session.get(ReviewItem, item_id)
+    if item is None or item.kind != "consent" or not item.voice_id:
+        return None
+    digest = db.session.scalar(sa.select(Voice.audio_sha256).where(Voice.id == item.voice_id))
+    return files.upload_path("prompts", digest, "wav") if digest else None
+
+
 def author_of(item):
     """Who made the content under review: the task's or voice's owner (for a report, item.user_id is the
     reporter), else the item's user."""
@@ -82,8 +94,8 @@ def _decide(item_id, status):
     subject = item.job_id or item.voice_id
     if item.job_id:
         same = ReviewItem.job_id == item.job_id
-    elif item.voice_id:
-        same = ReviewItem.voice_id == item.voice_id
+    elif item.voice_id:  # a voice's consent is decided only on its own item (approving its name is not hearing it)
+        same = sa.and_(ReviewItem.voice_id == item.voice_id, (ReviewItem.kind == "consent") == (item.kind == "consent"))
     else:
         same = ReviewItem.id == item.id
     with write_transaction():

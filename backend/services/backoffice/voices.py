@@ -1,29 +1,79 @@
 """Saved voices: a user's reference recording kept with its consent record, listed, deleted with what was made from it."""
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from backend import account_copies, celery_app
 from backend.celery_app import DEFAULT_QUEUE, FORGET_RECORDING
 from backend.errors import ApiError
 from backend.extensions import db
-from backend.models import Voice, isoformat, utcnow
+from backend.models import ReviewItem, Voice, isoformat, utcnow
 from backend.services.backoffice import moderation
 from backend.services.jobs import lifecycle
 from backend.services.media import files, recordings
 from backend.transactions import write_transaction
 
 
-def create(user, data, declared_format, sample_rate, prompt_text, name, consent_text):
-    """Save a voice for the user (its name and transcript moderated first) with its consent record."""
+def checked_texts(user, name, prompt_text):
+    """A new voice's name and transcript, moderated (refused 4xx before anything is stored): `(texts, flags)`."""
     texts = {"name": (name or "").strip(), "prompt_text": (prompt_text or "").strip()}
-    flags = moderation.check(user, texts)
-    prompt = recordings.store_prompt(data, declared_format, sample_rate, "audio")
+    return texts, moderation.check(user, texts)
+
+
+def create(user, prompt, texts, flags, consent, verdict):
+    """Save a voice for the user from a stored recording (`prompt`), with its consent record: the sentence and
+    token id (`consent`: one voice per token, 422 consent_required for a second) and how the recording was
+    checked (`verdict`). A voice `reviewing` goes to the review queue, where a moderator hears it."""
     voice = Voice(user_id=user.id, name=texts["name"][:64] or "我的声音", prompt_text=texts["prompt_text"] or None,
-                  audio_sha256=prompt.sha256, duration=prompt.duration, consent_text=consent_text,
-                  consent_at=utcnow())
-    with write_transaction():
-        db.session.add(voice)
+                  audio_sha256=prompt.sha256, duration=prompt.duration, consent_text=consent.sentence,
+                  consent_at=utcnow(), consent_token_id=consent.token_id, consent_status=verdict.status,
+                  consent_check=verdict.method, consent_transcript=verdict.transcript,
+                  consent_error_rate=verdict.error_rate)
+    try:
+        with write_transaction():
+            db.session.add(voice)
+            db.session.flush()
+            if verdict.status == "reviewing":
+                db.session.add(ReviewItem(kind="consent", source="consent", label="consent", field="audio",
+                                          text=consent.sentence, user_id=user.id, voice_id=voice.id))
+    except IntegrityError:
+        raise ApiError("consent_required", "This consent token saved a voice already; get a new sentence from "
+                       "GET /api/v1/voices/consent and record it.", "consent_token") from None
     moderation.record_flags(flags, user, texts, voice_id=voice.id)
+    return voice
+
+
+def token_used(token_id):
+    """Whether a voice was saved with this consent token already."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(
+        Voice.consent_token_id == token_id)) > 0
+
+
+def discard_recording(prompt):
+    """A stored recording no voice or job uses (a refused consent recording): delete it."""
+    used = db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(
+        Voice.audio_sha256 == prompt.sha256))
+    if not used and not lifecycle.count_unfinished(lifecycle.made_with_recording(prompt.sha256)):
+        recordings.forget_upload(prompt.path)
+
+
+def confirm_consent(voice_id):
+    """A moderator heard the recording say its sentence: the voice is usable (verified by a moderator)."""
+    with write_transaction():
+        changed = db.session.execute(sa.update(Voice).where(Voice.id == voice_id, Voice.consent_status ==
+                                                            "reviewing").values(consent_status="verified",
+                                                                                consent_check="moderator")).rowcount
+    if changed:
+        account_copies.changed(db.session.scalar(sa.select(Voice.user_id).where(Voice.id == voice_id)))
+
+
+def usable(user, voice_id):
+    """The user's voice to speak with: 404 not_found, or 409 consent_pending while a moderator has not yet heard
+    its consent recording."""
+    voice = get_owned(user, voice_id)
+    if voice.consent_status == "reviewing":
+        raise ApiError("consent_pending", "This voice's consent recording waits for a moderator; you can use the "
+                       "voice once it is approved (usually within a day).", "voice_id")
     return voice
 
 
@@ -75,5 +125,7 @@ def present(voice):
     """The voice object of the API."""
     return {"voice_id": voice.id, "name": voice.name, "duration": voice.duration,
             "prompt_text": voice.prompt_text, "created_at": isoformat(voice.created_at),
+            "usable": voice.consent_status != "reviewing",
             "consent": {"text": voice.consent_text, "at": isoformat(voice.consent_at),
-                        "audio_sha256": voice.audio_sha256} if voice.consent_text else None}
+                        "audio_sha256": voice.audio_sha256, "status": voice.consent_status,
+                        "checked_by": voice.consent_check} if voice.consent_text else None}

@@ -18,7 +18,7 @@ def request_speech(user, body):
                        "service does not have: send the id of a voice saved with POST /api/v1/voices (v_...).",
                        "voice")
     try:
-        voices.get_owned(user, args["voice"])  # 404 for another account's voice, before anything else
+        voices.usable(user, args["voice"])  # 404 for another account's voice, before anything else
     except ApiError as error:
         error.field = "voice"
         raise

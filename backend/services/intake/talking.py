@@ -24,7 +24,7 @@ def request_talking_sticker(user, fields):
     if not text:
         raise ApiError("invalid_request", "text is empty; type what the sticker should say.", "text")
     flags = moderation.check(user, {"text": text})
-    voice = voices.get_owned(user, args["voice_id"])
+    voice = voices.usable(user, args["voice_id"])
     photo, template, style = face_source(args, fields)
     emotion = emotions.chosen(args["emotion"], text)
     expression, decoration = emotions.face_of(emotion)

@@ -12,8 +12,10 @@ from backend.services.intake.submit import submit_checked
 from backend.services.media import recordings
 
 
-def request_speech(user, fields):
-    """Validate a TTS request, store its prompt, and submit it as a job."""
+def request_speech(user, fields, operator_consent=False):
+    """Validate a TTS request, store its prompt, and submit it as a job. An inline recording needs the user's
+    `voice_consent: true` (or, on the seed-compatible /tts whose body cannot carry it, the operator's
+    VOXMOJI_SEED_TTS_CLONING: `operator_consent`)."""
     config = current_app.config
     args = uploads.load(TtsIn, fields)
     text = uploads.normalized_text(args["text"], config["TEXT_MAX_CHARS"], "text")
@@ -30,10 +32,14 @@ def request_speech(user, fields):
     if args["voice_id"] and has_inline:
         raise ApiError("invalid_request", "Send either voice_id or prompt_audio, not both.", "voice_id")
     if args["voice_id"]:
-        voice = voices.get_owned(user, args["voice_id"])
+        voice = voices.usable(user, args["voice_id"])
         prompt = recordings.prompt_of(voice)
         prompt_text = args["prompt_text"] or voice.prompt_text
     elif has_inline:
+        if not (args["voice_consent"] or operator_consent):
+            raise ApiError("consent_required", "Cloning a recording needs the speaker's consent: send "
+                           "voice_consent: true to declare that the speaker agreed (or save the voice with "
+                           "POST /api/v1/voices).", "voice_consent")
         sent, fmt, rate = fields["prompt_audio"], args["prompt_audio_format"], args["sample_rate"]
         prompt = recordings.recognized(sent, fmt, rate)  # a repeat: not even base64-decoded
         if prompt is None:
@@ -47,6 +53,7 @@ def request_speech(user, fields):
         "text": text, "mode": mode, "instruct": instruct if mode == "instruct" else None,
         "speed": round(args["speed"], 2), "format": args["format"], "emotion": args["emotion"],
         "prompt_sha256": prompt.sha256, "prompt_text": (prompt_text or "").strip() or None,
+        "voice_consent": True if has_inline else None,
     }
     engine, version = fleet.choose("tts")
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])

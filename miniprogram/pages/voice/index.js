@@ -145,7 +145,8 @@ Page({
           data: Object.assign({ voice_id: voice.voice_id }, fields) });
       } else {
         task = await request({ path: '/api/v1/tts?wait=5', idempotent: true, upload: { filePath: this.data.recordPath, name: 'prompt_audio',
-          formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3' }, fields) } });
+          // recorded on this page by the user, reading the consent sentence: the speaker agreed
+          formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3', voice_consent: 'true' }, fields) } });
       }
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
       const similarity = done.result && typeof done.result.similarity === 'number' ? done.result.similarity : null;
