@@ -194,6 +194,8 @@ def load_config(environ=None):
         # Long-polls (?wait=N): how many may wait at once per web process and per user; others answer at once
         "WAIT_SLOTS_PER_PROCESS": _env_int("VOXMOJI_WAIT_SLOTS_PER_PROCESS", 4),
         "WAITS_PER_USER": _env_int("VOXMOJI_WAITS_PER_USER", 2),
+        # A speech stream whose reader takes nothing for this long is cut by Nginx and frees its slot (s)
+        "STREAM_SEND_TIMEOUT": _env_int("VOXMOJI_STREAM_SEND_TIMEOUT", 10),
         "SEED_TTS_WAIT": _env_int("VOXMOJI_SEED_TTS_WAIT", 60),
         "CACHE_TTL": _env_int("VOXMOJI_CACHE_TTL", 7 * 24 * 3600),
         # Costs (tokens per job; cache hits cost 0)

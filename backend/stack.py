@@ -8,6 +8,7 @@ supervisord, which restarts any that dies instead of stopping the others. The te
 fixtures start the same service commands, so the tests run the stack `make run` runs.
 """
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -42,6 +43,17 @@ def settings():
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
         "SERVICES": _services(os.environ.get("VOXMOJI_SERVICES", ",".join(SERVICES))),
+        # Nginx against slow and flooding clients (seconds; per client address; nginx rates as `Nr/s`, `Nr/m`)
+        "NGINX_HEADER_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_HEADER_TIMEOUT", "10")),
+        "NGINX_BODY_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_BODY_TIMEOUT", "20")),
+        "NGINX_SEND_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_SEND_TIMEOUT", "20")),
+        "NGINX_KEEPALIVE_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_KEEPALIVE_TIMEOUT", "15")),
+        "NGINX_WORKER_CONNECTIONS": int(os.environ.get("VOXMOJI_NGINX_WORKER_CONNECTIONS", "16384")),
+        "NGINX_CONNECTIONS_PER_ADDRESS": int(os.environ.get("VOXMOJI_NGINX_CONNECTIONS_PER_ADDRESS", "100")),
+        "NGINX_LOGIN_RATE": os.environ.get("VOXMOJI_NGINX_LOGIN_RATE", "5r/s"),
+        "NGINX_LOGIN_BURST": int(os.environ.get("VOXMOJI_NGINX_LOGIN_BURST", "20")),
+        "NGINX_PUSH_RATE": os.environ.get("VOXMOJI_NGINX_PUSH_RATE", "50r/s"),
+        "NGINX_PUSH_BURST": int(os.environ.get("VOXMOJI_NGINX_PUSH_BURST", "200")),
     }
 
 
@@ -99,9 +111,22 @@ def prepare(s, migrate=True):
 def render_nginx(s):
     """Write `<var>/nginx/nginx.conf` from nginx/voxmoji.conf.j2; returns its path."""
     template = Template((REPO_ROOT / "nginx" / "voxmoji.conf.j2").read_text())
+    worker_connections, nofile = _nginx_connections(s["NGINX_WORKER_CONNECTIONS"])
     text = template.render(
         run_as_root=os.geteuid() == 0,
         worker_processes=2,
+        worker_connections=worker_connections,
+        worker_rlimit_nofile=nofile,
+        connections_per_address=s["NGINX_CONNECTIONS_PER_ADDRESS"],
+        header_timeout=s["NGINX_HEADER_TIMEOUT"],
+        body_timeout=s["NGINX_BODY_TIMEOUT"],
+        send_timeout=s["NGINX_SEND_TIMEOUT"],
+        keepalive_timeout=s["NGINX_KEEPALIVE_TIMEOUT"],
+        stream_send_timeout=s["STREAM_SEND_TIMEOUT"],
+        login_rate=s["NGINX_LOGIN_RATE"],
+        login_burst=s["NGINX_LOGIN_BURST"],
+        push_rate=s["NGINX_PUSH_RATE"],
+        push_burst=s["NGINX_PUSH_BURST"],
         run_dir=s["RUN_DIR"],
         log_dir=s["LOG_DIR"],
         nginx_dir=s["NGINX_DIR"],
@@ -119,6 +144,19 @@ def render_nginx(s):
     path = s["NGINX_DIR"] / "nginx.conf"
     path.write_text(text)
     return path
+
+
+def _nginx_connections(wanted):
+    """(worker_connections, worker_rlimit_nofile): two descriptors per connection (a proxied request holds the
+    client's and the upstream's) and some for files and logs. Unprivileged, Nginx cannot raise its descriptor
+    limit past the hard limit it inherits: the connections are sized down to fit it instead."""
+    nofile = 2 * wanted + 256
+    if os.geteuid() != 0:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard != resource.RLIM_INFINITY and hard < nofile:
+            nofile = hard
+            wanted = (hard - 256) // 2
+    return wanted, nofile
 
 
 def _media_store(s):

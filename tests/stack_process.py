@@ -56,6 +56,7 @@ class Stack:
             "VOXMOJI_RATELIMIT_LOGIN": "100000/minute",
             "VOXMOJI_RATELIMIT_JOBS": "100000/minute",
             "VOXMOJI_RATELIMIT_JOBS_PER_IP": "100000/minute",
+            "VOXMOJI_NGINX_LOGIN_RATE": "10000r/s",
             **env,
         }
         self.database_url = self.env.get("DATABASE_URL", f"sqlite:///{root}/voxmoji.db")
@@ -159,7 +160,7 @@ class Stack:
 
         client = redis.Redis.from_url(self.redis_url)
         try:
-            return int(client.get("vm:waiters:" + user_id) or 0)
+            return client.zcard("vm:holds:" + user_id)
         finally:
             client.close()
 

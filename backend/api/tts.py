@@ -38,14 +38,17 @@ def stream_tts(_documented):
     if fmt not in speech_stream.STREAMED_FORMATS:
         raise ApiError("invalid_request", f"Streams are {' or '.join(speech_stream.STREAMED_FORMATS)}; use "
                        "POST /api/v1/tts for other formats.", "format")
-    held = ExitStack()  # a stream occupies a thread of this process: one of its wait slots, and one of the user's
-    if not held.enter_context(waiting.wait_slot(user.id)):
+    # A stream occupies a thread of this process: one of its wait slots, and one of the user's, for as long as
+    # the speech may take (pieces ends it then) and its last write may wait on the reader (Nginx cuts it then).
+    config = current_app.config
+    held = ExitStack()
+    if not held.enter_context(waiting.wait_slot(user.id, config["JOB_HARD_TIME_LIMIT"] + config["STREAM_SEND_TIMEOUT"])):
         held.close()
         raise ApiError("rate_limited", "Too many streams at once; wait for one to finish, or use POST /api/v1/tts.",
                        headers={"Retry-After": "2"})
     try:
         job = tts.request_speech(user, {**fields, "format": fmt})
-        pieces = speech_stream.pieces(job, current_app.config["JOB_HARD_TIME_LIMIT"])
+        pieces = speech_stream.pieces(job, config["JOB_HARD_TIME_LIMIT"])
         first = next(pieces, None)
         if first is None:  # nothing was said: the job's own error
             job = db.session.get(Job, job.id, populate_existing=True)  # read again (the job may be a copy)

@@ -1,5 +1,6 @@
 """Waiting for a job to finish, bounded per process and per user, woken over Redis when it does."""
 import time
+import uuid
 from contextlib import contextmanager
 
 from flask import current_app
@@ -9,7 +10,7 @@ from backend.extensions import db, get_redis
 from backend.slots import ProcessSlots
 
 _DONE_CHANNEL = "vm:job-done:"
-_WAITERS = "vm:waiters:"
+_WAITERS = "vm:holds:"
 
 
 def wait(job, seconds):
@@ -22,7 +23,7 @@ def wait(job, seconds):
     seconds = max(0.0, min(float(seconds), current_app.config["WAIT_MAX_SECONDS"]))
     if job.finished or seconds <= 0:
         return job
-    with wait_slot(job.user_id) as granted:
+    with wait_slot(job.user_id, seconds) as granted:
         if not granted:
             return job
         return _wait_until_finished(job, time.monotonic() + seconds)
@@ -61,40 +62,53 @@ _WAIT_SLOTS = ProcessSlots("WAIT_SLOTS_PER_PROCESS")
 
 
 @contextmanager
-def wait_slot(user_id):
-    """Yield True if this request may wait: a free slot in this process and under the user's cap."""
+def wait_slot(user_id, seconds):
+    """Yield True if this request may hold a thread for up to `seconds` (a long-poll, a stream): a free slot in
+    this process and under the user's cap across the tier."""
     with _WAIT_SLOTS.hold() as slot:
         if not slot:
             metrics.WAITS_REFUSED.labels("process").inc()
             yield False
             return
-        with _user_waiting(user_id) as waiting:
-            if waiting > current_app.config["WAITS_PER_USER"]:
+        with _user_holds(user_id, seconds) as held:
+            if held > current_app.config["WAITS_PER_USER"]:
                 metrics.WAITS_REFUSED.labels("user").inc()
                 yield False
             else:
                 yield True
 
 
+# The user's holds, a sorted set scored by when each ends at the latest (Redis time): stale ones (a process
+# that died holding) drop out then, and a long hold keeps counting for as long as it can last. (A counter
+# with one expiry forgot every hold of a user once it expired under a long stream, and went negative.)
+_HOLD_SCRIPT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last)) + 1)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
 @contextmanager
-def _user_waiting(user_id):
-    """Count this wait among the user's across the tier (Redis); yields how many are waiting, this one
+def _user_holds(user_id, seconds):
+    """Count this hold among the user's across the tier (Redis); yields how many the user holds, this one
     included (0 when Redis is down: then only the per-process cap applies)."""
-    config = current_app.config
-    key = _WAITERS + user_id
+    key, hold = _WAITERS + user_id, uuid.uuid4().hex
     try:
         redis = get_redis()
-        waiting = redis.incr(key)
-        redis.expire(key, max(config["WAIT_MAX_SECONDS"], config["SEED_TTS_WAIT"]) + 10)  # outlives any wait
+        held = redis.register_script(_HOLD_SCRIPT)(keys=[key], args=[hold, float(seconds) + 1])
     except Exception:  # noqa: BLE001
         yield 0
         return
     try:
-        yield waiting
+        yield held
     finally:
         try:
-            redis.decr(key)
-        except Exception:  # noqa: BLE001 - the key expires on its own
+            redis.zrem(key, hold)
+        except Exception:  # noqa: BLE001 - the hold drops out when it ends at the latest
             pass
 
 

@@ -19,14 +19,22 @@ MAX_ENTRIES = 4000
 
 def pieces(job, max_seconds):
     """Web side: the job's audio bytes as they are made, in order. Ends after the last piece; early (what was
-    sent is all there is) when the job failed, or after max_seconds. A job finished before its stream could be
-    read (an earlier identical request, or a stream expired) is sent from its stored file.
+    sent is all there is) when the job failed, or after max_seconds, however slowly the pieces are taken (a
+    slow reader is cut then). A job finished before its stream could be read (an earlier identical request, or
+    a stream expired) is sent from its stored file.
 
     The response sends these after the view has returned, in an app context (and database session) of its own:
     the job is read again by its id, never through the view's instance."""
-    job_id, key = job.id, KEY + job.cache_key
+    deadline = time.monotonic() + max_seconds
+    for piece in _pieces(job.id, KEY + job.cache_key, deadline):
+        if time.monotonic() >= deadline:
+            return
+        yield piece
+
+
+def _pieces(job_id, key, deadline):
     redis = get_redis()
-    last, sent, deadline = "0-0", False, time.monotonic() + max_seconds
+    last, sent = "0-0", False
     while time.monotonic() < deadline:
         try:
             answer = redis.xread({key: last}, count=64, block=500)
