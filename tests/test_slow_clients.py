@@ -40,7 +40,7 @@ def guarded(tmp_path_factory):
 def long_speech(guarded, high_voice_b64):
     """The body of a long WAV speech request whose task has succeeded (streams of it are cache hits)."""
     owner = Api(guarded.base_url, "slow-clients-owner")
-    body = {"text": LONG_TEXT, "prompt_audio": high_voice_b64, "format": "wav"}
+    body = {"text": LONG_TEXT, "voice_consent": True, "prompt_audio": high_voice_b64, "format": "wav"}
     task = owner.post("/api/v1/tts", json=body).json()
     assert owner.wait_task(task["task_id"], timeout=400)["status"] == "succeeded"
     return body
@@ -183,7 +183,7 @@ def test_one_user_holds_only_their_own_slots(guarded, long_speech, high_voice_b6
             assert int(third.headers["Retry-After"]) > 0
         served = stream(other, long_speech)  # another user's stream, in full
         assert served.status_code == 200 and len(served.content) > 4_000_000
-        task = other.post("/api/v1/tts", json={"text": SENTENCE, "prompt_audio": high_voice_b64}).json()
+        task = other.post("/api/v1/tts", json={"text": SENTENCE, "voice_consent": True, "prompt_audio": high_voice_b64}).json()
         waited = other.get(f"/api/v1/tasks/{task['task_id']}?wait=20").json()
         assert waited["status"] == "succeeded", waited  # the long-poll was held until the task finished
         assert guarded.waits_held(hog.user["id"]) == 2  # all the while
