@@ -246,10 +246,14 @@ def check_config(config):
     """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets."""
     signs = production_signs(config)
     production = not dev_mode(config)
-    if config["DEV_LOGIN"] and (config["WECHAT_APPID"] or _env_name(config).startswith("prod")):
+    public = looks_public(config)
+    on_postgres = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if config["DEV_LOGIN"] and (public or (on_postgres and _env_name(config) not in DEV_MODES)):
+        why = "; ".join(public) or "the database is PostgreSQL and VOXMOJI_ENV is not development"
         raise RuntimeError(
-            "VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run in production: "
-            "unset VOXMOJI_DEV_LOGIN (or VOXMOJI_ENV=production / WECHAT_APPID)."
+            f"VOXMOJI_DEV_LOGIN=1 maps any code to a user and must not run where the public reaches ({why}): "
+            "unset VOXMOJI_DEV_LOGIN, or run a local stack (VOXMOJI_ENV=development, PUBLIC_BASE_URL on this machine, "
+            "no WeChat credentials)."
         )
     if config["MEDIA_STORAGE"] not in ("local", "s3"):
         raise RuntimeError(f"VOXMOJI_MEDIA_STORAGE={config['MEDIA_STORAGE']!r}: use local or s3.")

@@ -49,6 +49,25 @@ def test_explicit_dev_mode_may_use_built_in_secrets():
     assert app.config["SECRET_KEY"] == DEV_SECRETS["SECRET_KEY"]
 
 
+@pytest.mark.parametrize("looks", [
+    {"PUBLIC_BASE_URL": "https://stickers.example.com"},
+    {"ENV": "", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u:p@127.0.0.1/voxmoji"},
+    {"ENV": "production"},
+    {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "app-secret", "WECHAT_PUSH_TOKEN": "push-token"},
+], ids=["public-url", "postgres-env-unset", "production", "wechat"])
+def test_dev_login_is_refused_whenever_the_stack_looks_public(looks):
+    """F11: the dev login (any code is a user) refuses a public URL, and PostgreSQL without the explicit dev mode."""
+    with pytest.raises(RuntimeError, match="VOXMOJI_DEV_LOGIN=1"):
+        create_app({"DEV_LOGIN": True, "ENV": "development", "SQLALCHEMY_DATABASE_URI": "sqlite://", **STRONG, **looks})
+
+
+def test_dev_login_refused_by_the_running_stack_with_a_public_url(tmp_path):
+    done = _stack_command("nginx", {"VOXMOJI_DEV_LOGIN": "1", "VOXMOJI_ENV": "development", "VOXMOJI_SECRET_KEY":
+                                    TEST_SECRET, "VOXMOJI_MEDIA_SECRET": TEST_MEDIA_SECRET,
+                                    "PUBLIC_BASE_URL": "https://stickers.example.com"}, tmp_path)
+    assert done.returncode != 0 and "VOXMOJI_DEV_LOGIN=1" in done.stderr and "stickers.example.com" in done.stderr
+
+
 def _stack_command(service, env, tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("VOXMOJI_", "WECHAT_"))}
     environ.update({"VOXMOJI_VAR_DIR": str(tmp_path), **env})
