@@ -16,6 +16,6 @@ def init_app(app):
                       PERMANENT_SESSION_LIFETIME=8 * 3600, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=8 * 3600)
     login_manager.init_app(app)
     csrf.init_app(app)
-    from backend.console import access, moderation, money, overview, people, templates  # noqa: F401 - the pages
+    from backend.console import access, moderation, money, overview, people, team, templates  # noqa: F401 - the pages
 
     app.register_blueprint(bp)

@@ -1,25 +1,29 @@
-"""Console sign-in (password, then TOTP), sign-out, and the role guard every page uses."""
+"""Console sign-in (password, then TOTP), sign-out, and the role guard every page uses. The session itself lives
+in Redis (services/backoffice/console_sessions.py): Flask-Login's user id in the cookie is a random session id, so
+logging out, blocking the operator or changing their password ends it for every copy of the cookie."""
 import time
 from functools import wraps
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
 
 from backend.console.blueprint import PAGES, bp, csrf, login_manager
 from backend.extensions import db
 from backend.models import Operator
 from backend.ratelimit import login_limit
-from backend.services.backoffice import audit, operators
+from backend.services.backoffice import audit, console_sessions, operators
 
 PENDING_SECONDS = 300  # between the password step and the TOTP step
 
 
 class SignedIn(UserMixin):
-    """The operator of this session (Flask-Login's user)."""
+    """The operator of this session (Flask-Login's user); its id, kept in the cookie, is the session's id."""
 
-    def __init__(self, operator):
-        self.id = operator.id
+    def __init__(self, operator, session_id):
+        self.id = session_id
+        self.operator_id = operator.id
         self.username = operator.username
         self.role = operator.role
 
@@ -32,9 +36,10 @@ class SignedIn(UserMixin):
 
 
 @login_manager.user_loader
-def load_operator(operator_id):
-    operator = db.session.get(Operator, int(operator_id)) if str(operator_id).isdigit() else None
-    return SignedIn(operator) if operator is not None and not operator.disabled else None
+def load_operator(session_id):
+    operator_id = console_sessions.operator_of(session_id)
+    operator = db.session.get(Operator, operator_id) if operator_id is not None else None
+    return SignedIn(operator, session_id) if operator is not None and not operator.disabled else None
 
 
 login_manager.login_view = "console.login"
@@ -80,6 +85,12 @@ def csrf_refused(error):
                            message=f"安全令牌（CSRF）缺失或已过期，请刷新页面后重试。（{error.description}）"), 400
 
 
+@bp.errorhandler(RedisError)
+def sessions_unavailable(_error):
+    return render_template("console/error.html", title="暂时无法登录",
+                           message="会话存储（Redis）暂时不可用，请稍后再试。"), 503
+
+
 @bp.errorhandler(403)
 def forbidden(_error):
     return render_template("console/error.html", title="无权访问", message="你的角色不能打开这个页面。"), 403
@@ -93,9 +104,10 @@ def login():
 @bp.post("/login")
 @login_limit  # per IP, beside the per-account lockout: password spraying across accounts is limited too
 def login_password():
-    operator = operators.check_password(request.form.get("username", "")[:64], request.form.get("password", "")[:256])
+    operator = operators.check_password(request.form.get("username", "")[:64], request.form.get("password", "")[:256],
+                                        request.remote_addr)
     if operator is None:
-        flash(f"用户名或密码错误；连续失败 {operators.MAX_FAILURES} 次将锁定 15 分钟。", "error")
+        flash(f"用户名或密码错误；从同一网络地址连续失败 {operators.MAX_FAILURES} 次，该账号在此地址锁定 15 分钟。", "error")
         return render_template("console/login.html", step="password"), 401
     session.clear()
     session["pending_operator"], session["pending_at"] = operator.id, time.time()
@@ -115,12 +127,10 @@ def login_totp_check():
     operator = _pending()
     if operator is None:
         return redirect(url_for("console.login"))
-    if not operators.check_totp(operator, request.form.get("code", "")[:16]):
+    if not operators.check_totp(operator, request.form.get("code", "")[:16], request.remote_addr):
         flash("动态验证码不正确或已使用过；请输入验证器 App 上的新验证码。", "error")
         return render_template("console/login.html", step="totp"), 401
-    session.clear()
-    login_user(SignedIn(operator))
-    session.permanent = True
+    sign_in(operator)
     audit.record(f"operator:{operator.username}", "console_login", None, ip=request.remote_addr)
     return redirect(url_for("console.dashboard"))
 
@@ -130,12 +140,23 @@ def _pending():
     if operator_id is None or time.time() - started > PENDING_SECONDS:
         return None
     operator = db.session.get(Operator, operator_id)
-    return operator if operator is not None and not operators.locked(operator) else None
+    if operator is None or operator.disabled or operators.locked(operator.username, request.remote_addr):
+        return None
+    return operator
+
+
+def sign_in(operator):
+    """A fresh session (new cookie contents, a new session in Redis) for the operator."""
+    session.clear()
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    login_user(SignedIn(operator, console_sessions.start(operator.id, lifetime)))
+    session.permanent = True
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    console_sessions.end(current_user.id)
     logout_user()
     session.clear()
     return redirect(url_for("console.login"))

@@ -19,12 +19,14 @@ PAGES = {
     "templates": ("表情模板", ("admin", "moderator")),
     "words": ("敏感词", ("admin", "moderator")),
     "keys": ("API 密钥", ("admin",)),
+    "operators": ("运营人员", ("admin",)),
 }
 
 
 # the view each page's navigation link opens
 ENTRY_POINTS = {"dashboard": "dashboard", "review": "review_queue", "users": "users", "recharges": "recharge_form",
-                "audit": "audit_log", "templates": "templates_page", "words": "words", "keys": "keys"}
+                "audit": "audit_log", "templates": "templates_page", "words": "words", "keys": "keys",
+                "operators": "operators_page"}
 ROLE_NAMES = {"admin": "管理员", "moderator": "审核员", "finance": "财务"}
 
 
