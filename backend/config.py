@@ -92,6 +92,8 @@ def load_config(environ=None):
         "RETENTION_HOURS": _env_float("VOXMOJI_RETENTION_HOURS", 72.0),
         "RETENTION_INTERVAL": _env_float("VOXMOJI_RETENTION_INTERVAL", 600.0),
         "WECHAT_SECRET": _env("WECHAT_SECRET", ""),
+        # the message push's EncodingAESKey (43 characters): safe mode, required with WECHAT_APPID
+        "WECHAT_PUSH_AES_KEY": _env("WECHAT_PUSH_AES_KEY", ""),
         "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         "WECHAT_TIMEOUT": _env_float("WECHAT_TIMEOUT", 5.0),
         # The token of the mini-program's message push (服务器配置 → Token): verdicts of media checks arrive
@@ -297,4 +299,8 @@ def check_config(config):
     if config["WECHAT_APPID"] and len(config["WECHAT_PUSH_TOKEN"]) < 3:
         raise RuntimeError("WECHAT_APPID is set but WECHAT_PUSH_TOKEN is not: media moderation verdicts arrive by "
                            "message push. Set it to the Token of 开发管理 → 消息推送 (3-32 letters and digits) and "
-                           "point the push URL at https://<your host>/api/v1/wechat/push (JSON, plaintext mode).")
+                           "point the push URL at https://<your host>/api/v1/wechat/push (JSON, safe mode).")
+    if config["WECHAT_APPID"] and len(config.get("WECHAT_PUSH_AES_KEY") or "") != 43:
+        raise RuntimeError("WECHAT_APPID is set but WECHAT_PUSH_AES_KEY is not a 43-character EncodingAESKey: the "
+                           "message push must run in safe mode (安全模式), its body encrypted and signed. Generate "
+                           "the EncodingAESKey in 开发管理 → 消息推送, choose 安全模式 and set WECHAT_PUSH_AES_KEY.")

@@ -418,6 +418,9 @@ class PushQuery(Schema):
     timestamp = String(required=True, validate=Length(min=1, max=16))
     nonce = String(required=True, validate=Length(min=1, max=64))
     echostr = String(load_default=None, validate=Length(max=128))
+    encrypt_type = String(load_default=None, validate=OneOf(("aes",)), metadata={"description": "safe mode"})
+    msg_signature = String(load_default=None, validate=Length(max=64),
+                           metadata={"description": "safe mode: the signature over the encrypted body"})
 
 
 class CheckFetchQuery(Schema):

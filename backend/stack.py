@@ -190,6 +190,8 @@ def command(service, s):
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
             "--limit-request-line", "8190",  # as long as Nginx lets through (its 8k buffers)
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
+            # the path without its query (queries carry signatures: WeChat's push, signed media links)
+            "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)s',
         ]
     if service == "worker":
         return [

@@ -43,10 +43,11 @@ def wechat():
 
 def _wechat_stack(root, wechat, policy):
     """The stack as a WeChat mini-program runs it: real logins and media moderation through the stand-in."""
-    from wechat_standin import APPID, PUSH_TOKEN, SECRET
+    from wechat_standin import APPID, PUSH_AES_KEY, PUSH_TOKEN, SECRET
 
     return Stack(root, services=("redis", "web", "worker", "nginx"), VOXMOJI_DEV_LOGIN="0", WECHAT_APPID=APPID,
-                 WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT="3",
+                 WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_PUSH_AES_KEY=PUSH_AES_KEY, WECHAT_API_BASE=wechat,
+                 WECHAT_TIMEOUT="3",
                  VOXMOJI_MODERATION=policy, VOXMOJI_CONSENT_CHECK="auto")  # a public stack: consent is checked
 
 
@@ -68,14 +69,15 @@ def pre_stack(tmp_path_factory, wechat):
 def wechat_app(stack, wechat, tmp_path):
     """An in-process app with WeChat credentials, talking to the stand-in, on a database of its own."""
     from flask_migrate import upgrade
-    from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
+    from wechat_standin import APPID, PUSH_AES_KEY, PUSH_TOKEN, SECRET, WeChatStandIn
 
     from backend import create_app
     from backend.extensions import db
 
     app = create_app(stack.app_config(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/wechat.db", DEV_LOGIN=False, WECHAT_APPID=APPID,
-        WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_API_BASE=wechat, WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
+        WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_PUSH_AES_KEY=PUSH_AES_KEY, WECHAT_API_BASE=wechat,
+        CONSENT_CHECK="auto", WECHAT_TIMEOUT=2.0, LIMIT_LOGIN="1000/minute"))
     with app.app_context():
         upgrade()
         db.session.remove()

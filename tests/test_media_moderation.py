@@ -8,7 +8,7 @@ import time
 import requests
 from api_client import Api, task_of
 from polling import wait_for
-from wechat_standin import WeChatStandIn, media_check_event, release, signed_query
+from wechat_standin import WeChatStandIn, encrypted_push, media_check_event, release, signed_query
 
 
 def _user(stack, who):
@@ -33,17 +33,50 @@ def test_push_url_verification_and_forged_pushes(post_stack):
     forged = requests.get(url, params={**signed_query(token="not-the-token"), "echostr": "1"}, timeout=10)
     assert forged.status_code == 403 and forged.json()["error"]["code"] == "forbidden"
     event = media_check_event("no-such-trace", "risky", 20002)
-    assert requests.post(url, params=signed_query(token="wrong"), json=event, timeout=10).status_code == 403
-    replayed = requests.post(url, params=signed_query(timestamp=int(time.time()) - 3600), json=event, timeout=10)
+    query, body = encrypted_push(event)
+    assert requests.post(url, params=signed_query(token="wrong"), json=body, timeout=10).status_code == 403
+    replayed = requests.post(url, params=encrypted_push(event, timestamp=int(time.time()) - 3600)[0], json=body,
+                             timeout=10)
     assert replayed.status_code == 403 and replayed.json()["error"]["field"] == "timestamp"
-    unknown = requests.post(url, params=signed_query(), json=event, timeout=10)
+    unknown = requests.post(url, params=query, json=body, timeout=10)
     assert unknown.status_code == 404  # not ours: WeChat retries, nothing changes
-    other_event = requests.post(url, params=signed_query(), json={"Event": "user_enter_tempsession"}, timeout=10)
+    other = encrypted_push({"Event": "user_enter_tempsession"})
+    other_event = requests.post(url, params=other[0], json=other[1], timeout=10)
     assert other_event.status_code == 200 and other_event.text == "success"
-    not_json = requests.post(url, params=signed_query(), data="<xml></xml>", timeout=10)
-    assert not_json.status_code == 400 and "明文" in not_json.json()["error"]["message"]
-    missing = requests.post(url, json=event, timeout=10)
+    not_json = requests.post(url, params=encrypted_push(event)[0], data="<xml></xml>", timeout=10)
+    assert not_json.status_code == 400 and "安全模式" in not_json.json()["error"]["message"]
+    missing = requests.post(url, json=body, timeout=10)
     assert missing.status_code == 422
+
+
+def test_a_signed_push_is_good_once_for_this_app_and_only_in_safe_mode(post_stack):
+    """F11: a signed push query cannot be replayed (its nonce is remembered), carry another body (safe mode
+    signs the encrypted body, and plaintext is refused), or speak for another app."""
+    url = post_stack.base_url + "/api/v1/wechat/push"
+    api = _user(post_stack, "replayed")
+    task_id = _sticker(api)
+    wait_for(lambda: api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "succeeded", timeout=60)
+    [check] = wait_for(lambda: [c for c in _checks_of(post_stack, task_id) if c["trace_id"]], timeout=30)
+    risky = media_check_event(check["trace_id"], "risky", 20002)
+    plaintext = requests.post(url, params=signed_query(), json=risky, timeout=10)
+    assert plaintext.status_code == 403 and "安全模式" in plaintext.json()["error"]["message"]
+    query, body = encrypted_push(media_check_event("another-trace", "pass"))
+    _, swapped = encrypted_push(risky)  # a signed query of one push with another push's body
+    assert requests.post(url, params=query, json=swapped, timeout=10).status_code == 403
+    other_app = encrypted_push(risky, appid="wx_another_app_00")
+    assert requests.post(url, params=other_app[0], json=other_app[1], timeout=10).status_code == 403
+    inner = encrypted_push({**risky, "appid": "wx_another_app_00"})
+    named_other = requests.post(url, params=inner[0], json=inner[1], timeout=10)
+    assert named_other.status_code == 403 and named_other.json()["error"]["field"] == "appid"
+    assert api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "succeeded"  # none of them reached the task
+    done = encrypted_push({"Event": "user_enter_tempsession"})
+    assert requests.post(url, params=done[0], json=done[1], timeout=10).text == "success"
+    again = requests.post(url, params=done[0], json=done[1], timeout=10)
+    assert again.status_code == 403 and again.json()["error"]["field"] == "nonce"
+    logs = [post_stack.root / "log" / "nginx-access.log", post_stack.root / "web.log"]
+    wait_for(lambda: all("/api/v1/wechat/push" in path.read_text() for path in logs), timeout=30)
+    assert not any(done[0]["signature"] in path.read_text() or done[0]["msg_signature"] in path.read_text()
+                   for path in logs)  # no signed query in an access log
 
 
 def test_risky_verdict_withdraws_a_delivered_sticker_and_refunds_it(post_stack):

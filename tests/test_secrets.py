@@ -12,7 +12,8 @@ from backend.config import DEV_SECRETS
 
 STRONG = {"SECRET_KEY": TEST_SECRET, "MEDIA_SECRET": TEST_MEDIA_SECRET}
 PRODUCTION_LOOKS = [
-    {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "app-secret", "WECHAT_PUSH_TOKEN": "push-token"},
+    {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "app-secret", "WECHAT_PUSH_TOKEN": "push-token",
+     "WECHAT_PUSH_AES_KEY": "a" * 43},
     {"ENV": "prod"},
     {"ENV": "Production"},
     {"ENV": "PRODUCTION"},

@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from stack_process import free_port
-from wechat_standin import APPID, PUSH_TOKEN, SECRET, WeChatStandIn
+from wechat_standin import APPID, PUSH_AES_KEY, PUSH_TOKEN, SECRET, WeChatStandIn
 
 from backend import create_app
 from backend.extensions import db
@@ -56,7 +56,8 @@ def test_login_errors(app, code, status, error_code):
 
 def test_wechat_down(stack, tmp_path):
     app = create_app(stack.app_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/down.db", DEV_LOGIN=False,
-                                      WECHAT_APPID=APPID, WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN, WECHAT_TIMEOUT=0.5,
+                                      WECHAT_APPID=APPID, WECHAT_SECRET=SECRET, WECHAT_PUSH_TOKEN=PUSH_TOKEN,
+                                      WECHAT_PUSH_AES_KEY=PUSH_AES_KEY, CONSENT_CHECK="auto", WECHAT_TIMEOUT=0.5,
                                       WECHAT_API_BASE=f"http://127.0.0.1:{free_port()}"))
     response = login(app, "good-carol")
     assert response.status_code == 503 and response.json["error"]["code"] == "wechat_unavailable"

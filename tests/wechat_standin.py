@@ -1,5 +1,6 @@
 """A local server that speaks WeChat's server protocol (jscode2session, stable_token, msgSecCheck v2,
 mediaCheckAsync v2 with its message push): the one service beyond this machine, replaced in the tests."""
+import base64
 import contextlib
 import hashlib
 import json
@@ -14,6 +15,24 @@ import requests
 SLOW_ANSWER_SECONDS = 4  # the stand-in's "slow" code: above the client's timeout
 
 APPID, SECRET, PUSH_TOKEN = "wx0123456789abcdef", "test-app-secret", "testpushtoken"
+PUSH_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # EncodingAESKey: 43 characters
+
+
+def encrypted_push(event, appid=APPID, key=PUSH_AES_KEY, token=PUSH_TOKEN, timestamp=None):
+    """`(query, body)` of a push in safe mode as WeChat sends it: the JSON event AES-256-CBC encrypted (16 random
+    bytes, its length, it, the appid; PKCS#7 to 32 bytes) in `Encrypt`, and msg_signature over it."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    aes = base64.b64decode(key + "=")
+    message = json.dumps(event).encode()
+    plain = secrets.token_bytes(16) + len(message).to_bytes(4, "big") + message + appid.encode()
+    pad = 32 - len(plain) % 32
+    encryptor = Cipher(algorithms.AES(aes), modes.CBC(aes[:16])).encryptor()
+    encrypted = base64.b64encode(encryptor.update(plain + bytes([pad]) * pad) + encryptor.finalize()).decode()
+    query = signed_query(token, timestamp)
+    query.update(encrypt_type="aes", msg_signature=hashlib.sha1("".join(sorted(
+        (token, query["timestamp"], query["nonce"], encrypted))).encode()).hexdigest())
+    return query, {"ToUserName": "gh_0123456789ab", "Encrypt": encrypted}
 
 
 def signed_query(token=PUSH_TOKEN, timestamp=None):
@@ -144,8 +163,8 @@ def push(trace_id, suggest, label=None):
     for _attempt in range(3):
         try:
             origin = "{0.scheme}://{0.netloc}".format(urlparse(check["url"]))
-            response = requests.post(f"{origin}/api/v1/wechat/push?{urlencode(signed_query())}",
-                                     json=media_check_event(trace_id, suggest, label), timeout=10)
+            query, body = encrypted_push(media_check_event(trace_id, suggest, label))
+            response = requests.post(f"{origin}/api/v1/wechat/push?{urlencode(query)}", json=body, timeout=10)
             check["pushes"].append(response.status_code)
             if response.status_code == 200 and response.text == "success":
                 break

@@ -1,12 +1,14 @@
 """A small client for WeChat's server APIs: jscode2session (login), stable_token (access token),
-msgSecCheck (text moderation) and mediaCheckAsync (media moderation), and the check of a message push's
-signature."""
+msgSecCheck (text moderation) and mediaCheckAsync (media moderation), and the checks of a message push: its
+signature, and in safe mode (安全模式) the signature and AES decryption of its body."""
+import base64
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
 
 import requests
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import current_app
 
 from backend.errors import ApiError
@@ -142,3 +144,32 @@ def push_signature(token, timestamp, nonce):
 def push_is_genuine(token, signature, timestamp, nonce):
     return bool(token and signature and timestamp and nonce) and hmac.compare_digest(
         push_signature(token, timestamp, nonce), signature)
+
+
+def push_message_signature(token, timestamp, nonce, encrypted):
+    """The msg_signature of a safe-mode push: sha1 of the token, timestamp, nonce and the encrypted body."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce, encrypted))).encode()).hexdigest()
+
+
+def decrypt_push(encoding_aes_key, appid, encrypted):
+    """The message inside a safe-mode push's `Encrypt` (AES-256-CBC under the 43-character EncodingAESKey, IV its
+    first 16 bytes; the plaintext is 16 random bytes, the message's length in 4 bytes, the message and the appid
+    it was sent to). ValueError when it does not decrypt or was sent to another appid."""
+    key = base64.b64decode(encoding_aes_key + "=")
+    try:
+        data = base64.b64decode(encrypted, validate=True)
+    except (ValueError, TypeError):
+        raise ValueError("Encrypt is not base64") from None
+    if not data or len(data) % 16:
+        raise ValueError("Encrypt is not whole AES blocks")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    plain = decryptor.update(data) + decryptor.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= 32 or len(plain) < 20 + pad:
+        raise ValueError("bad padding")
+    plain = plain[:-pad]
+    length = int.from_bytes(plain[16:20], "big")
+    message, receiver = plain[20:20 + length], plain[20 + length:]
+    if len(message) != length or not hmac.compare_digest(receiver, appid.encode()):
+        raise ValueError("the push was sent to another app")
+    return message
