@@ -53,6 +53,12 @@ _CODE_BY_STATUS = {
 }
 
 
+def input_refused(code):
+    """True for an error code that refuses what the user sent (no face in the photo, bad audio...): a job
+    failing with it was handled, not a failure of the service."""
+    return code is not None and STATUS_BY_CODE.get(code, 500) < 500
+
+
 class ApiError(Exception):
     """An error the client can act on: a code from API.md, a message, the offending field."""
 

@@ -17,6 +17,9 @@ API_JOB_KINDS = tuple(API_KIND_BY_KIND.get(kind, kind) for kind in JOB_KINDS)
 # The ledger: what moves a balance or a hold (ledger_entries.kind), and the kinds that add tokens
 LEDGER_KINDS = ("grant", "recharge", "hold", "capture", "release", "adjust")
 CREDIT_KINDS = ("grant", "recharge", "adjust")
+# what the console shows for each (operator-facing Chinese)
+LEDGER_KIND_LABELS = {"grant": "赠送", "recharge": "充值", "hold": "冻结", "capture": "扣费", "release": "解冻（未扣费）",
+                      "adjust": "退还/调整"}
 
 # Reports (举报): what a user may report a result for
 REPORT_CATEGORIES = ("porn", "politics", "abuse", "fraud", "infringement", "privacy", "other")

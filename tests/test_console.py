@@ -187,6 +187,59 @@ def test_recharge_form_is_idempotent_on_double_submit(admin, pre_stack):
     shot(admin, "audit")
 
 
+def test_the_same_lines_again_wait_for_a_confirmation(admin, pre_stack):
+    """Back, then 提交充值 with the same list: nothing is applied until the operator confirms it."""
+    user = Api(pre_stack.base_url, f"good-again-{time.monotonic_ns()}")
+    before = user.get("/api/v1/me").json()["user"]["balance"]
+
+    def submit():
+        admin.fill("textarea[name=lines]", f"{user.user['id']} 5")
+        admin.fill("input[name=reason]", "补发")
+        admin.click("#recharge-form button")
+
+    admin.goto("/admin/recharges")
+    submit()
+    admin.wait_for_selector("#result")
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before + 5
+    admin.go_back()
+    admin.wait_for_selector("#recharge-form")
+    submit()
+    admin.wait_for_selector("#repeat-warning")
+    assert "没有充值" in admin.inner_text("#repeat-warning") and admin.locator("#result").count() == 0
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before + 5
+    assert admin.input_value("textarea[name=lines]") == f"{user.user['id']} 5"  # kept for the confirmation
+    shot(admin, "recharges-repeat")
+    admin.check("input[name=repeat]")
+    admin.click("#recharge-form button")
+    admin.wait_for_selector("#result")
+    assert "成功" in admin.inner_text("#result")
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before + 10
+
+
+def test_a_bad_recharge_line_is_named(admin, pre_stack):
+    user = Api(pre_stack.base_url, f"good-lines-{time.monotonic_ns()}")
+    before = user.get("/api/v1/me").json()["user"]["balance"]
+    admin.goto("/admin/recharges")
+    admin.fill("textarea[name=lines]", f"abc\nu_x abc\n{user.user['id']} 2 3\nu_y 0\n{user.user['id']} 4")
+    admin.fill("input[name=reason]", "坏行")
+    admin.click("#recharge-form button")
+    admin.wait_for_selector("p.flash.error")
+    message = admin.inner_text("p.flash.error")
+    assert "第 1 行「abc」：缺少次数" in message and "第 2 行「u_x abc」：次数「abc」不是整数" in message
+    assert "第 3 行" in message and "格式不对" in message and "第 4 行「u_y 0」：次数超出范围" in message
+    assert "第 5 行" not in message and "未充值任何用户" in message
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before  # nothing of the batch was applied
+    nobody = f"nobody-{time.monotonic_ns()}"
+    admin.fill("textarea[name=lines]", f"{user.user['id']} 4\n{nobody} 1")
+    admin.click("#recharge-form button")
+    admin.wait_for_selector("#result")
+    rows = admin.locator("#result tr")
+    assert rows.nth(1).inner_text().split("\t")[:3] == ["第 1 行", user.user["id"], "成功"]
+    assert rows.nth(2).inner_text().split("\t")[:3] == ["第 2 行", nobody, "失败"]
+    assert "用户不存在" in rows.nth(2).inner_text()
+    assert user.get("/api/v1/me").json()["user"]["balance"] == before + 4
+
+
 def test_uploaded_template_is_usable_at_once(admin, pre_stack):
     admin.goto("/admin/templates")
     admin.fill("input[name=name]", "宇航员二号")
@@ -286,7 +339,7 @@ def test_dashboard_charts_the_activity(admin):
     """Last in the module: the jobs, verdicts and tokens of the tests above are on the charts."""
     admin.goto("/admin/dashboard")
     text = admin.inner_text("main")
-    assert "sticker · classic" in text and admin.locator("svg.chart rect").count() >= 60
+    assert "表情包 · classic" in text and admin.locator("svg.chart rect").count() >= 60
     assert "pass" in text and "flag" in text  # media verdicts and review items of the last day
     shot(admin, "dashboard")
 

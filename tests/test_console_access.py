@@ -123,6 +123,17 @@ def test_a_new_password_ends_the_old_sessions(pre_stack):
     assert Console(pre_stack).password_step(username, PASSWORD + "!").status_code == 302
 
 
+def test_a_new_totp_secret_ends_the_sessions(pre_stack):
+    admin, _admin_name, _ = signed_in(pre_stack, "admin")
+    moderator, username, secret = signed_in(pre_stack, "moderator")
+    reset = row_action(admin, username, "totp")
+    assert reset.status_code == 200 and f"「{username}」的新两步验证密钥" in reset.text
+    new_secret = re.search(r'id="new-secret">.*?<code>(\w+)</code>', reset.text).group(1)
+    assert new_secret != secret
+    assert refused(moderator.get("/admin/users"))
+    assert admin.get("/admin/users").status_code == 200
+
+
 def test_a_stranger_cannot_lock_an_operator_out(pre_stack):
     username, secret = create_operator(pre_stack, "finance")
     stranger = Console(pre_stack, "127.0.0.2")

@@ -63,3 +63,8 @@ def test_the_embedded_engine_checks_against_the_vocabulary():
         engine.check_inputs("sd", "none", photo, None)
     with pytest.raises(ValueError, match="expression must be one of"):
         engine.check_inputs("cutout", "auto", photo, None)
+
+
+def test_every_kind_and_status_has_a_label():
+    assert set(vocabulary.LEDGER_KIND_LABELS) == set(vocabulary.LEDGER_KINDS)
+    assert set(vocabulary.KIND_LABELS) == set(vocabulary.API_JOB_KINDS)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from flask import current_app
 
 from backend.auth import token_auth
-from backend.errors import STATUS_BY_CODE, ApiError
+from backend.errors import ApiError, input_refused
 from backend.extensions import db
 from backend.models import Job, isoformat
 from backend.ratelimit import job_limit
@@ -97,7 +97,7 @@ def present(job):
 
 def raise_if_rejected(job):
     """A job that failed because of its input answers like bad input would: the 4xx error."""
-    if job.status == "failed" and job.error_code and STATUS_BY_CODE.get(job.error_code, 500) < 500:
+    if job.status == "failed" and input_refused(job.error_code):
         raise ApiError(job.error_code, job.error_message or "The input was rejected.", job.error_field)
 
 

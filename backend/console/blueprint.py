@@ -3,6 +3,8 @@ from apiflask import APIBlueprint
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from backend.vocabulary import API_KIND_BY_KIND, KIND_LABELS, LEDGER_KIND_LABELS, STATUS_LABELS
+
 # An APIBlueprint only so that APIFlask's spec generator skips it (enable_openapi=False): the console is HTML.
 bp = APIBlueprint("console", __name__, url_prefix="/admin", template_folder="templates", static_folder="static",
                   static_url_path="/static", enable_openapi=False)
@@ -33,3 +35,19 @@ ROLE_NAMES = {"admin": "管理员", "moderator": "审核员", "finance": "财务
 @bp.context_processor
 def navigation():
     return {"pages": PAGES, "entry_points": ENTRY_POINTS, "role_names": ROLE_NAMES}
+
+
+# The vocabulary's ids as the pages show them (the labels are defined once, in backend/vocabulary.py).
+@bp.app_template_filter("job_kind")
+def job_kind(kind):
+    return KIND_LABELS.get(API_KIND_BY_KIND.get(kind, kind), kind)
+
+
+@bp.app_template_filter("job_status")
+def job_status(status):
+    return STATUS_LABELS.get(status, status)
+
+
+@bp.app_template_filter("ledger_kind")
+def ledger_kind(kind):
+    return LEDGER_KIND_LABELS.get(kind, kind)

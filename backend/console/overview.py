@@ -6,9 +6,10 @@ from flask import render_template, request
 
 from backend.celery_app import DEFAULT_QUEUE
 from backend.console.access import page
-from backend.console.blueprint import bp
+from backend.console.blueprint import bp, job_kind
 from backend.engine_choice.fleet import read_workers
 from backend.engine_choice.lineup import QUEUES
+from backend.errors import input_refused
 from backend.extensions import db, get_redis
 from backend.models import Job, LedgerEntry, MediaCheck, ReviewItem, utcnow
 from backend.services.backoffice import audit
@@ -21,14 +22,18 @@ MINUTES = 60
 def dashboard():
     now = utcnow()
     hour_ago, day_ago = now - timedelta(minutes=MINUTES), now - timedelta(days=1)
-    rows = db.session.execute(sa.select(Job.kind, Job.engine, Job.status, Job.created_at)
+    rows = db.session.execute(sa.select(Job.kind, Job.engine, Job.status, Job.error_code, Job.created_at)
                               .where(Job.created_at >= hour_ago)).all()
     series = {}
-    for kind, engine, _status, created in rows:
+    for kind, engine, _status, _code, created in rows:
         minute = MINUTES - 1 - int((now - created).total_seconds() // 60)
-        series.setdefault(f"{kind} · {engine}", [0] * MINUTES)[max(0, min(MINUTES - 1, minute))] += 1
-    finished = [status for _k, _e, status, _c in rows if status in ("succeeded", "failed")]
-    failure_rate = (finished.count("failed") / len(finished)) if finished else 0.0
+        series.setdefault(f"{job_kind(kind)} · {engine}", [0] * MINUTES)[max(0, min(MINUTES - 1, minute))] += 1
+    # A job refused for its input (no face in the photo, unreadable audio) was served as it should be: it is
+    # counted apart, not as a failure of the service.
+    finished = [(status, code) for _k, _e, status, code, _c in rows if status in ("succeeded", "failed")]
+    refused = sum(1 for status, code in finished if status == "failed" and input_refused(code))
+    failed = sum(1 for status, _code in finished if status == "failed") - refused
+    failure_rate = (failed / len(finished)) if finished else 0.0
     redis = get_redis()
     try:
         queues = {queue: redis.llen(queue) for queue in (DEFAULT_QUEUE, *QUEUES)}
@@ -42,7 +47,8 @@ def dashboard():
     flags = dict(db.session.execute(sa.select(ReviewItem.kind, sa.func.count()).where(
         ReviewItem.created_at >= day_ago).group_by(ReviewItem.kind)).all())
     return render_template(
-        "console/dashboard.html", series=series, failure_rate=failure_rate, finished=len(finished), queues=queues,
+        "console/dashboard.html", series=series, failure_rate=failure_rate, finished=len(finished), failed=failed,
+        refused=refused, queues=queues,
         workers=workers, granted=(tokens.get("grant") or 0) + (tokens.get("recharge") or 0),
         spent=-(tokens.get("capture") or 0), refunded=tokens.get("adjust") or 0, checks=checks, flags=flags,
         minutes=MINUTES)

@@ -10,6 +10,7 @@ from backend.errors import ApiError
 from backend.extensions import db
 from backend.models import Job, LedgerEntry, User
 from backend.services.backoffice import accounts, api_keys, audit, erasure
+from backend.services.jobs import ledger as ledger_service
 
 NAME_MAX = 64
 
@@ -38,7 +39,7 @@ def user_detail(user_id):
                                 .order_by(LedgerEntry.id.desc()).limit(30)).all()
     jobs = db.session.scalars(sa.select(Job).where(Job.user_id == user.id).order_by(Job.created_at.desc())
                               .limit(30)).all()
-    return render_template("console/user.html", user=user, ledger=ledger, jobs=jobs,
+    return render_template("console/user.html", user=user, ledger=ledger, jobs=jobs, paid=ledger_service.paid,
                            may_block=current_user.role in ("admin", "moderator"),
                            may_delete=current_user.role == "admin")
 

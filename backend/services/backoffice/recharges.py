@@ -1,6 +1,7 @@
 """Batch recharges: each line atomic and applied once per batch, Stripe-style idempotency, an audit record."""
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,13 +10,15 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from backend.errors import ApiError
-from backend.extensions import db
+from backend.extensions import db, get_redis
 from backend.models import AuditRecord, IdempotencyRecord, User, new_id, utcnow
 from backend.schemas import ID_MAX
 from backend.services.jobs import ledger
 from backend.transactions import write_transaction
 
 TAKEOVER_AFTER = timedelta(seconds=60)  # an in-flight key whose request died may be resumed after this
+REPEAT_WINDOW = timedelta(minutes=10)  # the console asks before applying the same lines again within this
+_REPEAT = "vm-recharge-lines:"
 
 
 @dataclass
@@ -114,6 +117,24 @@ def finish(record, status, body_bytes):
             .where(IdempotencyRecord.api_key_id == record.api_key_id, IdempotencyRecord.key == record.key)
             .values(state="done", response_status=status, response_body=body_bytes)
         )
+
+
+def _lines_key(batch):
+    lines = sorted([line.user, str(line.amount)] for line in batch.lines)
+    return _REPEAT + hashlib.sha256(json.dumps(lines, ensure_ascii=False).encode()).hexdigest()
+
+
+def recent_same_lines(batch):
+    """The batch that applied the same lines (in any order) within REPEAT_WINDOW, as remembered:
+    {batch_id, form_key, actor, at}; or None."""
+    value = get_redis().get(_lines_key(batch))
+    return json.loads(value) if value else None
+
+
+def remember_lines(batch, batch_id, form_key, actor):
+    """Note that these lines were applied now (by a form, which may replay its own result)."""
+    get_redis().set(_lines_key(batch), json.dumps({"batch_id": batch_id, "form_key": form_key, "actor": actor,
+                                                   "at": time.time()}), ex=int(REPEAT_WINDOW.total_seconds()))
 
 
 def apply(batch, batch_id, actor, idempotency_key=None):

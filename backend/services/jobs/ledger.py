@@ -79,6 +79,12 @@ def refund(job_id, note):
     return _move(job.user_id, "adjust", job.cost, 0, job_id=job_id, note=note)
 
 
+def paid(job):
+    """What the user pays for a job, net: its cost while held or once captured, nothing once released
+    (failed, canceled) or refunded (withdrawn)."""
+    return job.cost if job.charge in ("held", "captured") else 0
+
+
 def credit(user_id, amount, kind, batch_id=None, note=None):
     """Add tokens (grant, recharge, adjust); with a batch_id, at most once per user and batch."""
     if kind not in CREDIT_KINDS:
