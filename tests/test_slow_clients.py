@@ -62,7 +62,7 @@ def closed_by_server(sock):
     except BlockingIOError:
         return False
     except OSError as error:
-        return error.errno in (errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN)
+        return error.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
 def healthz_from(address, port):
@@ -85,7 +85,8 @@ def test_trickled_headers_are_cut_and_other_addresses_are_served(guarded):
     count = min(wanted, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
     slow = [connect_from("127.0.0.5", guarded.port) for _ in range(count)]
     try:
-        answers, pending, deadline = [], set(slow), time.monotonic() + HEADER_TIMEOUT + 60
+        # (the deadline: the header timeout with room for a loaded machine; Nginx's default was 60 s)
+        answers, pending, deadline = [], set(slow), time.monotonic() + HEADER_TIMEOUT + 30
         connecting = time.monotonic() + 20
         for sock in slow:  # a request line and the first header; the rest never comes
             connected = select.poll()
@@ -166,9 +167,13 @@ def test_one_user_holds_only_their_own_slots(guarded, long_speech, high_voice_b6
     stop = threading.Event()
 
     def trickle(sock):  # slow enough never to finish, fast enough never to be cut: the slots stay held
-        while not stop.wait(0.2):
+        sock.setblocking(False)
+        while not stop.wait(0.2):  # what the small receive buffer holds, five times a second
             try:
-                sock.recv(4096)
+                if not sock.recv(1 << 13):
+                    return  # (closed)
+            except BlockingIOError:
+                continue
             except OSError:
                 return
 
