@@ -116,8 +116,10 @@ def _unfinished_twin(fingerprint, user_id=None):
 
 
 def finished_result(fingerprint):
-    """Worker side: the result fields of a finished twin, to hand to a job without computing it again."""
+    """Worker side: `(result fields, seconds it took to compute)` of a finished twin, to hand to a job without
+    computing it again (no sooner than that many seconds after the job started); None without one."""
     twin = _any_result(fingerprint)
     if twin is None:
         return None
-    return {"engine": twin.engine, **{name: getattr(twin, name) for name in lifecycle.RESULT_FIELDS}}
+    took = (twin.finished_at - twin.started_at).total_seconds() if twin.started_at and twin.finished_at else 0.0
+    return {"engine": twin.engine, **{name: getattr(twin, name) for name in lifecycle.RESULT_FIELDS}}, max(took, 0.0)
