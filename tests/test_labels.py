@@ -113,3 +113,22 @@ def test_a_swap_result_carries_both_labels(stack):
     task = api.wait_task(answer.json()["task_id"])
     served = requests.get(task["result"]["url"], timeout=10).content
     assert json.loads(read_hidden_label(served, task["result"]["mime"]))["ProduceID"] == task["task_id"]
+
+
+def test_every_image_of_an_exported_pack_has_exactly_one_visible_label():
+    """Thumbnails, icon, cover and banner are labelled once at their own size: a scaled copy of a labelled main
+    image would carry a second, garbled 「AI生成」 behind the real one. On a plain grey sticker one label is one
+    shade of the label's backing; a label under a label would show a second, darker one."""
+    import zipfile
+
+    from backend.renders import wechat_pack
+
+    frame = Image.new("RGBA", (240, 240), (200, 200, 200, 255))
+    main = sticker_post.label([frame.copy()], True)
+    data, extension = wechat_pack.main_image(main, False, hidden_label("t_label"))
+    stickers = [([frame], data, extension, "开心")] * 8
+    archive = zipfile.ZipFile(io.BytesIO(wechat_pack.assemble(stickers, "测试", "介绍", hidden_label("t_label"))))
+    for name in ("thumbs/01.png", "icon.png", "cover.png", "main/01.png", "banner.png"):
+        pixels = np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("L")).astype(int)
+        # grey 200 under the backing (0, 0, 0, 170) is about 67; under two backings it would be about 22
+        assert 60 <= pixels.min() <= 75, (name, pixels.min())

@@ -6,6 +6,7 @@ from flask import current_app
 
 from backend import metrics
 from backend.engine_choice import served
+from backend.engines import sticker_post
 from backend.renders import wechat_pack
 from backend.renders.labels import hidden_label
 from backend.renders.sticker import make_frames, sources
@@ -23,12 +24,13 @@ def render(job, progress):
         animation = item["animation"] if params["animated"] else None
         out, frames = make_frames(engine, photo, template, params, item["text"], item["expression"],
                                   item["decoration"], wechat_pack.MAIN_SIZE, animation)
-        data, extension = wechat_pack.main_image(frames, params["animated"], hidden)
+        data, extension = wechat_pack.main_image(sticker_post.label([frame.copy() for frame in frames],
+                                                                    params["ai_label"]), params["animated"], hidden)
         stickers.append((frames, data, extension, item["meaning"]))
         described.append({"part": f"{index + 1:02d}.{extension}", "text": item["text"], "emotion": item["emotion"],
                           "expression": out.expression, "bytes": len(data)})
         progress((index + 1) / (len(params["stickers"]) + 1))
-    archive = wechat_pack.assemble(stickers, params["name"], params["intro"], hidden)
+    archive = wechat_pack.assemble(stickers, params["name"], params["intro"], hidden, params["ai_label"])
     path = files.result_path("pack", job.cache_key, "zip")
     for entry, (_frames, data, _extension, _meaning) in zip(described, stickers):
         files.write_atomic(files.part_path(path, entry["part"]), data)

@@ -25,6 +25,7 @@ def render(job, progress):
     size = sticker_post.ANIMATED_SIZE if params["animated"] else sticker_post.STATIC_SIZE
     out, frames = make_frames(engine, photo, template, params, params["text"], params["expression"],
                               params.get("decoration"), size, params["animation"] if params["animated"] else None)
+    frames = sticker_post.label(frames, params["ai_label"])
     hidden = hidden_label(job.id)
     if params["animated"]:
         encoded = sticker_post.encode_animated(frames, params["format"], config["GIF_MAX_BYTES"], hidden_label=hidden)
@@ -55,12 +56,12 @@ def generate(engine, photo, template, params, text, expression):
 
 def make_frames(engine, photo, template, params, text, expression, decoration, size, animation):
     """(the engine's output, the finished frames): the face with its expression and decoration, captioned in a
-    size x size square, animated when `animation` names one, each frame with the visible AI label."""
+    size x size square, animated when `animation` names one; not yet labelled (sticker_post.label, once, on
+    the image at the size it is shown: a scaled copy of a labelled frame would carry a second, garbled label)."""
     out = generate(engine, photo, template, params, text, expression)
     decorate(out.image, out.face, decoration or DECORATION_BY_EXPRESSION.get(out.expression, "none"))
     frame = sticker_post.finish_frame(out.image, text, size, out.caption_box)
-    frames = sticker_post.animate(frame, animation) if animation else [frame]
-    return out, sticker_post.label(frames, params["ai_label"])
+    return out, sticker_post.animate(frame, animation) if animation else [frame]
 
 
 def store_result(job, encoded, engine_name, meta):

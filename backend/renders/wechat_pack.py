@@ -12,7 +12,8 @@ which check enforces which rule):
 
 Names: main/01.gif … and thumbs/01.png … numbered alike (one thumbnail per main image), cover.png, icon.png,
 banner.png, manifest.json (name, introduction, meanings, the files, the AI-generated declaration). Every image
-carries the visible 「AI生成」 and the hidden label.
+carries the hidden label and exactly one visible 「AI生成」, drawn at the size the image has (thumbnails, icon
+and banner are made from the unlabelled frames and labelled once).
 """
 import io
 import json
@@ -37,22 +38,25 @@ def main_image(frames, animated, hidden_label):
     return sticker_post.encode_static(frames[0], "png", hidden_label=hidden_label).data, "png"
 
 
-def assemble(stickers, name, intro, hidden_label):
-    """The zip's bytes. `stickers`: [(frames (240 x 240 RGBA, AI label drawn), main image bytes, extension,
-    meaning)] in order."""
+def assemble(stickers, name, intro, hidden_label, visible_label=True):
+    """The zip's bytes. `stickers`: [(frames (240 x 240 RGBA, not labelled), main image bytes (labelled),
+    extension, meaning)] in order; `visible_label`: draw 「AI生成」 (once) on every image made here."""
+    def labelled(image):
+        return sticker_post.draw_ai_label(image.convert("RGBA")) if visible_label else image.convert("RGBA")
+
     files, manifest_items = {}, []
     for number, (frames, data, extension, meaning) in enumerate(stickers, start=1):
         main_name, thumb_name = f"main/{number:02d}.{extension}", f"thumbs/{number:02d}.png"
         files[main_name] = data
-        files[thumb_name] = _png(_labelled(frames[0].resize((THUMB_SIZE,) * 2, Image.Resampling.LANCZOS)),
+        files[thumb_name] = _png(labelled(frames[0].resize((THUMB_SIZE,) * 2, Image.Resampling.LANCZOS)),
                                  MAX_BYTES["thumb"], hidden_label)
         manifest_items.append({"main": main_name, "thumbnail": thumb_name, "meaning": meaning[:PACK_MEANING_MAX]})
     first = stickers[0][0][0]
-    files["cover.png"] = _png(first.copy(), MAX_BYTES["cover"], hidden_label)
-    files["icon.png"] = _png(_labelled(first.resize((ICON_SIZE,) * 2, Image.Resampling.LANCZOS)),
-                             MAX_BYTES["icon"], hidden_label)
-    files["banner.png"] = _png(_banner([frames[0] for frames, *_ in stickers[:4]], name), MAX_BYTES["banner"],
-                               hidden_label, opaque=True)
+    files["cover.png"] = _png(labelled(first.copy()), MAX_BYTES["cover"], hidden_label)
+    files["icon.png"] = _png(labelled(first.resize((ICON_SIZE,) * 2, Image.Resampling.LANCZOS)), MAX_BYTES["icon"],
+                             hidden_label)
+    files["banner.png"] = _png(labelled(_banner([frames[0] for frames, *_ in stickers[:4]], name)),
+                               MAX_BYTES["banner"], hidden_label, opaque=True)
     files["manifest.json"] = json.dumps({
         "platform": "微信表情开放平台 (sticker.weixin.qq.com)", "name": name[:PACK_NAME_MAX], "introduction": intro[:PACK_INTRO_MAX],
         "count": len(stickers), "stickers": manifest_items, "cover": "cover.png", "icon": "icon.png",
@@ -63,11 +67,6 @@ def assemble(stickers, name, intro, hidden_label):
         for file_name, data in files.items():
             archive.writestr(file_name, data)
     return buffer.getvalue()
-
-
-def _labelled(image):
-    """A scaled-down image gets the visible label again, at a size it can still be read at."""
-    return sticker_post.draw_ai_label(image.convert("RGBA"))
 
 
 def _png(image, max_bytes, hidden_label, opaque=False):
@@ -97,4 +96,4 @@ def _banner(firsts, name):
     title = sticker_post.font(64)
     text_width = draw.textlength(name, font=title)
     draw.text(((width - text_width) / 2, 40), name, font=title, fill=(90, 60, 20, 255))
-    return sticker_post.draw_ai_label(banner)
+    return banner
