@@ -132,6 +132,8 @@ def load_config(environ=None):
         "CAPTION_MAX_CHARS": _env_int("VOXMOJI_CAPTION_MAX_CHARS", 40),
         "GIF_MAX_BYTES": _env_int("VOXMOJI_GIF_MAX_BYTES", 500 * 1024),
         "AI_LABEL": _env_bool("VOXMOJI_AI_LABEL", True),
+        # the audible label of speech results (renders/audible_label.py): off, start or end
+        "AUDIO_LABEL": _env("VOXMOJI_AUDIO_LABEL", "off"),
         "COST_STICKER": _env_int("VOXMOJI_COST_STICKER", 1),
         "COST_ANIMATED_STICKER": _env_int("VOXMOJI_COST_ANIMATED_STICKER", 2),
         "COST_SWAP": _env_int("VOXMOJI_COST_SWAP", 1),
@@ -278,6 +280,8 @@ def check_config(config):
     if not isinstance(config["SEED_TTS_CLONING"], bool):
         setting = str(config["SEED_TTS_CLONING"] or "").strip().lower()
         config["SEED_TTS_CLONING"] = setting in ("1", "true", "yes", "on") if setting else dev_mode(config)
+    if config["AUDIO_LABEL"] not in ("off", "start", "end"):
+        raise RuntimeError(f"VOXMOJI_AUDIO_LABEL={config['AUDIO_LABEL']!r}: use off, start or end.")
     if config["MODERATION"] not in ("post", "pre"):
         raise RuntimeError(f"VOXMOJI_MODERATION={config['MODERATION']!r}: use post or pre.")
     for key, variable in SECRET_NAMES.items():

@@ -132,3 +132,50 @@ def test_every_image_of_an_exported_pack_has_exactly_one_visible_label():
         pixels = np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("L")).astype(int)
         # grey 200 under the backing (0, 0, 0, 170) is about 67; under two backings it would be about 22
         assert 60 <= pixels.min() <= 75, (name, pixels.min())
+
+
+@pytest.fixture(scope="module")
+def audible_stack(tmp_path_factory):
+    from stack_process import Stack
+
+    with Stack(tmp_path_factory.mktemp("audible"), services=("redis", "web", "worker", "nginx"),
+               VOXMOJI_AUDIO_LABEL="start") as stack:
+        yield stack
+
+
+def _cue_pattern(samples, rate=16000):
+    """Whether each 40 ms window of the first 0.9 s is an 800 Hz tone (True) or quiet (False)."""
+    import numpy as np
+
+    windows = []
+    for start in range(0, int(0.88 * rate), int(0.04 * rate)):
+        window = samples[start:start + int(0.04 * rate)]
+        spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
+        tone = spectrum[int(780 * len(window) / rate):int(820 * len(window) / rate) + 1].sum()
+        windows.append(bool(tone > 0.5 * spectrum.sum() and np.abs(window).max() > 0.05))
+    return windows
+
+
+def test_the_operator_can_switch_on_an_audible_label(audible_stack, stack, high_voice_b64):
+    """GB 45438-2025's rhythm cue for audio (Morse "AI": short-long, short-short) at the start of the speech
+    when VOXMOJI_AUDIO_LABEL=start; off by default."""
+    import soundfile
+
+    body = {"text": "听得见的标识。", "voice_consent": True, "prompt_audio": high_voice_b64, "format": "wav"}
+    heard = {}
+    for name, where in (("on", audible_stack), ("off", stack)):
+        api = Api(where.base_url, f"audible-{name}-{time.monotonic_ns()}")
+        task = api.wait_task(api.post("/api/v1/tts", json=body).json()["task_id"])
+        samples, rate = soundfile.read(io.BytesIO(requests.get(task["audio_url"], timeout=30).content), dtype="float32")
+        heard[name] = _cue_pattern(samples if rate == 16000 else _resample(samples, rate))
+    # 40 ms windows: dot (2 on), gap, dash (6 on), letter gap, dot, gap, dot
+    expected = [True] * 2 + [False] * 2 + [True] * 6 + [False] * 6 + [True] * 2 + [False] * 2 + [True] * 2
+    assert sum(a == b for a, b in zip(heard["on"], expected)) >= len(expected) - 3, heard["on"]
+    assert sum(heard["off"]) <= 3  # speech, not the cue
+
+
+def _resample(samples, rate):
+    import numpy as np
+
+    positions = np.arange(0, len(samples), rate / 16000)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)

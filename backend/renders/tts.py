@@ -9,6 +9,7 @@ from backend import metrics
 from backend.engine_choice import served
 from backend.engines.speaker_encoder import similarity
 from backend.engines.tts_output import join_outputs, split_sentences
+from backend.renders import audible_label
 from backend.renders.labels import hidden_label, label_audio
 from backend.renders.speech_writer import SpeechWriter
 from backend.services.media import audio, files, recordings
@@ -25,18 +26,23 @@ def render(job, progress):
     writer = SpeechWriter(job.cache_key, params["format"], hidden_label(job.id)) \
         if params["format"] in STREAMED_FORMATS else None
     started = time.perf_counter()
+    position = params.get("audio_label") or "off"
     try:
-        speech = speak(engine, params, samples, rate, progress, writer.audio if writer else None)
+        speech = speak(engine, params, samples, rate, progress, _cue_first(writer.audio, position) if writer else None)
     except Exception:
         if writer:
             writer.fail()
         raise
     if writer:
+        if position == "end":
+            writer.audio(np.concatenate([np.zeros(int(audible_label.PAUSE * speech.sample_rate), np.float32),
+                                         audible_label.cue(speech.sample_rate)]), speech.sample_rate)
         writer.end()
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     # How much of the user's voice the result carries (speaker-embedding cosine, 0-1), shown to the user.
     resemblance = round(similarity(samples, rate, speech.audio, speech.sample_rate), 3)
-    encoded = audio.encode(speech.audio, speech.sample_rate, params["format"])
+    encoded = audio.encode(audible_label.attach(speech.audio, speech.sample_rate, position), speech.sample_rate,
+                           params["format"])
     data = label_audio(encoded.data, params["format"], hidden_label(job.id))
     path = files.result_path("tts", job.cache_key, params["format"])
     files.write_atomic(path, data)
@@ -48,6 +54,21 @@ def render(job, progress):
             "instruct_ignored": speech.instruct_ignored, "notes": speech.notes, "similarity": resemblance,
         },
     }
+
+
+def _cue_first(on_audio, position):
+    """A stream's piece handler that plays the audible label before the first piece (position `start`)."""
+    if position != "start":
+        return on_audio
+    begun = []
+
+    def handed(piece, rate):
+        if not begun:
+            begun.append(True)
+            on_audio(np.concatenate([audible_label.cue(rate), np.zeros(int(audible_label.PAUSE * rate), np.float32)]),
+                     rate)
+        on_audio(piece, rate)
+    return handed
 
 
 def speak(engine, params, samples, rate, progress, on_audio=None):

@@ -54,6 +54,7 @@ def request_speech(user, fields, operator_consent=False):
         "speed": round(args["speed"], 2), "format": args["format"], "emotion": args["emotion"],
         "prompt_sha256": prompt.sha256, "prompt_text": (prompt_text or "").strip() or None,
         "voice_consent": True if has_inline else None,
+        "audio_label": None if config["AUDIO_LABEL"] == "off" else config["AUDIO_LABEL"],
     }
     engine, version = fleet.choose("tts")
     cost = math.ceil(len(text) / config["COST_TTS_PER_CHARS"])
