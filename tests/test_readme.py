@@ -86,6 +86,18 @@ def test_the_wrapper_finds_the_state_directory_and_its_secrets(tmp_path):
     assert "/api/v1/tts" in done.stdout
 
 
+def test_a_key_name_in_use_is_refused_in_words(tmp_path):
+    """The README's create-api-key, run twice with one name: a usage error, not a traceback."""
+    (tmp_path / "var").mkdir()  # as `make run` leaves it
+    env = {"VOXMOJI_ENV": "development", "VOXMOJI_VAR_DIR": str(tmp_path / "var")}
+    assert fresh_shell(f"{REPO}/bin/voxmoji db upgrade", cwd=tmp_path, **env).returncode == 0
+    first = fresh_shell(f"{REPO}/bin/voxmoji create-api-key --name backoffice", cwd=tmp_path, **env)
+    assert first.returncode == 0 and first.stdout.strip().splitlines()[-1].startswith("vmk_"), first.stderr
+    again = fresh_shell(f"{REPO}/bin/voxmoji create-api-key --name backoffice", cwd=tmp_path, **env)
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert "an API key named 'backoffice' exists already" in again.stderr
+
+
 def test_make_web_runs_beat_unless_told_not_to():
     def services(*assignments):
         done = subprocess.run(["make", "-s", "--no-print-directory", "web-services", *assignments], cwd=REPO,
