@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test web worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
+.PHONY: run test web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 run: install
@@ -25,20 +25,31 @@ bench: install
 # names (REDIS_URL, DATABASE_URL, VOXMOJI_MEDIA_STORAGE=s3 ...); VOXMOJI_WORKER_ENGINES pins its engines.
 # ROLE=gpu installs torch and diffusers as well (into a GPU host's own CUDA build of torch).
 ROLE ?= worker
-worker: system-deps-worker $(VENV)/.installed-$(ROLE)
+worker: install-worker
 	$(PY) -m backend.stack worker
 
+# What `make worker` installs, without starting it (models/README.md: install, then weights, then start).
+install-worker: system-deps-worker $(VENV)/.installed-$(ROLE)
+
 # A web host (docs/deploy.md): Nginx, gunicorn and Celery beat, no engines; Redis, the database and the
-# S3 bucket are the ones the environment names.
+# S3 bucket are the ones the environment names. Beat must run on one host only: VOXMOJI_WEB_BEAT=0 on
+# every other web host leaves it out.
+VOXMOJI_WEB_BEAT ?= 1
+WEB_BEAT_OFF := $(filter 0 false no off,$(shell echo '$(VOXMOJI_WEB_BEAT)' | tr A-Z a-z))
+WEB_SERVICES := web,$(if $(WEB_BEAT_OFF),,beat,)nginx
 web: system-deps-web $(VENV)/.installed-web
 	$(PY) -m backend.stack prepare
-	VOXMOJI_SERVICES=web,beat,nginx $(PY) -m backend.stack supervise
+	VOXMOJI_SERVICES=$(WEB_SERVICES) $(PY) -m backend.stack supervise
+
+# What `make web` runs on this host (the tests read it).
+web-services:
+	@echo $(WEB_SERVICES)
 
 # One box runs every service, so it installs the worker role (which includes the web tier's packages).
 install: system-deps $(VENV)/.installed-worker
 
 # The opt-in neural Mandarin CPU voice: its libraries, then its weights converted once into models/mellotron-zh
-# (serve it with VOXMOJI_WORKER_ENGINES=tts:mellotron-zh,sticker:auto; README, "mellotron-zh").
+# (serve it with VOXMOJI_WORKER_ENGINES=tts:mellotron-zh,sticker:auto; docs/mellotron-zh.md).
 mellotron: system-deps-worker $(VENV)/.installed-mellotron models/mellotron-zh/bank.json
 
 models/mellotron-zh/bank.json: $(VENV)/.installed-mellotron

@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app backend stickers ...`."""
+"""Flask CLI commands: `bin/voxmoji stickers ...` (that is `flask --app backend stickers ...`)."""
 import json
 
 import click
@@ -39,7 +39,12 @@ def create_api_key_command(name, scope, user_ref):
     user_id = accounts.find(user_ref).id if scope == "speech" and user_ref else None
     if scope == "speech" and user_id is None:
         raise click.UsageError("a speech key needs --user (the account it bills)")
-    record, key = api_keys.create(name, scope, user_id)
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        record, key = api_keys.create(name, scope, user_id)
+    except IntegrityError:  # names are unique: the audit log tells keys apart by them
+        raise click.UsageError(f"an API key named {name!r} exists already; choose another --name") from None
     click.echo(f"created API key {record.name!r} (scope {record.scope}); store it now, it is not shown again:")
     click.echo(key)
 

@@ -57,7 +57,7 @@ def test_the_bank_keeps_only_voices_that_pass_the_sanity_checks(mellotron_dir):
         assert 0.12 <= voice["seconds_per_syllable"] <= 0.4 and voice["voiced"] >= 0.4
     for voice in voices:
         if not voice["ok"]:
-            assert voice["why"]  # the README lists them with this reason
+            assert voice["why"]  # docs/mellotron-zh.md lists them with this reason
 
 
 def test_pinyin_is_spelled_as_the_model_was_trained(engine):

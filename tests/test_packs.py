@@ -1,6 +1,6 @@
 """Sticker packs through the running stack: a pack of 8 from one photo, exported as WeChat's sticker open
 platform asks for a submission. Every file of the zip is checked here, independently of the code that made
-it, against the platform's published rules (README, "Sticker packs")."""
+it, against the platform's published rules (docs/engines.md, "Sticker packs")."""
 import base64
 import io
 import json

@@ -8,7 +8,7 @@ normalisation is folded into plain weights. The result is written as safetensors
 engine loads; `python -m backend.engines.mellotron_weights [DIR]` does it (default models/mellotron-zh).
 
 Provenance: the package states neither the weights' licence nor their training data (the speaker names suggest
-the Databaker corpus and commercial cloud voices), which is why the engine is opt-in (README).
+the Databaker corpus and commercial cloud voices), which is why the engine is opt-in (docs/mellotron-zh.md).
 """
 import importlib.util
 import json

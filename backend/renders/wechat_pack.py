@@ -1,5 +1,5 @@
 """A sticker pack laid out as WeChat's sticker open platform (微信表情开放平台, sticker.weixin.qq.com) asks for a
-submission, as a zip. The platform's published requirements (its 表情制作指引; README "Sticker packs" says
+submission, as a zip. The platform's published requirements (its 表情制作指引; docs/engines.md, "Sticker packs", says
 which check enforces which rule):
 
 - 表情主图 main images: 8, 16 or 24; 240 x 240; animated GIF (or static PNG); each at most 500 KB

@@ -14,7 +14,7 @@ from backend.models import ApiKey, User, utcnow
 from backend.services.backoffice.accounts import refuse_blocked
 from backend.transactions import write_transaction
 
-admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (flask --app backend create-api-key)",
+admin_auth = HTTPTokenAuth(scheme="Bearer", description="an admin API key (bin/voxmoji create-api-key)",
                            security_scheme_name="AdminKeyAuth")
 
 
@@ -107,4 +107,4 @@ def speech_auth_error(error):
 def admin_auth_error(error):
     """401 in the API's error shape."""
     return error_response(401, "unauthorized", "Send an admin API key: Authorization: Bearer vmk_... "
-                          "(create one with `flask --app backend create-api-key --name NAME`).")
+                          "(create one with `bin/voxmoji create-api-key --name NAME`).")
