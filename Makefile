@@ -7,6 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
+# one box for trying it: saved voices usable at once, marked unverified (refused if the stack looks public)
+run: export VOXMOJI_CONSENT_CHECK ?= none
 run: install
 	$(PY) -m backend.stack prepare
 	$(PY) -m backend.stack supervise

@@ -65,7 +65,9 @@ def fresh_shell(command, cwd, **extra):
 
 
 def test_the_wrapper_runs_from_a_fresh_shell_anywhere(tmp_path):
-    done = fresh_shell(f"{REPO}/bin/voxmoji --help", cwd=tmp_path)
+    # a fresh clone has no var/ yet: the explicit dev mode, with its own state directory
+    done = fresh_shell(f"{REPO}/bin/voxmoji --help", cwd=tmp_path, VOXMOJI_ENV="development",
+                       VOXMOJI_VAR_DIR=str(tmp_path / "var"))
     assert done.returncode == 0, done.stderr
     for command in ("create-admin", "create-api-key", "block-user", "recharge", "words", "db"):
         assert re.search(rf"^\s+{command}\s", done.stdout, re.MULTILINE), (command, done.stdout)
