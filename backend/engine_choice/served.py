@@ -57,16 +57,20 @@ def _sd_lora_unavailable(config):
     return _package("diffusers") or _package("torch") or _package("mediapipe") or (None if cpu else _cuda_device())
 
 
+def _model_dir_unavailable(config, setting, missing_files, hint=""):
+    """Why the model directory a setting names cannot be used (unset, or lacking files), else None."""
+    model_dir = config.get(setting)
+    if not model_dir:
+        return f"{setting} is not set{hint}"
+    missing = missing_files(model_dir)
+    return f"{setting}={model_dir} lacks {', '.join(missing[:3])}{hint}" if missing else None
+
+
 def _mellotron_unavailable(config):
     from backend.engines.tts_mellotron_zh import missing_files
 
-    model_dir = config.get("MELLOTRON_MODEL_DIR")
-    if not model_dir:
-        return "MELLOTRON_MODEL_DIR is not set (make mellotron)"
-    missing = missing_files(model_dir)
-    if missing:
-        return f"MELLOTRON_MODEL_DIR={model_dir} lacks {', '.join(missing[:3])} (make mellotron)"
-    return _package("torch") or _package("safetensors") or _espeak_unavailable(config)
+    return (_model_dir_unavailable(config, "MELLOTRON_MODEL_DIR", missing_files, " (make mellotron)")
+            or _package("torch") or _package("safetensors") or _espeak_unavailable(config))
 
 
 def _espeak_unavailable(config):
@@ -76,14 +80,9 @@ def _espeak_unavailable(config):
 def _funasr_unavailable(config):
     from backend.engines.asr_funasr import missing_files
 
-    model_dir = config.get("ASR_MODEL_DIR")
-    if not model_dir:
-        return "ASR_MODEL_DIR is not set (models/README.md, \"Speech recognition\")"
-    missing = missing_files(model_dir)
-    if missing:
-        return f"ASR_MODEL_DIR={model_dir} lacks {', '.join(missing)}"
     cpu = config.get("ASR_DEVICE", "cpu") == "cpu"
-    return _package("funasr") or _package("torch") or (None if cpu else _cuda_device())
+    return (_model_dir_unavailable(config, "ASR_MODEL_DIR", missing_files, " (models/README.md, speech recognition)")
+            or _package("funasr") or _package("torch") or (None if cpu else _cuda_device()))
 
 
 def _mediapipe_unavailable(config):
