@@ -9,7 +9,8 @@ import pytest
 
 from backend.engine_choice import lineup, served
 
-CALLS = {"sticker": ("generate", "swap", "check_inputs"), "tts": ("synthesize", "check_inputs", "forget")}
+CALLS = {"sticker": ("generate", "swap", "check_inputs"), "tts": ("synthesize", "check_inputs", "forget"),
+         "asr": ("transcribe",)}
 
 
 def engine_class(family, name):

@@ -46,8 +46,8 @@ def test_login_limit_is_per_client_ip(limited):
 def test_voice_creation_has_the_job_limits(limited, stack, low_voice_wav):
     """Saving a voice runs ffmpeg in the web tier: it counts against the same per-user limit as jobs."""
     client, login, headers = signed_in(limited, "limited-voices", "203.0.113.8")
-    token = client.get("/api/v1/voices/consent", headers=headers).json["consent_token"]
-    body = lambda: {"audio": (io.BytesIO(low_voice_wav), "a.wav"), "consent_token": token}  # noqa: E731
+    body = lambda: {"audio": (io.BytesIO(low_voice_wav), "a.wav"),  # noqa: E731 - one consent token per voice
+                    "consent_token": client.get("/api/v1/voices/consent", headers=headers).json["consent_token"]}
     statuses = [client.post("/api/v1/voices", data=body(), headers=headers,
                             content_type="multipart/form-data").status_code for _ in range(5)]
     assert statuses == [201, 201, 201, 429, 429], statuses

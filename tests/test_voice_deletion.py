@@ -49,8 +49,11 @@ def test_deleted_voice_recording_profiles_and_results_are_gone(stack, high_voice
 def test_deleting_my_voice_keeps_another_users_copy_of_the_same_bytes(stack, low_voice):
     recording = wav_bytes(low_voice * 0.57)
     a, b = (Api(stack.base_url, f"same-bytes-{i}-{time.monotonic_ns()}") for i in range(2))
-    voice_a = a.post("/api/v1/voices", files={"audio": ("a.wav", recording, "audio/wav")}, data=a.consent()).json()["voice"]
-    voice_b = b.post("/api/v1/voices", files={"audio": ("b.wav", recording, "audio/wav")}, data=b.consent()).json()["voice"]
+    said = "我们今天去公园玩"  # the same transcript too (each consent sentence has its own code)
+    voice_a = a.post("/api/v1/voices", files={"audio": ("a.wav", recording, "audio/wav")},
+                     data={**a.consent(), "prompt_text": said}).json()["voice"]
+    voice_b = b.post("/api/v1/voices", files={"audio": ("b.wav", recording, "audio/wav")},
+                     data={**b.consent(), "prompt_text": said}).json()["voice"]
     task_a, task_b = speak(a, voice_a["voice_id"], "同样的录音。"), speak(b, voice_b["voice_id"], "同样的录音。")
     assert task_a["result"]["url"].split("?")[0] == task_b["result"]["url"].split("?")[0]
 
