@@ -204,6 +204,10 @@ def test_a_talking_sticker_plays_in_the_page(page, stack):
     })""")
     assert "error" not in played, played
     assert played["width"] == 480 and 1 < played["duration"] <= 10.1
+    # no native controls over the caption at the bottom: the page's own button plays and pauses it
+    assert page.evaluate("document.getElementById('talking-video').controls") is False
+    page.click("#talking-play")
+    page.wait_for_function("() => document.getElementById('talking-video').paused")
     assert page.evaluate("document.getElementById('talking-gif').naturalWidth") == 240
     page.evaluate("() => { navigator.share = (data) => { window.sharedUrl = data.url; return Promise.resolve(); }; }")
     page.click("#talking-share")

@@ -95,7 +95,7 @@
 
   var running = {}; // section -> its progress display, stopped when its work ends (busy)
 
-  // A job's progress, shown from the click on: 「正在提交」, then its status (排队中, 生成中 …) and progress, with the
+  // A job's progress, shown from the click on: 「正在提交」, then its status's label (options) and progress, with the
   // seconds waited, ticking every second. `section` names the progress bar (<section>-progress) and its line
   // (<section>-state). Returns {show(task), done()}.
   function progressOf(section) {
@@ -191,12 +191,12 @@
     var per = choices.costs.tts_chars_per_token;
     var speech = $('tts-text').value.trim();
     var talking = $('talking-text').value.trim();
-    var packStyle = $('photo-file').files[0] ? 'cutout' : 'template'; // a pack takes the source's own style
     var costs = {
       'tts-go': speech ? speechCost(speech) : null,
       'tts-stream': speech ? speechCost(speech) : null,
       'sticker-go': stickerCost($('style').value, $('animated').checked),
-      'pack-go': stickerCost(packStyle, $('pack-animated').checked) * $('pack-captions').children.length,
+      // a pack takes its source's own style (never Stable Diffusion's): the plain sticker's cost, each
+      'pack-go': stickerCost('', $('pack-animated').checked) * $('pack-captions').children.length,
       'talking-go': talking ? speechCost(talking) + choices.costs.talking_extra : null
     };
     Object.keys(costs).forEach(function (id) {
@@ -777,7 +777,7 @@
     $('delete-account').onclick = deleteAccount;
     // the costs on the buttons follow what they would spend
     ['tts-text', 'talking-text'].forEach(function (id) { $(id).addEventListener('input', showCosts); });
-    ['style', 'animated', 'pack-animated', 'photo-file'].forEach(function (id) { $(id).addEventListener('change', showCosts); });
+    ['style', 'animated', 'pack-animated'].forEach(function (id) { $(id).addEventListener('change', showCosts); });
     $('template-select').onchange = markTemplate;
     $('instruct-preset').onchange = function () { if (this.value) $('tts-mode').value = 'instruct'; };
     Array.prototype.forEach.call(document.querySelectorAll('button.report'), function (button) {
