@@ -67,8 +67,9 @@ def test_make_a_sticker_in_the_browser(page, tmp_path):
     photo.write_bytes(encode_image(hopper_photo()))
     page.set_input_files("#photo-file", str(photo))
     page.click("#sticker-go")  # without confirming the person's consent: refused before anything is sent
-    page.wait_for_selector("#error:not([hidden])", timeout=10000)
-    assert "同意" in page.inner_text("#error")
+    page.wait_for_selector("#sticker-error:not([hidden])", timeout=10000)  # next to the button, not at the top
+    assert "同意" in page.inner_text("#sticker-error")
+    assert page.is_hidden("#error")
     page.check("#face-consent")
     page.fill("#caption", "开心大笑")
     page.select_option("#style", "comic")
@@ -94,8 +95,8 @@ def test_no_face_shows_its_message(page, tmp_path):
     page.set_input_files("#photo-file", str(photo))
     page.check("#face-consent")
     page.click("#sticker-go")
-    page.wait_for_selector("#error:not([hidden])", timeout=60000)
-    assert page.inner_text("#error") == "没有检测到人脸，换一张正脸照片试试"
+    page.wait_for_selector("#sticker-error:not([hidden])", timeout=60000)
+    assert page.inner_text("#sticker-error") == "没有检测到人脸，换一张正脸照片试试"
     page.screenshot(path=str(ARTIFACTS / "h5-error.png"))
 
 
@@ -140,8 +141,8 @@ def test_a_refused_request_shows_the_servers_reason(page):
     page.select_option("#style", "panda")
     page.fill("#caption", "不匹配")
     page.click("#sticker-go")
-    page.wait_for_selector("#error:not([hidden])", timeout=30000)
-    message = page.inner_text("#error")
+    page.wait_for_selector("#sticker-error:not([hidden])", timeout=30000)
+    message = page.inner_text("#sticker-error")
     assert message.startswith("请求有误") and "astronaut" in message and "template" in message, message
 
 
@@ -203,6 +204,10 @@ def test_a_talking_sticker_plays_in_the_page(page, stack):
     })""")
     assert "error" not in played, played
     assert played["width"] == 480 and 1 < played["duration"] <= 10.1
+    # no native controls over the caption at the bottom: the page's own button plays and pauses it
+    assert page.evaluate("document.getElementById('talking-video').controls") is False
+    page.click("#talking-play")
+    page.wait_for_function("() => document.getElementById('talking-video').paused")
     assert page.evaluate("document.getElementById('talking-gif').naturalWidth") == 240
     page.evaluate("() => { navigator.share = (data) => { window.sharedUrl = data.url; return Promise.resolve(); }; }")
     page.click("#talking-share")
@@ -232,3 +237,164 @@ def test_a_pack_and_streamed_speech_in_the_page(page, stack):
                              "return a.buffered.length ? a.buffered.end(a.buffered.length - 1) : 0; })()")
     assert buffered > 3  # the whole speech went into the player
     page.screenshot(path=str(ARTIFACTS / "h5-pack-stream.png"), full_page=True)
+
+
+# -- the page on a phone (375 px) ---------------------------------------------------------------------------
+
+TYPED = "什么？！真的吗，"  # full-width punctuation, kept exactly as typed everywhere
+
+
+@pytest.fixture
+def phone(browser, stack):
+    context = browser.new_context(base_url=stack.base_url, permissions=["microphone"], viewport={"width": 375, "height": 812},
+                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+    yield page
+    context.close()
+
+
+def _page_width(page):
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def _options(stack):
+    import requests
+
+    return requests.get(stack.base_url + "/api/v1/options", timeout=10).json()
+
+
+def _available(page):
+    return int(re.search(r"可用次数：(\d+)", page.inner_text("#account")).group(1))
+
+
+def test_the_page_fits_a_phone_and_every_spending_button_shows_its_cost(phone, stack):
+    assert _page_width(phone) <= 375, _page_width(phone)
+    captions = phone.locator("#pack-captions input")
+    assert captions.count() == 8
+    for index in range(8):  # every pack caption fully inside the screen
+        box = captions.nth(index).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    costs, available = _options(stack)["costs"], _available(phone)
+    sticker = costs["sticker"]
+    assert f"消耗 {sticker} 次 · 剩 {available - sticker} 次" in phone.inner_text("#sticker-go")
+    phone.check("#animated")
+    animated = costs["animated_sticker"]
+    assert f"消耗 {animated} 次 · 剩 {available - animated} 次" in phone.inner_text("#sticker-go")
+    assert f"消耗 {8 * animated} 次" in phone.inner_text("#pack-go")  # the pack's eight animated stickers
+    phone.fill("#tts-text", TYPED)
+    speech = -(-len(TYPED) // costs["tts_chars_per_token"])
+    for button in ("#tts-go", "#tts-stream"):
+        assert f"消耗 {speech} 次 · 剩 {available - speech} 次" in phone.inner_text(button), phone.inner_text(button)
+    phone.fill("#talking-text", TYPED)
+    assert f"消耗 {speech + costs['talking_extra']} 次" in phone.inner_text("#talking-go")
+    assert _page_width(phone) <= 375
+    phone.screenshot(path=str(ARTIFACTS / "h5-phone.png"), full_page=True)
+
+
+def test_full_width_punctuation_round_trips_and_progress_shows_at_once(phone, stack):
+    import requests
+
+    voice_id = _saved_voice(phone, stack)
+    phone.select_option("#voice-select", voice_id)
+    phone.type("#tts-text", TYPED)  # typed key by key, as a person does
+    phone.click("#tts-go")
+    # progress from the first second: a status line, not only a grey button
+    phone.wait_for_function("() => !document.getElementById('tts-state').hidden"
+                            " && /秒/.test(document.getElementById('tts-state').textContent)", timeout=1500)
+    phone.wait_for_function("() => document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
+    token = phone.evaluate("localStorage.getItem('voxmoji_token')")
+    task = requests.get(stack.base_url + "/api/v1/tasks?kind=tts&limit=1", timeout=10,
+                        headers={"Authorization": f"Bearer {token}"}).json()["tasks"][0]
+    assert task["text"] == TYPED, task["text"]
+    phone.wait_for_function("(typed) => [...document.querySelectorAll('#history-list q')].some(q => q.textContent === typed)",
+                            arg=TYPED, timeout=30000)
+    assert phone.is_hidden("#tts-state")  # the progress line goes when the job is done
+
+    phone.select_option("#template-select", "panda")  # a caption, the same way
+    phone.select_option("#style", "panda")
+    phone.fill("#caption", TYPED)
+    phone.click("#sticker-go")
+    phone.wait_for_function("() => document.getElementById('sticker-image').naturalWidth > 0", timeout=90000)
+    phone.wait_for_function("(typed) => [...document.querySelectorAll('#history-list q')].filter(q => q.textContent === typed)"
+                            ".length === 2", arg=TYPED, timeout=30000)
+    life = _options(stack)["limits"]["link_seconds"] / 3600
+    assert f"{life:g} 小时内有效" in phone.inner_text("#sticker-result")  # the link's lifetime from the options
+    # a new job clears the old result as it starts
+    phone.fill("#caption", "换一个")
+    phone.click("#sticker-go")
+    phone.wait_for_function("() => document.getElementById('sticker-result').hidden", timeout=5000)
+    phone.wait_for_function("() => !document.getElementById('sticker-result').hidden", timeout=90000)
+    assert _page_width(phone) <= 375, _page_width(phone)
+
+
+def test_a_recording_is_saved_once_however_often_speech_is_made(phone, stack):
+    import requests
+
+    phone.click("#record-start")
+    phone.wait_for_function("() => document.getElementById('record-state').textContent.includes('录音中')")
+    phone.wait_for_timeout(4000)  # the recording itself: 3 s at least
+    phone.click("#record-stop")
+    phone.wait_for_function("() => document.getElementById('record-state').textContent.includes('已录')", timeout=15000)
+    phone.check("#save-voice")
+    phone.fill("#tts-text", "保存一次就够了。")
+    for _ in range(3):
+        phone.click("#tts-go")
+        phone.wait_for_function("() => !document.getElementById('tts-go').disabled"
+                                " && document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
+    assert not phone.is_checked("#save-voice")
+    token = phone.evaluate("localStorage.getItem('voxmoji_token')")
+    voices = requests.get(stack.base_url + "/api/v1/voices", timeout=10, headers={"Authorization": f"Bearer {token}"}).json()
+    assert len(voices["voices"]) == 1, voices
+    assert phone.input_value("#voice-select") == voices["voices"][0]["voice_id"]
+
+
+def test_my_voices_export_and_account_deletion(phone, stack):
+    import io
+    import json
+    import zipfile
+
+    import requests
+
+    voice_id = _saved_voice(phone, stack)
+    row = f"#voice-list li[data-voice-id='{voice_id}']"
+    phone.wait_for_selector(row)
+    phone.once("dialog", lambda dialog: dialog.dismiss())  # changed her mind: nothing is deleted
+    phone.click(f"{row} button")
+    assert phone.locator(row).count() == 1
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.click(f"{row} button")
+    phone.wait_for_selector(row, state="detached")
+    assert phone.locator(f"#voice-select option[value='{voice_id}']").count() == 0
+
+    with phone.expect_download() as download:
+        phone.click("#export-data")
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert {"profile.json", "voices.json", "jobs.json", "ledger.json"} <= set(archive.namelist())
+    assert voice_id not in archive.read("voices.json").decode()  # deleted above
+    assert json.loads(archive.read("profile.json"))
+
+    token = phone.evaluate("localStorage.getItem('voxmoji_token')")
+    said = []
+    phone.once("dialog", lambda dialog: (said.append(dialog.message), dialog.dismiss()))
+    phone.click("#delete-account")
+    assert "声音" in said[0] and "匿名" in said[0] and "哈希" in said[0]  # what is erased, what is kept
+    assert requests.get(stack.base_url + "/api/v1/me", timeout=10, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.click("#delete-account")
+    phone.wait_for_selector("#account-deleted:not([hidden])", timeout=20000)
+    assert requests.get(stack.base_url + "/api/v1/me", timeout=10, headers={"Authorization": f"Bearer {token}"}).status_code == 403
+
+
+def test_the_agreement_pages_fill_in_the_operator(phone):
+    operator = (Path(__file__).resolve().parent.parent / "miniprogram" / "legal" / "operator.js").read_text(encoding="utf-8")
+    name = re.search(r"operator: '([^']+)'", operator).group(1)
+    phone.click("#privacy-link")
+    phone.wait_for_selector("body[data-ready=yes]")
+    assert phone.inner_text("#legal-title") == "隐私政策"
+    text = phone.inner_text("#legal-text")
+    assert name in text and "{{" not in text and "哈希" in text
+    assert _page_width(phone) <= 375
+    phone.click("#legal-other")
+    phone.wait_for_function("() => document.getElementById('legal-title').textContent === '用户协议'")

@@ -20,4 +20,4 @@ def test_miniprogram_against_the_stack(stack, tmp_path):
     done = subprocess.run(["node", "--test", str(Path(REPO) / "tests" / "miniprogram")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert "pass 17" in done.stdout and "fail 0" in done.stdout, done.stdout[-3000:]
+    assert "pass 22" in done.stdout and "fail 0" in done.stdout, done.stdout[-3000:]

@@ -34,11 +34,13 @@ test('log in, record, clone a voice, poll, get a playable URL', async () => {
   assert.equal(rt.calls.login, 1);
   assert.ok(rt.calls.requests.some((r) => r.startsWith('UPLOAD /api/v1/tts')));
 
-  assert.match(page.data.sentence, /^我是本人，我同意用我的声音生成语音。今天是\d{4}年\d{1,2}月\d{1,2}日。$/);
+  assert.match(page.data.sentence, /^我是本人，我同意用我的声音生成语音。验证码[零一二三四五六七八九]{4}。今天是\d{4}年\d{1,2}月\d{1,2}日。$/);
+  const read = page.data.sentence;
   const saved = await page.saveVoice();
   assert.ok(saved.voice_id);
-  assert.equal(saved.consent.text, page.data.sentence); // the consent record: what was read
-  assert.equal(saved.prompt_text, page.data.sentence);
+  assert.equal(saved.consent.text, read); // the consent record: what was read
+  assert.equal(saved.prompt_text, read);
+  assert.notEqual(page.data.sentence, read); // the token is spent: a new sentence for a next recording
   assert.equal(page.data.voices.length, 1);
   page.onVoice({ detail: { value: 0 } });
   page.onPreset({ detail: { value: 4 } }); // 情绪·悲伤 -> instruct mode
@@ -148,7 +150,7 @@ test('every user-facing API error code has a Chinese message', () => {
 });
 
 test('pages have their four files', () => {
-  for (const name of ['index', 'voice', 'emoji', 'history', 'me']) {
+  for (const name of ['index', 'voice', 'emoji', 'history', 'me', 'pack', 'talking', 'agreement']) {
     for (const ext of ['js', 'json', 'wxml', 'wxss']) {
       assert.ok(fs.existsSync(path.join(__dirname, '../../miniprogram/pages', name, 'index.' + ext)), name + '.' + ext);
     }

@@ -9,7 +9,8 @@ const ROOT = path.resolve(__dirname, '../../miniprogram');
 function createRuntime({ baseUrl, files, loginCode }) {
   const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [], actionSheets: [],
                   actionSheetChoice: 2, clipboard: [], savedVideos: [], sharedVideos: [],
-                  webAudio: { starts: [], firstStartAt: 0 }, streams: [] };
+                  webAudio: { starts: [], firstStartAt: 0 }, streams: [],
+                  modalConfirm: false, navigated: [], sharedFiles: [], previewed: [], downloads: [] };
   const storage = {};
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxmoji-mp-'));
   let stopHandler = null;
@@ -101,11 +102,12 @@ function createRuntime({ baseUrl, files, loginCode }) {
         .then(async (res) => success({ statusCode: res.status, data: await res.text(), header: headersOf(res) }))
         .catch((error) => fail({ errMsg: 'uploadFile:fail ' + error.message }));
     },
-    downloadFile({ url, success, fail }) {
-      fetch(url).then(async (res) => {
+    downloadFile({ url, header, success, fail }) {
+      calls.downloads.push({ url: url.replace(baseUrl, ''), header: header || {} });
+      fetch(url, { headers: header || {} }).then(async (res) => {
         const file = path.join(scratch, 'download-' + Date.now());
         fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
-        success({ statusCode: res.status, tempFilePath: file });
+        success({ statusCode: res.status, tempFilePath: file, header: headersOf(res) });
       }).catch(() => fail({ errMsg: 'downloadFile:fail' }));
     },
     getStorageSync: (key) => storage[key] || '',
@@ -117,7 +119,12 @@ function createRuntime({ baseUrl, files, loginCode }) {
       if (calls.actionSheetChoice === null) options.fail({ errMsg: 'showActionSheet:fail cancel' });
       else options.success({ tapIndex: calls.actionSheetChoice });
     },
-    showModal: (options) => { calls.modal.push(options.content); if (options.success) options.success({ confirm: false }); },
+    // The user's answer to a dialog: calls.modalConfirm (cancel unless a test says otherwise).
+    showModal: (options) => {
+      calls.modal.push(options.content);
+      if (options.success) options.success({ confirm: calls.modalConfirm, cancel: !calls.modalConfirm });
+    },
+    shareFileMessage: (options) => { calls.sharedFiles.push({ path: options.filePath, name: options.fileName }); options.success(); },
     getFileSystemManager: () => ({ readFileSync: (file, encoding) => fs.readFileSync(file, encoding) }),
     getRecorderManager: () => recorder,
     chooseMedia: (options) => options.success({ tempFiles: [{ tempFilePath: files.photo }] }),
@@ -135,8 +142,11 @@ function createRuntime({ baseUrl, files, loginCode }) {
     setClipboardData: (options) => { calls.clipboard.push(options.data); options.success(); },
     createWebAudioContext: () => webAudioContext(),
     showShareImageMenu: (options) => { calls.shared.push(options.path); },
-    previewImage: () => {},
-    navigateTo: () => {},
+    previewImage: (options) => { calls.previewed.push({ type: 'image', urls: options.urls }); },
+    previewMedia: (options) => { calls.previewed.push({ type: 'media', urls: options.sources.map((s) => s.url) }); },
+    navigateTo: (options) => { calls.navigated.push(options.url); },
+    redirectTo: (options) => { calls.navigated.push(options.url); },
+    setNavigationBarTitle: () => {},
     requirePrivacyAuthorize: (options) => options.success(),
     onNeedPrivacyAuthorization: () => {}
   };

@@ -269,7 +269,8 @@ test('the voice page plays speech while it is made (chunked request, Web Audio)'
   assert.ok(rt.calls.webAudio.starts.length >= 2);
   assert.ok(rt.calls.webAudio.starts.some((s) => s.peak > 0.05)); // sound, not silence
   assert.ok(heard.seconds > 3, 'three sentences: ' + heard.seconds);
-  const task = await rt.request.request({ path: '/api/v1/tasks/' + heard.taskId + '?wait=10' }); // (the stream ends first)
+  // (the stream ends first; the task finishes after it, its file stored: followed until it does, however loaded)
+  const task = await madeTask(rt, null, null, heard.taskId);
   assert.equal(task.status, 'succeeded');
   assert.deepEqual(task.result.instruct_applied, ['happy']);
   assert.match(page.instance.data.streamNote, /播放完毕/);
@@ -287,4 +288,170 @@ test('the emoji page picks an emotion from the server list', async () => {
   const task = await rt.request.request({ path: '/api/v1/tasks/' + page.instance.data.taskId });
   assert.equal(task.result.decoration, 'blush');
   assert.equal(task.result.expression, 'smile');
+});
+
+// The access token the runtime's user holds now (for checking what the server says behind the page's back).
+const bearer = (rt) => ({ Authorization: 'Bearer ' + rt.storage.voxmoji_token });
+
+test('我的: saved voices are listed and deleted only after a confirmation', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-me-voices-' + Date.now() });
+  privacyRuntime();
+  const voiceId = await saveVoice(rt);
+  const page = renderPage('me');
+  await page.instance.onShow();
+  await simulate.sleep(20);
+  assert.match(JSON.stringify(page.toJSON()), /测试声音/);
+  assert.equal(page.instance.data.voices[0].voice_id, voiceId);
+  const deleteButton = () => page.querySelector('.danger'); // the first voice's 删除
+
+  rt.calls.modalConfirm = false; // 取消: nothing is deleted
+  await tap(deleteButton());
+  assert.match(rt.calls.modal.at(-1), /测试声音.*一起删除/);
+  assert.equal(page.instance.data.voices.length, 1);
+  rt.calls.modalConfirm = true;
+  assert.equal(await page.instance.deleteVoice({ currentTarget: { dataset: { index: 0 } } }), true);
+  assert.equal(page.instance.data.voices.length, 0);
+  const listed = await (await fetch(baseUrl + '/api/v1/voices', { headers: bearer(rt) })).json();
+  assert.deepEqual(listed.voices, []);
+  await simulate.sleep(20);
+  assert.match(JSON.stringify(page.toJSON()), /还没有保存的声音/);
+});
+
+test('我的: my data is exported as a zip sent to a chat, and the account is deleted after saying what goes', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-me-account-' + Date.now() });
+  privacyRuntime();
+  await saveVoice(rt);
+  const page = renderPage('me');
+  await page.instance.onShow();
+
+  const zipPath = await page.instance.exportData();
+  assert.ok(zipPath, 'the export was downloaded');
+  const zip = fs.readFileSync(zipPath);
+  assert.equal(zip.subarray(0, 2).toString(), 'PK');
+  for (const name of ['profile.json', 'voices.json', 'jobs.json', 'ledger.json']) assert.ok(zip.includes(name), name);
+  assert.equal(rt.calls.downloads.at(-1).url, '/api/v1/me/export');
+  assert.match(rt.calls.downloads.at(-1).header.Authorization, /^Bearer /);
+  assert.deepEqual(rt.calls.sharedFiles.map((f) => f.path), [zipPath]);
+  assert.match(rt.calls.sharedFiles[0].name, /\.zip$/);
+
+  const headers = bearer(rt);
+  rt.calls.modalConfirm = false;
+  await tap(page.querySelector('#delete-account'));
+  const said = rt.calls.modal.at(-1);
+  for (const words of ['声音', '生成结果', '上传', '匿名', '哈希', '无法撤销']) assert.ok(said.includes(words), words);
+  assert.equal((await fetch(baseUrl + '/api/v1/me', { headers })).status, 200); // cancelled: still there
+  rt.calls.modalConfirm = true;
+  assert.equal(await page.instance.deleteAccount(), true);
+  assert.equal((await fetch(baseUrl + '/api/v1/me', { headers })).status, 403);
+  assert.equal(rt.storage.voxmoji_token, undefined);
+  assert.equal(rt.storage.voxmoji_refresh, undefined);
+  await simulate.sleep(20);
+  assert.match(JSON.stringify(page.toJSON()), /账号已注销/);
+});
+
+test('the 用户协议 and 隐私政策 open from 我的 and from the privacy pop-up, with the operator filled in', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-agreement-' + Date.now() });
+  const privacy = privacyRuntime();
+  const me = renderPage('me');
+  await tap(me.querySelector('#terms'));
+  await tap(me.querySelector('#privacy'));
+  assert.deepEqual(rt.calls.navigated, ['/pages/agreement/index?doc=terms', '/pages/agreement/index?doc=privacy']);
+
+  const popup = simulate.render(simulate.load(POPUP));
+  popup.attach(document.createElement('parent-wrapper'));
+  privacy.handler(() => {});
+  await simulate.sleep(10);
+  await tap(popup.querySelector('#privacy-link'));
+  await tap(popup.querySelector('#terms-link'));
+  assert.deepEqual(rt.calls.navigated.slice(2), ['/pages/agreement/index?doc=privacy', '/pages/agreement/index?doc=terms']);
+  assert.ok(popup.querySelector('#agree-btn'), 'the pop-up waits for an answer');
+
+  const operator = require(path.join(ROOT, 'legal', 'operator.js'));
+  const page = renderPage('agreement');
+  page.instance.onLoad({ doc: 'privacy' });
+  await simulate.sleep(20);
+  const json = JSON.stringify(page.toJSON());
+  assert.match(json, /隐私政策/);
+  assert.ok(json.includes(operator.operator) && json.includes(operator.contact));
+  assert.ok(!json.includes('{{operator}}') && !json.includes('{{contact}}'));
+  assert.match(json, /哈希/); // what account deletion keeps
+  page.instance.other();
+  assert.equal(rt.calls.navigated.at(-1), '/pages/agreement/index?doc=terms');
+  const terms = renderPage('agreement');
+  terms.instance.onLoad({ doc: 'terms' });
+  assert.equal(terms.instance.data.title, '用户协议');
+});
+
+test('a recording is saved once: afterwards the saved voice is chosen and the recording let go', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-save-once-' + Date.now() });
+  privacyRuntime();
+  wx.requirePrivacyAuthorize = ({ success }) => success(); // agreed before
+  const page = renderPage('voice');
+  await page.instance.onLoad();
+  assert.equal(await page.instance.startRecord(), true);
+  page.instance.stopRecord();
+  const token = page.instance.data.consentToken;
+  const saved = await page.instance.saveVoice();
+  assert.ok(saved.voice_id);
+  assert.equal(page.instance.data.recordPath, '');
+  assert.equal(page.instance.data.voices[page.instance.data.voiceIndex].voice_id, saved.voice_id);
+  assert.notEqual(page.instance.data.consentToken, token); // a fresh sentence for a next recording
+  await page.instance.saveVoice(); // nothing recorded: refused, nothing saved
+  assert.ok(rt.calls.toast.includes('请先录一段声音'));
+  const listed = await (await fetch(baseUrl + '/api/v1/voices', { headers: bearer(rt) })).json();
+  assert.equal(listed.voices.length, 1);
+});
+
+// One finished task of the runtime's user: made through the API (endpoint, data), or an existing one (taskId).
+async function madeTask(rt, endpoint, data, taskId) {
+  const { waitForTask } = require(path.join(ROOT, 'utils', 'tasks.js'));
+  const task = await rt.request.request(taskId ? { path: '/api/v1/tasks/' + taskId }
+    : { path: endpoint, method: 'POST', data: data });
+  return waitForTask(task);
+}
+
+test('history shows and opens a task of every kind (speech, sticker, swap, pack, talking sticker)', async () => {
+  const rt = createRuntime({ baseUrl, files, loginCode: 'sim-history-all-' + Date.now() });
+  privacyRuntime();
+  const voiceId = await saveVoice(rt);
+  const photo = fs.readFileSync(files.photo).toString('base64');
+  const options = await rt.request.request({ path: '/api/v1/options' });
+  const stickers = options.pack_default_emotions.map((emotion) => ({ emotion }));
+  await madeTask(rt, '/api/v1/tts', { text: '什么？！真的吗，', voice_id: voiceId });
+  await madeTask(rt, '/api/v1/emoji', { template_id: 'panda', style: 'panda', text: '配字？！' });
+  await madeTask(rt, '/api/v1/swap', { source_image: photo, template_id: 'wanted', face_consent: true });
+  await madeTask(rt, '/api/v1/packs', { template_id: 'panda', stickers: stickers, name: '熊猫', animated: false });
+  await madeTask(rt, '/api/v1/talking-stickers', { template_id: 'panda', voice_id: voiceId, text: '你好呀' });
+
+  const page = renderPage('history');
+  await page.instance.onShow();
+  await simulate.sleep(20);
+  const tasks = page.instance.data.tasks;
+  const byKind = Object.fromEntries(tasks.map((t, index) => [t.kind, Object.assign({ index }, t)]));
+  assert.deepEqual(Object.keys(byKind).sort(), ['emoji', 'pack', 'swap', 'talking', 'tts']);
+  const kindLabels = Object.fromEntries(options.kinds.map((k) => [k.id, k.label]));
+  for (const task of tasks) {
+    assert.equal(task.kindLabel, kindLabels[task.kind]);
+    assert.equal(task.status, 'succeeded', task.kind);
+    if (task.kind !== 'tts') assert.match(task.thumb, /\/media\//, task.kind); // a picture for every visual kind
+  }
+  const json = JSON.stringify(page.toJSON());
+  assert.match(json, /说：什么？！真的吗，/); // full-width punctuation as typed
+  assert.match(json, /配字：配字？！/);
+  assert.match(json, /说：你好呀/);
+  assert.match(json, /表情：熊猫/);
+
+  const open = (kind) => page.instance.open({ currentTarget: { dataset: { index: byKind[kind].index } } });
+  assert.equal(open('tts'), 'tts');
+  assert.equal(rt.calls.audio.at(-1).src, byKind.tts.audio_url);
+  assert.equal(rt.calls.audio.at(-1).plays, 1);
+  open('emoji');
+  open('swap');
+  open('talking');
+  assert.deepEqual(rt.calls.previewed, [{ type: 'image', urls: [byKind.emoji.image_url] },
+    { type: 'image', urls: [byKind.swap.image_url] }, { type: 'media', urls: [byKind.talking.video_url] }]);
+  open('pack');
+  assert.equal(rt.calls.clipboard.at(-1), byKind.pack.zip_url);
+  const hours = Math.round(options.limits.link_seconds / 360) / 10;
+  assert.ok(rt.calls.toast.at(-1).includes(hours + ' 小时内有效'), rt.calls.toast.at(-1));
 });

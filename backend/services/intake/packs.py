@@ -22,8 +22,8 @@ def request_pack(user, fields):
     if len(args["stickers"]) not in PACK_COUNTS:
         raise ApiError("invalid_request", f"A pack has {', '.join(map(str, PACK_COUNTS))} stickers (WeChat's sticker "
                        f"platform accepts no other count); got {len(args['stickers'])}.", "stickers")
-    name = uploads.normalized_text(args["name"], PACK_NAME_MAX, "name") or "我的表情"
-    intro = uploads.normalized_text(args["intro"], PACK_INTRO_MAX, "intro")
+    name = uploads.typed_text(args["name"], PACK_NAME_MAX, "name") or "我的表情"
+    intro = uploads.typed_text(args["intro"], PACK_INTRO_MAX, "intro")
     items = [_item(item, index, config) for index, item in enumerate(args["stickers"])]
     texts = {"name": name, "intro": intro, **{f"stickers[{i}].text": item["text"] for i, item in enumerate(items)}}
     flags = moderation.check(user, texts)
@@ -42,7 +42,7 @@ def request_pack(user, fields):
 
 def _item(item, index, config):
     """One sticker of the pack: its caption, and the emotion it shows (given, or named by the caption)."""
-    text = uploads.normalized_text(item["text"], config["CAPTION_MAX_CHARS"], f"stickers[{index}].text")
+    text = uploads.typed_text(item["text"], config["CAPTION_MAX_CHARS"], f"stickers[{index}].text")
     emotion = emotions.chosen(item["emotion"], text)
     expression, decoration = emotions.face_of(emotion)
     return {"text": text, "emotion": emotion.id if emotion else None, "expression": expression,

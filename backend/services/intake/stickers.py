@@ -16,7 +16,7 @@ def request_sticker(user, fields):
     """Validate a sticker request, store its photo, and submit it as a job."""
     config = current_app.config
     args = uploads.load(StickerIn, fields)
-    text = uploads.normalized_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
+    text = uploads.typed_text(args["text"] or "", config["CAPTION_MAX_CHARS"], "text")
     flags = moderation.check(user, {"text": text})  # the caption, before the photo is decoded
     photo, template, style = face_source(args, fields)
     animated = args["animated"]

@@ -20,7 +20,7 @@ CAPTION_MAX = 12  # a longer text is only heard, not written on the sticker
 def request_talking_sticker(user, fields):
     config = current_app.config
     args = uploads.load(TalkingIn, fields)
-    text = uploads.normalized_text(args["text"], TalkingIn.TEXT_MAX, "text")
+    text = uploads.typed_text(args["text"], TalkingIn.TEXT_MAX, "text")
     if not text:
         raise ApiError("invalid_request", "text is empty; type what the sticker should say.", "text")
     flags = moderation.check(user, {"text": text})

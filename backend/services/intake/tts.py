@@ -18,7 +18,7 @@ def request_speech(user, fields, operator_consent=False):
     VOXMOJI_SEED_TTS_CLONING: `operator_consent`)."""
     config = current_app.config
     args = uploads.load(TtsIn, fields)
-    text = uploads.normalized_text(args["text"], config["TEXT_MAX_CHARS"], "text")
+    text = uploads.typed_text(args["text"], config["TEXT_MAX_CHARS"], "text")
     if not text:
         raise ApiError("invalid_request", "text is empty; type what should be said.", "text")
     mode = args["mode"]

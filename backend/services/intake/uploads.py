@@ -3,7 +3,6 @@ import base64
 import binascii
 import functools
 import re
-import unicodedata
 
 from flask import request
 from marshmallow import EXCLUDE, ValidationError
@@ -99,13 +98,12 @@ def _check_size(data, name, max_bytes):
         raise ApiError("payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB.", name)
 
 
-def normalized_text(raw, max_chars, field):
-    """NFKC-normalized, stripped text of at most max_chars characters. The raw length is checked first, so
-    no over-long input is ever normalized (NFKC can expand a character up to 18-fold)."""
+def typed_text(raw, max_chars, field):
+    """The text as the user typed it (full-width punctuation kept: 「什么？！」 stays 「什么？！」), stripped of
+    surrounding whitespace, at most max_chars characters. Matching that must see through width, case and
+    traditional forms (moderation.normalize, emotions.normalized) works on its own normalized copy."""
     _check_chars(raw, max_chars, field)
-    text = unicodedata.normalize("NFKC", raw).strip()
-    _check_chars(text, max_chars, field)
-    return text
+    return raw.strip()
 
 
 def _check_chars(text, max_chars, field):

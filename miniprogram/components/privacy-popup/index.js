@@ -1,7 +1,8 @@
 // 隐私保护指引 pop-up. When the base library needs the user's privacy consent (recording, choosing a photo,
 // saving to the album), it calls wx.onNeedPrivacyAuthorization; this component shows the pop-up with the
 // agree button the base library requires (<button open-type="agreePrivacyAuthorization">, id agree-btn), a
-// refuse path, and a link to the guide (wx.openPrivacyContract). Every page that records or picks photos has one.
+// refuse path, a link to the guide (wx.openPrivacyContract) and to our 用户协议 and 隐私政策 (pages/agreement).
+// Every page that records or picks photos has one.
 Component({
   data: { show: false, contractName: '《用户隐私保护指引》' },
 
@@ -34,6 +35,11 @@ Component({
 
     openContract() {
       if (wx.openPrivacyContract) wx.openPrivacyContract({ fail: () => wx.showToast({ title: '暂时无法打开，请稍后再试', icon: 'none' }) });
+    },
+
+    // Our own 用户协议 / 隐私政策 (pages/agreement): the pop-up stays until the user answers it.
+    openAgreement(e) {
+      wx.navigateTo({ url: '/pages/agreement/index?doc=' + (e.currentTarget.dataset.doc || 'privacy') });
     },
 
     finish(answer, name) {

@@ -25,7 +25,7 @@ Page({
       const [emotions, options] = await Promise.all([loadEmotions(), loadOptions()]);
       const items = options.pack_default_emotions.map((id) => emotions.find((e) => e.emotion === id)).filter(Boolean)
         .map((e, index) => ({ key: 'item-' + index, emotion: e.emotion, name: e.name, text: e.name }));
-      this.setData({ items: items, limits: options.limits, linkHours: Math.round(options.limits.link_seconds / 3600) });
+      this.setData({ items: items, limits: options.limits, linkHours: Math.round(options.limits.link_seconds / 360) / 10 });
     } catch (error) { showError(error); }
   },
 
@@ -69,7 +69,7 @@ Page({
 
   preview(e) { wx.previewImage({ current: e.currentTarget.dataset.url, urls: this.data.stickers.map((s) => s.url) }); },
 
-  // The export link: the zip for 微信表情开放平台, opened on a computer (links last an hour).
+  // The export link: the zip for 微信表情开放平台, opened on a computer (it works options.limits.link_seconds).
   copyLink() {
     return new Promise((resolve) => wx.setClipboardData({
       data: this.data.zipUrl, success: () => { wx.showToast({ title: '导出链接已复制', icon: 'success' }); resolve(true); },

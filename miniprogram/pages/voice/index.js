@@ -168,17 +168,23 @@ Page({
     this.player.play();
   },
 
+  // Saves the recording once: afterwards the saved voice is the one chosen and the recording is let go (its
+  // consent token is spent), so a second tap cannot save the same voice again.
   async saveVoice() {
     if (!this.data.recordPath) { showError({ message: '请先录一段声音' }); return; }
+    if (this.saving) return;
+    this.saving = true;
     try {
       // A short recording travels as base64 inside JSON (wx.request); generation uses wx.uploadFile.
       const result = await request({ path: '/api/v1/voices', method: 'POST', idempotent: true, data: {
         audio: fileToBase64(this.data.recordPath), audio_format: 'mp3', prompt_text: this.data.sentence,
         consent_token: this.data.consentToken, name: '我的声音 ' + (this.data.voices.length + 1) } });
       wx.showToast({ title: '已保存', icon: 'success' });
-      await this.loadVoices();
+      this.setData({ recordPath: '', recordSeconds: 0 });
+      await Promise.all([this.loadVoices(), this.loadConsent()]);
+      this.setData({ voiceIndex: this.data.voices.findIndex((v) => v.voice_id === result.voice.voice_id) });
       return result.voice;
-    } catch (error) { showError(error); }
+    } catch (error) { showError(error); } finally { this.saving = false; }
   },
 
   onShareAppMessage() {
