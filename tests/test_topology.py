@@ -172,7 +172,7 @@ def test_a_job_whose_engine_vanishes_fails_after_the_wait_with_its_tokens_back(h
     web, gpu = hosts["web"], hosts["gpu"]
     outlast_refresh()
     api = Api(web.base_url, f"topology-vanish-{time.monotonic_ns()}")
-    answer = api.post("/api/v1/tts", json={"text": "第一句。第二句。第三句。第四句。第五句。", "prompt_audio":
+    answer = api.post("/api/v1/tts", json={"text": "第一句。第二句。第三句。第四句。第五句。", "voice_consent": True, "prompt_audio":
                                            base64.b64encode(wav_bytes(low_voice * 0.66)).decode()})
     task_id = answer.json()["task_id"]
     assert answer.json()["engine"] == "cosyvoice3" and answer.json()["cost"] > 0
