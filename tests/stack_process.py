@@ -164,6 +164,16 @@ class Stack:
         finally:
             client.close()
 
+    def engine_runs(self):
+        """How many times an engine ran, over every worker process (the engine-time histogram's counts)."""
+        import re
+
+        import requests
+
+        text = requests.get(self.base_url + "/metrics", timeout=10).text
+        return sum(float(value) for value in re.findall(r"^voxmoji_engine_seconds_count\{[^}]*\} ([0-9.e+]+)$", text,
+                                                         re.MULTILINE))
+
     def job(self, task_id):
         rows = self.query("SELECT * FROM jobs WHERE id = :id", id=task_id)
         return rows[0] if rows else None

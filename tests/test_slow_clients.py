@@ -223,7 +223,7 @@ def test_a_stalled_reader_is_cut_and_its_slot_freed(guarded, long_speech):
     finally:
         for sock in stalled:
             sock.close()
-    task = reader.get(f"/api/v1/tasks/{task_id}").json()
+    task = reader.wait_task(task_id)  # the stream ends with the audio; the job then stores its file
     assert task["status"] == "succeeded" and guarded.job(task_id)["status"] == "succeeded"
     assert requests.get(task["audio_url"], timeout=30).status_code == 200  # the result is still there
 

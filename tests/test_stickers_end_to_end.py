@@ -154,12 +154,14 @@ def test_templates_list(api):
 
 def test_template_caption_computed_once_for_everyone(api, other_api, stack):
     first = make(api, template_id="panda", text="共享的缓存")
+    computed = stack.engine_runs()
+    assert computed >= 1
     second = other_api.post("/api/v1/emoji", json={"template_id": "panda", "text": "共享的缓存"}).json()
-    assert second["status"] == "queued" and second["cached"] is False and second["cost"] == 1  # like a fresh job
+    assert second["status"] in ("queued", "running") and second["cached"] is False and second["cost"] == 1  # like new
     second = other_api.wait_task(second["task_id"])
     assert second["status"] == "succeeded" and second["cost"] == 1
     assert second["image_url"].split("?")[0] == first["image_url"].split("?")[0]
-    assert stack.job(second["task_id"])["started_at"] is None  # handed the existing result, not computed again
+    assert stack.engine_runs() == computed  # handed the existing result, not computed again
 
 
 def test_face_swap(api, hopper_b64, astronaut_b64, analyzer):

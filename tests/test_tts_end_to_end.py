@@ -1,6 +1,5 @@
 """Voice cloning through the whole stack: Nginx -> gunicorn -> Redis -> Celery worker -> media -> Nginx."""
 import base64
-import re
 
 import pytest
 import requests
@@ -124,24 +123,18 @@ def test_own_repeat_is_a_free_cache_hit_and_another_users_is_a_paid_job_computed
     assert api.get(f"/api/v1/tasks/{first['task_id']}").json()["cost"] == 1  # what it cost then
 
     # Another user: answered exactly like a fresh job (no membership oracle), charged, not computed again.
-    computed = engine_runs(stack)
+    computed = stack.engine_runs()
     assert computed >= 1  # the first request ran an engine (the count is there to compare)
     fresh = other_api.post("/api/v1/tts", json=body)
-    assert fresh.status_code == 202 and fresh.json()["status"] == "queued", fresh.text
+    assert fresh.status_code == 202 and fresh.json()["status"] in ("queued", "running"), fresh.text
     assert fresh.json()["cached"] is False and fresh.json()["cost"] == 1
     done = other_api.wait_task(fresh.json()["task_id"])
     assert done["status"] == "succeeded" and done["cost"] == 1
     assert done["result"]["url"].split("?")[0] == first["result"]["url"].split("?")[0]
     row = stack.job(done["task_id"])
     assert row["enqueued_at"] is not None and row["charge"] == "captured"
-    assert engine_runs(stack) == computed  # handed the first result: no engine ran for it
+    assert stack.engine_runs() == computed  # handed the first result: no engine ran for it
 
-
-def engine_runs(stack):
-    """How many times an engine ran, over every worker process (the engine-time histogram's counts)."""
-    text = requests.get(stack.base_url + "/metrics", timeout=10).text
-    return sum(float(value) for value in re.findall(r"^voxmoji_engine_seconds_count\{[^}]*\} ([0-9.e+]+)$", text,
-                                                     re.MULTILINE))
 
 
 def test_ten_identical_concurrent_requests_make_one_job(api, stack, low_voice_wav):
