@@ -35,7 +35,7 @@ test('log in, record, clone a voice, poll, get a playable URL', async () => {
   assert.equal(rt.calls.login, 1);
   assert.ok(rt.calls.requests.some((r) => r.startsWith('UPLOAD /api/v1/tts')));
 
-  assert.match(page.data.sentence, /^我是本人，我同意用我的声音生成语音。今天是\d{4}年\d{1,2}月\d{1,2}日。$/);
+  assert.match(page.data.sentence, /^我是本人，我同意用我的声音生成语音。验证码[零一二三四五六七八九]{4}。今天是\d{4}年\d{1,2}月\d{1,2}日。$/);
   const saved = await page.saveVoice();
   assert.ok(saved.voice_id);
   assert.equal(saved.consent.text, page.data.sentence); // the consent record: what was read
