@@ -36,6 +36,13 @@ def reference_voice(median_f0, text="wo3 men5 jin1 tian1 qu4 gong1 yuan2 wan2, r
     return (0.5 * y / np.abs(y).max()).astype(np.float32)
 
 
+def unrelated_voice(text="wo3 men5 jin1 tian1 qu4 gong1 yuan2 wan2, ran2 hou4 hui2 jia1 chi1 fan4 le5."):
+    """A recording espeak-world cannot imitate (espeak-ng's robotic `anikaRobot` variant, 16 kHz): its results
+    score 0.52-0.58 against it, what another person's recording scores (docs/similarity.md)."""
+    x = espeak_speech(text, voice="cmn-latn-pinyin+anikaRobot")
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
 def wav_bytes(samples, rate=16000):
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")

@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from media_samples import encode_image, hopper_photo, landscape_photo, reference_voice, wav_bytes
+from media_samples import encode_image, hopper_photo, landscape_photo, reference_voice, unrelated_voice, wav_bytes
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -57,9 +57,24 @@ def test_clone_a_voice_in_the_browser(page):
     })""")
     assert playable > 0.5
     assert "并非真实声音克隆" in page.inner_text("#tts-label")
-    assert re.fullmatch(r"相似度 \d{1,3}%", page.inner_text("#tts-similarity"))
+    assert re.fullmatch(r"音色接近度：(很像|有点像|不像) · 这是内置合成音，不是你的声音", page.inner_text("#tts-similarity"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "h5-voice.png"), full_page=True)
+
+
+def test_a_result_unlike_the_recording_reads_unlike(page, tmp_path):
+    """Speech from an unrelated voice's recording shows the calibrated band 「不像」, not a raw 「相似度 55%」,
+    and says that the built-in voice is not the user's."""
+    recording = tmp_path / "other.wav"
+    recording.write_bytes(wav_bytes(unrelated_voice()))
+    page.set_input_files("#audio-file", str(recording))
+    page.check("#voice-consent")
+    page.fill("#tts-text", "你好，这是浏览器里的声音克隆。")
+    page.click("#tts-go")
+    page.wait_for_function("() => document.getElementById('tts-audio').src.includes('/media/tts/')", timeout=90000)
+    assert page.inner_text("#tts-similarity") == "音色接近度：不像 · 这是内置合成音，不是你的声音"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#tts-result").screenshot(path=str(ARTIFACTS / "h5-similarity-unlike.png"))
 
 
 def test_make_a_sticker_in_the_browser(page, tmp_path):

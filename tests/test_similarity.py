@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from media_samples import reference_voice
+from media_samples import espeak_speech, reference_voice
 
 from backend.engines import speaker_encoder
 
@@ -71,3 +71,39 @@ def test_the_same_speaker_scores_higher_than_another(encoder):
 
     at_24k = resample_poly(same, 3, 2).astype(np.float32)
     assert abs(speaker_encoder.similarity(a, 16000, at_24k, 24000, encoder) - same_score) < 0.02
+
+
+# -- what the score means (backend/voice_similarity.py, calibrated by bench/similarity_calibration.py) ----------
+
+def test_the_calibration_file_is_consistent():
+    from backend import voice_similarity
+
+    data = voice_similarity.calibration()
+    assert 0 < data["thresholds"]["unlike"] < data["thresholds"]["close"] < 1
+    assert data["logistic"]["slope"] > 0  # a higher score is never less likely the same speaker
+    scores = np.linspace(0, 1, 101)
+    probabilities = [voice_similarity.same_speaker_probability(s) for s in scores]
+    assert all(0 <= p <= 1 for p in probabilities) and probabilities == sorted(probabilities)
+    assert voice_similarity.band(0.0) == "unlike" and voice_similarity.band(1.0) == "close"
+    assert voice_similarity.BANDS == {"close": "很像", "somewhat": "有点像", "unlike": "不像"}
+
+
+@pytest.mark.parametrize("score", [0.551, 0.589, 0.57, 0.62])
+def test_what_an_unrelated_voice_scores_reads_unlike(score):
+    """The figures of issue 22: another person's recording (0.551), plain espeak (0.589) and espeak-world's
+    results (0.57-0.62) against one reference voice; the raw cosine showed them as 「相似度 58%」."""
+    from backend import voice_similarity
+
+    described = voice_similarity.describe(score)
+    assert described["similarity_band"] == "unlike" and described["similarity_label"] == "不像"
+    assert described["similarity_calibrated"] < 0.05
+
+
+def test_a_same_speaker_pair_reads_close_and_another_speaker_unlike(encoder):
+    from backend import voice_similarity
+
+    a = reference_voice(200.0)
+    same = reference_voice(200.0, text="ni3 hao3, jin1 tian1 tian1 qi4 zhen1 hao3, wo3 men5 qu4 gong1 yuan2.")
+    other = espeak_speech("wo3 men5 jin1 tian1 qu4 gong1 yuan2 wan2.", voice="cmn-latn-pinyin+klatt4")
+    assert voice_similarity.band(speaker_encoder.similarity(a, 16000, same, 16000, encoder)) == "close"
+    assert voice_similarity.band(speaker_encoder.similarity(a, 16000, other, 16000, encoder)) == "unlike"

@@ -4,7 +4,10 @@ import base64
 import pytest
 import requests
 from api_client import task_of
-from media_samples import decode_file, ffprobe_duration, median_f0
+from media_samples import decode_file, ffprobe_duration, median_f0, unrelated_voice, wav_bytes
+
+from backend import voice_similarity
+from backend.engines.speaker_encoder import similarity
 
 TEXT = "今天天气真好，我们一起去公园散步吧。"
 
@@ -75,6 +78,24 @@ def test_instruct_cantonese_and_sad(api, high_voice_b64):
     assert sad_task["result"]["instruct_applied"] == ["sad"]
     assert median_f0(sad) < 0.95 * median_f0(plain)  # lower
     assert len(sad) > 1.1 * len(plain)  # slower
+
+
+def test_a_result_unlike_its_recording_reads_unlike_with_its_raw_score_kept(api, high_voice_b64):
+    """The result's similarity is what the encoder says of the recording and the downloaded result; its band,
+    label and calibrated value follow backend/voice_similarity.json (docs/similarity.md)."""
+    recording = unrelated_voice()
+    task, result_audio = _speak(api, base64.b64encode(wav_bytes(recording)).decode())
+    result = task["result"]
+    assert abs(similarity(recording, 16000, result_audio, 16000) - result["similarity"]) < 0.03
+    assert result["similarity"] < voice_similarity.calibration()["thresholds"]["unlike"]
+    assert result["similarity_band"] == "unlike" and result["similarity_label"] == "不像"
+    assert 0 <= result["similarity_calibrated"] < 0.05
+
+    flattered, _ = _speak(api, high_voice_b64)  # a recording made from espeak itself: espeak-world matches it better
+    flattered = flattered["result"]
+    assert flattered["similarity"] > result["similarity"]
+    assert {key: flattered[key] for key in ("similarity_band", "similarity_label", "similarity_calibrated")} == \
+        voice_similarity.describe(flattered["similarity"])
 
 
 def test_unknown_instruction_is_reported(api, high_voice_b64):

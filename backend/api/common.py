@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from flask import current_app
 
+from backend import voice_similarity
 from backend.auth import token_auth
 from backend.errors import ApiError, input_refused
 from backend.extensions import db
@@ -74,6 +75,8 @@ def present(job):
             "width": job.result_width, "height": job.result_height,
         }
         result.update(job.result_meta or {})
+        if isinstance(result.get("similarity"), (int, float)):  # read with today's calibration, old results too
+            result.update(voice_similarity.describe(result["similarity"]))
         if "parts" in result:  # companion files, each with its own signed URL
             result["parts"] = {name: files.sign_url(files.part_path(job.result_path, name))[0]
                                for name in result["parts"]}

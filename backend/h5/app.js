@@ -454,8 +454,10 @@
       $('tts-audio').src = task.audio_url;
       $('tts-label').textContent = 'AI生成 · ' + (task.engine === 'espeak-world'
         ? '演示引擎：只模仿音高和声音大小，并非真实声音克隆' : '由 AI 合成的声音');
-      var similarity = task.result && task.result.similarity;
-      $('tts-similarity').textContent = typeof similarity === 'number' ? '相似度 ' + Math.round(similarity * 100) + '%' : '';
+      // the calibrated band (docs/similarity.md), not the raw cosine, which reads ~58% for an unrelated voice
+      var band = task.result && task.result.similarity_label;
+      $('tts-similarity').textContent = [band ? '音色接近度：' + band : '',
+        task.engine === 'espeak-world' ? '这是内置合成音，不是你的声音' : ''].filter(Boolean).join(' · ');
       $('tts-result').hidden = false;
       lastTask.tts = task.task_id;
     });

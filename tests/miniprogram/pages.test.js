@@ -26,7 +26,8 @@ test('log in, record, clone a voice, poll, get a playable URL', async () => {
   assert.equal(page.data.error, '');
   assert.match(page.data.audioUrl, /\/media\/tts\/.+\.mp3\?md5=/);
   assert.ok(page.data.duration > 0.5);
-  assert.match(page.data.similarity, /^相似度 \d{1,3}%$/);
+  assert.match(page.data.similarity, /^音色接近度：(很像|有点像|不像)$/); // the calibrated band, not the raw cosine
+  assert.equal(page.data.similarityNote, '这是内置合成音，不是你的声音');
   const audio = await fetch(page.data.audioUrl);
   assert.equal(audio.status, 200);
   assert.equal(rt.calls.audio.at(-1).src, page.data.audioUrl);

@@ -276,6 +276,23 @@ test('the voice page plays speech while it is made (chunked request, Web Audio)'
   assert.match(page.instance.data.streamNote, /播放完毕/);
 });
 
+test('the voice page says what the similarity means: an unrelated voice reads 不像, the built-in voice says so', async () => {
+  // the "recording" is a voice espeak-world cannot imitate (media_samples.unrelated_voice): raw cosine ~0.55
+  createRuntime({ baseUrl, files: { ...files, audio: process.env.VOXMOJI_UNLIKE_AUDIO_FILE }, loginCode: 'sim-unlike-' + Date.now() });
+  const page = renderPage('voice');
+  await page.instance.onLoad();
+  assert.equal(await page.instance.startRecord(), true);
+  page.instance.stopRecord();
+  page.instance.onText({ detail: { value: '你好，这是小程序的测试。' } });
+  await page.instance.generate();
+  await simulate.sleep(20);
+  assert.equal(page.instance.data.error, '');
+  const shown = JSON.stringify(page.toJSON());
+  assert.match(shown, /音色接近度：不像/);
+  assert.match(shown, /这是内置合成音，不是你的声音/);
+  assert.doesNotMatch(shown, /相似度 \d/); // no raw cosine dressed as a percentage
+});
+
 test('the emoji page picks an emotion from the server list', async () => {
   const rt = createRuntime({ baseUrl, files, loginCode: 'sim-emotion-' + Date.now() });
   privacyRuntime();

@@ -5,6 +5,7 @@ const { ensureScope, MICROPHONE } = require('../../utils/permission.js');
 const { loadEmotions, emotionChoices } = require('../../utils/emotions.js');
 const { loadOptions } = require('../../utils/options.js');
 const { streamSpeech } = require('../../utils/stream.js');
+const { describeSimilarity } = require('../../utils/similarity.js');
 
 const SENTENCE = '今天天气真好，我想去公园散散步，顺便买一杯奶茶。';
 const PRESETS = [
@@ -149,8 +150,7 @@ Page({
           formData: Object.assign({ prompt_text: this.data.sentence, prompt_audio_format: 'mp3', voice_consent: 'true' }, fields) } });
       }
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
-      const similarity = done.result && typeof done.result.similarity === 'number' ? done.result.similarity : null;
-      this.setData({ similarity: similarity === null ? '' : '相似度 ' + Math.round(similarity * 100) + '%' });
+      this.setData(describeSimilarity(done)); // the calibrated band, and whether it is the user's voice at all
       this.setData({ busy: false, progress: 100, audioUrl: done.audio_url, taskId: done.task_id, duration: done.duration,
                      engine: done.engine });
       this.play();
