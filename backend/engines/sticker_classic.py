@@ -109,20 +109,27 @@ class ClassicStickerEngine:
             image = np.dstack([rgb, image[..., 3]])
         return StickerOutput(image, expression, template.caption_box, face)
 
-    def head_and_shoulders(self, image, face):
-        """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels."""
+    def head_and_shoulders(self, image, face, big_head=False):
+        """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels.
+
+        `big_head`: the sticker framing, hair to neck, so that at 240 x 240 (a pack's size) the face is about
+        half the height and its expression can be read; otherwise the shoulders are kept (sd-lora's input)."""
         x0, y0, x1, y1 = face.box
         width, height = x1 - x0, y1 - y0
         cx = (x0 + x1) / 2
-        left, right = int(max(0, cx - 1.35 * width)), int(min(image.shape[1], cx + 1.35 * width))
-        top, bottom = int(max(0, y0 - 0.8 * height)), int(min(image.shape[0], y1 + 0.9 * height))
+        side, above, below = (1.0, 0.55, 0.22) if big_head else (1.35, 0.8, 0.9)
+        left, right = int(max(0, cx - side * width)), int(min(image.shape[1], cx + side * width))
+        top, bottom = int(max(0, y0 - above * height)), int(min(image.shape[0], y1 + below * height))
         crop = image[top:bottom, left:right]
         mask = self.analyzer.person_mask(crop)
         # keep the person whose face this is: a soft ellipse over head and shoulders
         yy, xx = np.mgrid[0:crop.shape[0], 0:crop.shape[1]].astype(np.float32)
         fx, fy = cx - left, (y0 + y1) / 2 - top
         head = ((xx - fx) / (1.0 * width)) ** 2 + ((yy - fy) / (1.05 * height)) ** 2 < 1.0
-        shoulders = (yy > fy + 0.35 * height) & (np.abs(xx - fx) < 1.35 * width)
+        if big_head:  # the neck and the top of the shoulders, rounded like a bust
+            shoulders = ((xx - fx) / (side * width)) ** 2 + ((yy - crop.shape[0]) / (0.55 * height)) ** 2 < 1.0
+        else:
+            shoulders = (yy > fy + 0.35 * height) & (np.abs(xx - fx) < 1.35 * width)
         mask = mask * (head | shoulders)
         scale = WORK_SIZE / max(crop.shape[:2])
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
@@ -132,7 +139,7 @@ class ClassicStickerEngine:
 
     def _die_cut(self, image, face, cartoon):
         """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
-        crop, mask, moved = self.head_and_shoulders(image, face)
+        crop, mask, moved = self.head_and_shoulders(image, face, big_head=True)
         return die_cut(cartoonize(crop) if cartoon else stylize(crop), mask, moved)
 
 
