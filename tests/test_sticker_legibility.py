@@ -11,7 +11,7 @@ from backend.engines import sticker_post
 from backend.engines.face_warp import INNER_LIP, OUTER_LIPS, apply_expression
 from backend.engines.sticker_classic import ClassicStickerEngine
 from backend.engines.sticker_decorations import decorate
-from backend.face_mesh import CHIN, FOREHEAD
+from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD
 from backend.renders import wechat_pack
 
 PHOTOS = {"astronaut": astronaut_photo, "hopper": hopper_photo}
@@ -113,3 +113,28 @@ def test_drops_stay_off_the_eyes_and_glasses(engine, photos, decoration):
     for eye in (face.left_eye, face.right_eye):
         on_lens = (np.abs(xs - eye[0]) < 0.42 * unit) & (np.abs(ys - eye[1]) < 0.36 * unit)
         assert not on_lens.any(), f"{decoration} drawn over an eye ({on_lens.sum()} px)"
+
+
+def _face_measures(out):
+    """(median 5 x 5 brightness spread inside the face oval, dark specks under 15 px there, the share of the
+    face's dark pixels that belong to pieces of at least 60 px: lines, not dots)."""
+    rgb = np.ascontiguousarray(out.image[..., :3])
+    oval = _polygon(rgb.shape, out.face.landmarks[list(FACE_OVAL)]) > 0
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean = cv2.blur(grey, (5, 5))
+    spread = np.sqrt(np.maximum(cv2.blur(grey * grey, (5, 5)) - mean**2, 0))
+    dark = ((grey < 70) & oval).astype(np.uint8)
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    long_share = areas[areas >= 60].sum() / max(areas.sum(), 1)
+    return float(np.median(spread[oval])), int((areas < 15).sum()), float(long_share)
+
+
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_comic_is_flat_colour_and_clean_lines_not_blotches(engine, photos, photo):
+    """`comic` is cel shading: inside the face the colour is flat (the posterised photo's texture spread 12-26
+    grey levels), its ink is lines (the old threshold left 60-110 black specks on a face), not dots."""
+    spread, specks, long_share = _face_measures(engine.generate(image=photos[photo], style="comic"))
+    assert spread < 7, f"the comic face is textured (spread {spread:.1f})"
+    assert specks < 25, f"{specks} black specks on the comic face"
+    assert long_share > 0.6, f"only {long_share:.0%} of the ink is in lines"

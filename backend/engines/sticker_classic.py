@@ -15,7 +15,7 @@ from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.engines.face_warp import apply_expression, warp
 from backend.engines.sticker_output import NoFaceError, StickerOutput
-from backend.face_mesh import FACE_OVAL, Face
+from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
@@ -140,7 +140,7 @@ class ClassicStickerEngine:
     def _die_cut(self, image, face, cartoon):
         """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
         crop, mask, moved = self.head_and_shoulders(image, face, big_head=True)
-        return die_cut(cartoonize(crop) if cartoon else stylize(crop), mask, moved)
+        return die_cut(cartoonize(crop, moved) if cartoon else stylize(crop), mask, moved)
 
 
 DIE_CUT_PAD = 24
@@ -178,25 +178,48 @@ def stylize(rgb):
     return cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-def cartoonize(rgb, colours=9):
-    """Flat colours (k-means palette over smoothed regions) with dark ink lines."""
-    small = cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    for _ in range(2):
-        small = cv2.bilateralFilter(small, 7, 60, 7)
-    pixels = small.reshape(-1, 3).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 8, 1.0)
-    cv2.setRNGSeed(1)
-    _, labels, centres = cv2.kmeans(pixels[:: max(1, len(pixels) // 6000)], colours, None, criteria, 1,
-                                    cv2.KMEANS_PP_CENTERS)
-    distances = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    flat = centres[np.argmin(distances, axis=1)].reshape(small.shape).astype(np.uint8)
-    flat = cv2.resize(flat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-    flat = cv2.medianBlur(flat, 5)
-    grey = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 5)
-    edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
-    edges = cv2.erode(255 - edges, np.ones((1, 1), np.uint8))
-    ink = cv2.GaussianBlur(edges, (3, 3), 0).astype(np.float32)[..., None] / 255.0
-    return (flat * (1 - 0.85 * ink)).clip(0, 255).astype(np.uint8)
+# ink outlines drawn from the face mesh in `comic`: the brows' upper edges, the eyes' rims, the outer lip line
+BROW_LINES = ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
+EYE_RIMS = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+            (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249))
+LIP_LINE = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+INK = np.array([34.0, 26.0, 30.0])
+
+
+def cartoonize(rgb, face=None):
+    """Cel shading: smoothed colour in three flat tones of light, with clean ink lines (long edges only,
+    and the brows, eyes and lips drawn from `face`), not a posterised photo with its texture in black."""
+    smooth = rgb
+    for _ in range(3):
+        smooth = cv2.bilateralFilter(smooth, 9, 60, 9)
+    lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
+    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 4.0)
+    low, high = np.percentile(light, [3, 97])
+    band = np.digitize((light - low) / max(high - low, 1.0), [0.3, 0.6]).astype(np.uint8)  # shadow, mid, lit
+    band = cv2.medianBlur(band, 11)
+    # shadows lifted: a dark band over half a face reads as a smear, not as shading
+    tones = low + np.array([0.2, 0.58, 0.88], np.float32) * (high - low)
+    colour = 128 + (cv2.GaussianBlur(lab[..., 1:], (0, 0), 4.0) - 128) * 1.1
+    shade = 0.6 * tones[band] + 0.4 * lab[..., 0]  # flat tones, with a little of the face's modelling kept
+    flat = cv2.cvtColor(np.dstack([shade, colour]).clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    grey = cv2.GaussianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
+    ink = _without_specks(cv2.dilate(cv2.Canny(grey, 40, 90), np.ones((2, 2), np.uint8)), 60)
+    if face is not None:
+        width = max(2, round(0.014 * float(np.linalg.norm(face.landmarks[CHIN] - face.landmarks[FOREHEAD]))))
+        for points, closed, thickness in ([(face.landmarks[list(b)], False, round(width * 1.8)) for b in BROW_LINES]
+                                          + [(face.landmarks[list(r)], True, width) for r in EYE_RIMS]
+                                          + [(face.landmarks[list(LIP_LINE)], True, width)]):
+            cv2.polylines(ink, [np.round(points * 8).astype(np.int32)], closed, 255, thickness, cv2.LINE_AA, shift=3)
+    cover = cv2.GaussianBlur(ink, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+    return (flat * (1 - cover) + INK * cover).clip(0, 255).astype(np.uint8)
+
+
+def _without_specks(ink, min_area):
+    """The ink mask without connected pieces smaller than `min_area` pixels."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels].astype(np.uint8) * 255
 
 
 # -- putting a face onto another image ----------------------------------------------------
