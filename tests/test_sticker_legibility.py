@@ -138,3 +138,17 @@ def test_comic_is_flat_colour_and_clean_lines_not_blotches(engine, photos, photo
     assert spread < 7, f"the comic face is textured (spread {spread:.1f})"
     assert specks < 25, f"{specks} black specks on the comic face"
     assert long_share > 0.6, f"only {long_share:.0%} of the ink is in lines"
+
+
+@pytest.mark.parametrize("style", ["cutout", "comic"])
+def test_the_framing_does_not_move_with_the_expression(engine, photos, style):
+    """The crop is placed by the photo's face, not the changed one: a laugh's dropped jaw and tilted head once
+    cut the top off Grace Hopper's cap."""
+    def top_and_shape(expression):
+        alpha = engine.generate(image=photos["hopper"], style=style, expression=expression).image[..., 3]
+        return int(np.nonzero((alpha > 128).any(axis=1))[0][0]), alpha.shape
+
+    none_top, none_shape = top_and_shape("none")
+    for expression in ("laugh", "sad", "surprise"):
+        top, shape = top_and_shape(expression)
+        assert shape == none_shape and abs(top - none_top) <= 6, (expression, top, none_top)

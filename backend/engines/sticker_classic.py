@@ -72,9 +72,10 @@ class ClassicStickerEngine:
         if image is None:
             return self._template_only(template, expression)
         face = self.find_face(image, face_index)
+        framing = face  # the photo's own face frames the sticker: a dropped jaw or a tilt must not move the crop
         image, face = apply_expression(image.copy(), face, expression)
         if style in ("cutout", "comic"):
-            rgba, moved = self._die_cut(image, face, cartoon=style == "comic")
+            rgba, moved = self._die_cut(image, face, framing, cartoon=style == "comic")
             return StickerOutput(rgba, expression, None, moved)
         template = template or builtin_templates.get("panda")
         blend = "photocopy" if style == "panda" else template.blend
@@ -109,12 +110,13 @@ class ClassicStickerEngine:
             image = np.dstack([rgb, image[..., 3]])
         return StickerOutput(image, expression, template.caption_box, face)
 
-    def head_and_shoulders(self, image, face, big_head=False):
+    def head_and_shoulders(self, image, face, big_head=False, framing=None):
         """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels.
 
         `big_head`: the sticker framing, hair to neck, so that at 240 x 240 (a pack's size) the face is about
-        half the height and its expression can be read; otherwise the shoulders are kept (sd-lora's input)."""
-        x0, y0, x1, y1 = face.box
+        half the height and its expression can be read; otherwise the shoulders are kept (sd-lora's input).
+        `framing`: the face whose box places the crop (default `face`)."""
+        x0, y0, x1, y1 = (framing or face).box
         width, height = x1 - x0, y1 - y0
         cx = (x0 + x1) / 2
         side, above, below = (1.0, 0.55, 0.22) if big_head else (1.35, 0.8, 0.9)
@@ -137,9 +139,9 @@ class ClassicStickerEngine:
         mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
         return crop, mask, Face((face.landmarks - np.array([left, top])) * scale)
 
-    def _die_cut(self, image, face, cartoon):
+    def _die_cut(self, image, face, framing, cartoon):
         """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
-        crop, mask, moved = self.head_and_shoulders(image, face, big_head=True)
+        crop, mask, moved = self.head_and_shoulders(image, face, big_head=True, framing=framing)
         return die_cut(cartoonize(crop, moved) if cartoon else stylize(crop), mask, moved)
 
 
@@ -203,7 +205,7 @@ def cartoonize(rgb, face=None):
     shade = 0.6 * tones[band] + 0.4 * lab[..., 0]  # flat tones, with a little of the face's modelling kept
     flat = cv2.cvtColor(np.dstack([shade, colour]).clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     grey = cv2.GaussianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
-    ink = _without_specks(cv2.dilate(cv2.Canny(grey, 40, 90), np.ones((2, 2), np.uint8)), 60)
+    ink = _without_specks(cv2.dilate(cv2.Canny(grey, 50, 120), np.ones((2, 2), np.uint8)), 60)
     if face is not None:
         width = max(2, round(0.014 * float(np.linalg.norm(face.landmarks[CHIN] - face.landmarks[FOREHEAD]))))
         for points, closed, thickness in ([(face.landmarks[list(b)], False, round(width * 1.8)) for b in BROW_LINES]
