@@ -51,11 +51,14 @@ def expression_targets(face: Face, expression, jaw=0.0):
         weight = np.exp(-np.sum((local - handle) ** 2, axis=1) / (2 * sigma**2))
         delta[:] += weight[:, None] * np.asarray(move)
 
-    def jaw_drop(amount, width=0.32):
+    def jaw_drop(amount, width=0.32, lip_width=None):
+        """Drop the jaw; the lower lip falls off sideways over `lip_width` (narrow: a round O, not a box)."""
         below = local[:, 1] > 0.0
         below[list(UPPER_LIP)] = False
         below[list(LOWER_LIP)] = True
         sideways = np.exp(-(local[:, 0] / width) ** 2)
+        if lip_width:
+            sideways[list(LOWER_LIP)] = np.exp(-(local[list(LOWER_LIP), 0] / lip_width) ** 2)
         delta[below, 1] += amount * sideways[below]
         delta[list(UPPER_LIP), 1] -= amount * 0.12
 
@@ -86,7 +89,7 @@ def expression_targets(face: Face, expression, jaw=0.0):
                 inner = i in BROW_INNER
                 index.append(i)
                 moves.append((knit * side if inner else 0.0, -(lift_inner if inner else lift_outer)))
-        spread(index, moves, 0.035)
+        spread(index, moves, 0.045)  # wide enough that the forehead above follows without a crease
 
     # Mouth corners are moved to an absolute lift (corners above the lip centre, in face heights), not by a
     # fixed step: "sad" on a smiling photo must end turned down, "smile" on a glum one turned up.
@@ -110,9 +113,9 @@ def expression_targets(face: Face, expression, jaw=0.0):
         spread(list(CHEEKS), [(0.0, -0.018 * strength)] * len(CHEEKS), 0.04)
         eyes(-0.006 * strength, -0.014 * strength)  # smiling eyes: lower lids pushed up by the cheeks
         brows(0.012, 0.012)
-        jaw_drop(0.035 if expression == "smile" else 0.08, width=0.22)  # a grin shows its teeth; a laugh, a D
+        jaw_drop(0.05 if expression == "smile" else 0.08, width=0.22)  # a grin shows its teeth; a laugh, a D
     elif expression == "surprise":
-        jaw_drop(0.18, width=0.2)
+        jaw_drop(0.18, width=0.2, lip_width=0.13)
         for side, corner in zip((-1, 1), corners):
             pull(corner, (-0.07 * side, 0.03), 0.05)  # an O, not a grin
         brows(0.085, 0.07)
@@ -121,7 +124,7 @@ def expression_targets(face: Face, expression, jaw=0.0):
         close_mouth(keep=0.0)
         brows(-0.105, -0.015, knit=0.035)  # lowered, the inner ends most, and knitted towards the nose
         eyes(-0.018, -0.006)  # a glare: lids narrowed
-        corners_to(min(lift_now, 0.0) - 0.045, -0.015, 0.05)
+        corners_to(min(lift_now, 0.0) - 0.065, -0.015, 0.05)
     elif expression == "sad":
         close_mouth(keep=0.0)
         brows(0.07, -0.02, knit=0.01)  # inner ends up, outer ends down
@@ -229,13 +232,15 @@ def _paint_closed_mouth(image, face: Face):
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * thickness + 1,) * 2))
     rgb = image[..., :3].astype(np.float32)
     lips = 0.75 * _median_colour(rgb, face.landmarks[list(OUTER_LIPS)]) + 0.25 * np.array([176.0, 76.0, 84.0])
-    paint = np.empty_like(rgb)
-    paint[:] = lips
-    # the seam: from one corner through the middle of the upper and lower inner lip to the other
+    # the seam: from one corner through the middle of the upper and lower inner lip to the other, drawn soft
+    # (photos' faces are small and the sticker enlarges them: a crisp 1 px line turns into steps)
     upper = face.landmarks[[78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]]
     lower = face.landmarks[[78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]]
-    seam = np.round((upper + lower) / 2 * 8).astype(np.int32)  # 3 bits of sub-pixel precision: a smooth line
-    cv2.polylines(paint, [seam], False, tuple(float(v) for v in lips * 0.45), thickness, cv2.LINE_AA, shift=3)
+    line = np.zeros(image.shape[:2], np.uint8)
+    seam = np.round((upper + lower) / 2 * 8).astype(np.int32)  # 3 bits of sub-pixel precision
+    cv2.polylines(line, [seam], False, 255, max(2, thickness), cv2.LINE_AA, shift=3)
+    line = cv2.GaussianBlur(line, (0, 0), 0.8).astype(np.float32)[..., None] / 255.0
+    paint = lips * (1 - 0.6 * line)
     soft = cv2.GaussianBlur(mask, (0, 0), max(1.0, thickness * 0.6)).astype(np.float32)[..., None] / 255.0
     image[..., :3] = np.clip(rgb * (1 - soft) + paint * soft, 0, 255).astype(image.dtype)
 
