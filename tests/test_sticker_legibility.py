@@ -152,3 +152,24 @@ def test_the_framing_does_not_move_with_the_expression(engine, photos, style):
     for expression in ("laugh", "sad", "surprise"):
         top, shape = top_and_shape(expression)
         assert shape == none_shape and abs(top - none_top) <= 6, (expression, top, none_top)
+
+
+def test_template_keeps_the_expression_and_its_frame(engine, photos):
+    """`template`: the expression is made on the template's face after the photo's face is placed (placed
+    landmark by landmark onto the template's neutral face, a laugh was squeezed shut into a smear), and the
+    template beyond the face is left as drawn."""
+    from backend import builtin_templates
+
+    wanted = builtin_templates.get("wanted")
+    made = {expression: engine.generate(image=photos["hopper"], template=wanted, style="template",
+                                        expression=expression) for expression in ("none", "laugh", "sad")}
+    found = {expression: engine.analyzer.faces(np.ascontiguousarray(out.image[..., :3]))[0]
+             for expression, out in made.items()}
+    assert found["laugh"].mouth_opening > found["none"].mouth_opening + 0.03
+    assert found["sad"].mouth_corner_lift < found["none"].mouth_corner_lift - 0.01
+    x0, y0, x1, y1 = made["none"].face.box
+    far = np.ones(made["none"].image.shape[:2], bool)
+    pad = 0.35 * (x1 - x0)
+    far[int(y0 - pad):int(y1 + pad), int(x0 - pad):int(x1 + pad)] = False
+    for expression in ("laugh", "sad"):
+        assert np.array_equal(made[expression].image[far], made["none"].image[far]), expression

@@ -36,7 +36,7 @@ class FaceFrame:
         return (local_delta[..., :1] * self.x + local_delta[..., 1:] * self.y) * self.height
 
 
-def expression_targets(face: Face, expression, jaw=0.0):
+def expression_targets(face: Face, expression, jaw=0.0, tilt=True):
     """Where each landmark moves for `expression` (a smooth field, so neighbours move together), the jaw then
     dropped by `jaw` face heights more (a talking mouth)."""
     points = face.landmarks.astype(np.float64)
@@ -136,7 +136,7 @@ def expression_targets(face: Face, expression, jaw=0.0):
     if jaw:
         jaw_drop(jaw)
     moved = points + frame.to_image_delta(delta)
-    angle = np.radians(TILT.get(expression, 0.0))
+    angle = np.radians(TILT.get(expression, 0.0)) if tilt else 0.0
     if angle:  # the head tilted about the chin, as stickers pose it
         pivot = points[CHIN]
         rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -198,12 +198,12 @@ def warp(image, source_points, target_points, output_shape=None, triangles=None)
 MIN_PAINTED_JAW = 0.015  # a mouth opened less shows no inside worth drawing
 
 
-def apply_expression(image, face: Face, expression, jaw=0.0):
+def apply_expression(image, face: Face, expression, jaw=0.0, tilt=True):
     """The image with the face's expression changed (and its jaw dropped by `jaw` face heights), and the face's
-    moved landmarks."""
+    moved landmarks. `tilt`: lean the head as the expression's sticker pose does (TILT)."""
     if expression == "none" and not jaw:
         return image, face
-    targets = expression_targets(face, expression, jaw)
+    targets = expression_targets(face, expression, jaw, tilt)
     ring = outer_ring(face, image.shape)
     source = np.concatenate([face.landmarks, ring])
     # triangulated on the photo's own points: a mesh without folds there stays one where the moves are smooth

@@ -72,14 +72,27 @@ class ClassicStickerEngine:
         if image is None:
             return self._template_only(template, expression)
         face = self.find_face(image, face_index)
+        template = template or builtin_templates.get("panda")
+        blend = "photocopy" if style == "panda" else template.blend
+        if style == "template" and blend != "photocopy":
+            # Warped landmark by landmark onto the template's (neutral) face, an expression made on the photo
+            # would be undone (an opened mouth squeezed shut into a smear): place the face, then make the
+            # expression on the template's face.
+            target = template.face()
+            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
+            backdrop_rgb = np.ascontiguousarray(composed[..., :3])
+            rgb, moved = apply_expression(backdrop_rgb.copy(), target, expression, tilt=False)
+            # the template around the face (a poster's frame, a body) stays as it was drawn
+            keep = np.maximum(face_mask(target, rgb.shape, shrink=-0.12), face_mask(moved, rgb.shape, shrink=-0.12))
+            rgb = rgb * keep[..., None] + backdrop_rgb * (1 - keep[..., None])
+            return StickerOutput(np.dstack([rgb.astype(np.uint8), composed[..., 3]]), expression,
+                                 template.caption_box, moved)
         framing = face  # the photo's own face frames the sticker: a dropped jaw or a tilt must not move the crop
         image, face = apply_expression(image.copy(), face, expression)
         if style in ("cutout", "comic"):
             rgba, moved = self._die_cut(image, face, framing, cartoon=style == "comic")
             return StickerOutput(rgba, expression, None, moved)
-        template = template or builtin_templates.get("panda")
-        blend = "photocopy" if style == "panda" else template.blend
-        target = template.face()
+        target = template.face()  # 熊猫头: aligned on eyes and mouth only, so the photo's expression survives
         composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
         return StickerOutput(composed, expression, template.caption_box, target)
 
