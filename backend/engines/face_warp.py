@@ -125,12 +125,11 @@ def expression_targets(face: Face, expression, jaw=0.0, tilt=True):
         brows(-0.105, -0.015, knit=0.035)  # lowered, the inner ends most, and knitted towards the nose
         eyes(-0.018, -0.006)  # a glare: lids narrowed
         corners_to(min(lift_now, 0.0) - 0.065, -0.015, 0.05)
-    elif expression == "sad":
-        close_mouth(keep=0.0)
-        brows(0.07, -0.02, knit=0.01)  # inner ends up, outer ends down
-        eyes(-0.015, 0.0)  # drooping lids
+    elif expression == "sad":  # 大哭, as stickers draw sorrow: a wailing mouth turned down, eyes squeezed
+        brows(0.08, -0.02, knit=0.01)  # inner ends up, outer ends down
+        eyes(-0.035, -0.015)
         corners_to(-0.12, -0.006, 0.05)
-        delta[list(LOWER_LIP), 1] -= 0.01  # the lower lip pushed up: a pout
+        jaw_drop(0.05, width=0.2, lip_width=0.12)
     elif expression != "none":
         raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
     if jaw:
@@ -209,15 +208,15 @@ def apply_expression(image, face: Face, expression, jaw=0.0, tilt=True):
     # triangulated on the photo's own points: a mesh without folds there stays one where the moves are smooth
     warped, _ = warp(image, source, np.concatenate([targets, ring]), triangles=Delaunay(source).simplices)
     moved = Face(targets.astype(np.float32))
-    if expression in ("smile", "laugh", "surprise") or jaw >= MIN_PAINTED_JAW:
+    if expression in ("smile", "laugh", "surprise", "sad") or jaw >= MIN_PAINTED_JAW:
         _paint_open_mouth(warped, moved, teeth=TEETH.get(expression, 0.3) if not jaw else 0.3)
-    elif expression in ("angry", "sad"):
+    elif expression == "angry":
         _paint_closed_mouth(warped, moved)
     return warped, moved
 
 
 # how far down the opened mouth the upper teeth reach (0 the upper lip, 1 the lower): a grin is mostly teeth
-TEETH = {"smile": 0.75, "laugh": 0.2, "surprise": 0.08}
+TEETH = {"smile": 0.75, "laugh": 0.2, "surprise": 0.08, "sad": 0.0}
 
 
 def _paint_closed_mouth(image, face: Face):
@@ -252,7 +251,10 @@ def _paint_open_mouth(image, face: Face, teeth=0.3):
     polygon = np.round(face.landmarks[list(INNER_LIP)]).astype(np.int32)
     mask = np.zeros(image.shape[:2], dtype=np.uint8)
     cv2.fillPoly(mask, [polygon], 255)
-    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    if teeth > 0:
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    else:  # no teeth drawn: paint up to the lips, or a rim of the photo's own teeth shows
+        mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
     ys, xs = np.nonzero(mask)
     if len(xs) < 12:
         return
@@ -280,6 +282,8 @@ def _paint_open_mouth(image, face: Face, teeth=0.3):
     colour = colour * (1 - is_tongue) + tongue * tongue_shade * is_tongue
     colour *= (1.0 - 0.35 * np.abs(u) ** 2)[:, None]  # deeper towards the corners
     soft = cv2.GaussianBlur(mask, (5, 5), 0).astype(np.float32)[ys, xs, None] / 255.0
+    inside = np.clip((1.0 - np.abs(u)) / 0.2, 0, 1)[:, None]  # the thin slivers at the corners are lips
+    colour = colour * inside + lips * 0.85 * (1 - inside)
     image[ys, xs, :3] = np.clip(rgb[ys, xs] * (1 - soft) + colour * soft, 0, 255).astype(image.dtype)
 
 
