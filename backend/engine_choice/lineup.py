@@ -30,7 +30,7 @@ class Engine:
 ENGINES = {
     "tts": (Engine("tts", "cosyvoice3", GPU, "1"), Engine("tts", "mellotron-zh", CPU_NEURAL, "2", opt_in=True),
             Engine("tts", "espeak-world", EMBEDDED, "2")),
-    "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "1")),
+    "sticker": (Engine("sticker", "sd-lora", GPU, "1"), Engine("sticker", "classic", EMBEDDED, "2")),
     # speech recognition, to check that a consent recording says its sentence; no embedded engine: without
     # one in the fleet a consent recording waits for a moderator (docs/API.md, "Consent")
     "asr": (Engine("asr", "funasr", CPU_NEURAL, "1"),),

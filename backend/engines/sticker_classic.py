@@ -15,7 +15,7 @@ from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
 from backend.engines.face_warp import apply_expression, warp
 from backend.engines.sticker_output import NoFaceError, StickerOutput
-from backend.face_mesh import FACE_OVAL, Face
+from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
@@ -72,13 +72,27 @@ class ClassicStickerEngine:
         if image is None:
             return self._template_only(template, expression)
         face = self.find_face(image, face_index)
-        image, face = apply_expression(image.copy(), face, expression)
-        if style in ("cutout", "comic"):
-            rgba, moved = self._die_cut(image, face, cartoon=style == "comic")
-            return StickerOutput(rgba, expression, None, moved)
         template = template or builtin_templates.get("panda")
         blend = "photocopy" if style == "panda" else template.blend
-        target = template.face()
+        if style == "template" and blend != "photocopy":
+            # Warped landmark by landmark onto the template's (neutral) face, an expression made on the photo
+            # would be undone (an opened mouth squeezed shut into a smear): place the face, then make the
+            # expression on the template's face.
+            target = template.face()
+            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
+            backdrop_rgb = np.ascontiguousarray(composed[..., :3])
+            rgb, moved = apply_expression(backdrop_rgb.copy(), target, expression, tilt=False)
+            # the template around the face (a poster's frame, a body) stays as it was drawn
+            keep = np.maximum(face_mask(target, rgb.shape, shrink=-0.12), face_mask(moved, rgb.shape, shrink=-0.12))
+            rgb = rgb * keep[..., None] + backdrop_rgb * (1 - keep[..., None])
+            return StickerOutput(np.dstack([rgb.astype(np.uint8), composed[..., 3]]), expression,
+                                 template.caption_box, moved)
+        framing = face  # the photo's own face frames the sticker: a dropped jaw or a tilt must not move the crop
+        image, face = apply_expression(image.copy(), face, expression)
+        if style in ("cutout", "comic"):
+            rgba, moved = self._die_cut(image, face, framing, cartoon=style == "comic")
+            return StickerOutput(rgba, expression, None, moved)
+        target = template.face()  # 熊猫头: aligned on eyes and mouth only, so the photo's expression survives
         composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
         return StickerOutput(composed, expression, template.caption_box, target)
 
@@ -109,20 +123,28 @@ class ClassicStickerEngine:
             image = np.dstack([rgb, image[..., 3]])
         return StickerOutput(image, expression, template.caption_box, face)
 
-    def head_and_shoulders(self, image, face):
-        """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels."""
-        x0, y0, x1, y1 = face.box
+    def head_and_shoulders(self, image, face, big_head=False, framing=None):
+        """The head-and-shoulders crop (scaled to WORK_SIZE), its person mask, and the face in crop pixels.
+
+        `big_head`: the sticker framing, hair to neck, so that at 240 x 240 (a pack's size) the face is about
+        half the height and its expression can be read; otherwise the shoulders are kept (sd-lora's input).
+        `framing`: the face whose box places the crop (default `face`)."""
+        x0, y0, x1, y1 = (framing or face).box
         width, height = x1 - x0, y1 - y0
         cx = (x0 + x1) / 2
-        left, right = int(max(0, cx - 1.35 * width)), int(min(image.shape[1], cx + 1.35 * width))
-        top, bottom = int(max(0, y0 - 0.8 * height)), int(min(image.shape[0], y1 + 0.9 * height))
+        side, above, below = (1.0, 0.55, 0.22) if big_head else (1.35, 0.8, 0.9)
+        left, right = int(max(0, cx - side * width)), int(min(image.shape[1], cx + side * width))
+        top, bottom = int(max(0, y0 - above * height)), int(min(image.shape[0], y1 + below * height))
         crop = image[top:bottom, left:right]
         mask = self.analyzer.person_mask(crop)
         # keep the person whose face this is: a soft ellipse over head and shoulders
         yy, xx = np.mgrid[0:crop.shape[0], 0:crop.shape[1]].astype(np.float32)
         fx, fy = cx - left, (y0 + y1) / 2 - top
         head = ((xx - fx) / (1.0 * width)) ** 2 + ((yy - fy) / (1.05 * height)) ** 2 < 1.0
-        shoulders = (yy > fy + 0.35 * height) & (np.abs(xx - fx) < 1.35 * width)
+        if big_head:  # the neck and the top of the shoulders, rounded like a bust
+            shoulders = ((xx - fx) / (side * width)) ** 2 + ((yy - crop.shape[0]) / (0.55 * height)) ** 2 < 1.0
+        else:
+            shoulders = (yy > fy + 0.35 * height) & (np.abs(xx - fx) < 1.35 * width)
         mask = mask * (head | shoulders)
         scale = WORK_SIZE / max(crop.shape[:2])
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
@@ -130,10 +152,10 @@ class ClassicStickerEngine:
         mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
         return crop, mask, Face((face.landmarks - np.array([left, top])) * scale)
 
-    def _die_cut(self, image, face, cartoon):
+    def _die_cut(self, image, face, framing, cartoon):
         """Head and shoulders cut out with the person mask, stylised, with a white die-cut border."""
-        crop, mask, moved = self.head_and_shoulders(image, face)
-        return die_cut(cartoonize(crop) if cartoon else stylize(crop), mask, moved)
+        crop, mask, moved = self.head_and_shoulders(image, face, big_head=True, framing=framing)
+        return die_cut(cartoonize(crop, moved) if cartoon else stylize(crop), mask, moved)
 
 
 DIE_CUT_PAD = 24
@@ -171,25 +193,48 @@ def stylize(rgb):
     return cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-def cartoonize(rgb, colours=9):
-    """Flat colours (k-means palette over smoothed regions) with dark ink lines."""
-    small = cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    for _ in range(2):
-        small = cv2.bilateralFilter(small, 7, 60, 7)
-    pixels = small.reshape(-1, 3).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 8, 1.0)
-    cv2.setRNGSeed(1)
-    _, labels, centres = cv2.kmeans(pixels[:: max(1, len(pixels) // 6000)], colours, None, criteria, 1,
-                                    cv2.KMEANS_PP_CENTERS)
-    distances = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    flat = centres[np.argmin(distances, axis=1)].reshape(small.shape).astype(np.uint8)
-    flat = cv2.resize(flat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-    flat = cv2.medianBlur(flat, 5)
-    grey = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 5)
-    edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
-    edges = cv2.erode(255 - edges, np.ones((1, 1), np.uint8))
-    ink = cv2.GaussianBlur(edges, (3, 3), 0).astype(np.float32)[..., None] / 255.0
-    return (flat * (1 - 0.85 * ink)).clip(0, 255).astype(np.uint8)
+# ink outlines drawn from the face mesh in `comic`: the brows' upper edges, the eyes' rims, the outer lip line
+BROW_LINES = ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
+EYE_RIMS = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+            (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249))
+LIP_LINE = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+INK = np.array([34.0, 26.0, 30.0])
+
+
+def cartoonize(rgb, face=None):
+    """Cel shading: smoothed colour in three flat tones of light, with clean ink lines (long edges only,
+    and the brows, eyes and lips drawn from `face`), not a posterised photo with its texture in black."""
+    smooth = rgb
+    for _ in range(3):
+        smooth = cv2.bilateralFilter(smooth, 9, 60, 9)
+    lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
+    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 4.0)
+    low, high = np.percentile(light, [3, 97])
+    band = np.digitize((light - low) / max(high - low, 1.0), [0.3, 0.6]).astype(np.uint8)  # shadow, mid, lit
+    band = cv2.medianBlur(band, 11)
+    # shadows lifted: a dark band over half a face reads as a smear, not as shading
+    tones = low + np.array([0.2, 0.58, 0.88], np.float32) * (high - low)
+    colour = 128 + (cv2.GaussianBlur(lab[..., 1:], (0, 0), 4.0) - 128) * 1.1
+    shade = 0.6 * tones[band] + 0.4 * lab[..., 0]  # flat tones, with a little of the face's modelling kept
+    flat = cv2.cvtColor(np.dstack([shade, colour]).clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    grey = cv2.GaussianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
+    ink = _without_specks(cv2.dilate(cv2.Canny(grey, 50, 120), np.ones((2, 2), np.uint8)), 60)
+    if face is not None:
+        width = max(2, round(0.014 * float(np.linalg.norm(face.landmarks[CHIN] - face.landmarks[FOREHEAD]))))
+        for points, closed, thickness in ([(face.landmarks[list(b)], False, round(width * 1.8)) for b in BROW_LINES]
+                                          + [(face.landmarks[list(r)], True, width) for r in EYE_RIMS]
+                                          + [(face.landmarks[list(LIP_LINE)], True, width)]):
+            cv2.polylines(ink, [np.round(points * 8).astype(np.int32)], closed, 255, thickness, cv2.LINE_AA, shift=3)
+    cover = cv2.GaussianBlur(ink, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+    return (flat * (1 - cover) + INK * cover).clip(0, 255).astype(np.uint8)
+
+
+def _without_specks(ink, min_area):
+    """The ink mask without connected pieces smaller than `min_area` pixels."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels].astype(np.uint8) * 255
 
 
 # -- putting a face onto another image ----------------------------------------------------

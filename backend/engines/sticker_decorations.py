@@ -27,20 +27,27 @@ def _anger(rgba, face, unit, box):
     _anger_mark(rgba, (x1 - 0.05 * unit, y0 + 0.15 * unit), 0.42 * unit)
 
 
+# Tears start on the cheek, below EYE_CLEAR eye distances from the eye's centre: higher, they sit on glasses.
+EYE_CLEAR = 0.42
+
+
 def _tears(rgba, face, unit, box):
-    for eye in (face.left_eye, face.right_eye):
-        _drop(rgba, (eye[0], eye[1] + 0.28 * unit), 0.13 * unit, BLUE)
-        _drop(rgba, (eye[0] + 0.03 * unit, eye[1] + 0.62 * unit), 0.10 * unit, BLUE)
+    for eye, side in ((face.left_eye, -1), (face.right_eye, 1)):
+        x = eye[0] + side * 0.08 * unit
+        _drop(rgba, (x, eye[1] + EYE_CLEAR * unit), 0.14 * unit, BLUE)
+        _drop(rgba, (x + side * 0.04 * unit, eye[1] + (EYE_CLEAR + 0.36) * unit), 0.11 * unit, BLUE)
 
 
 def _tear(rgba, face, unit, box):
     eye = face.right_eye
-    _drop(rgba, (eye[0] + 0.05 * unit, eye[1] + 0.3 * unit), 0.12 * unit, BLUE)
+    _drop(rgba, (eye[0] + 0.08 * unit, eye[1] + EYE_CLEAR * unit), 0.13 * unit, BLUE)
 
 
 def _sweat(rgba, face, unit, box):
+    """A big drop on the temple, above the eye line and outside the face's edge (clear of glasses)."""
     x0, y0, x1, y1 = box
-    _drop(rgba, (x1 - 0.02 * unit, y0 + 0.45 * unit), 0.2 * unit, BLUE)
+    eyes = min(face.left_eye[1], face.right_eye[1])
+    _drop(rgba, (x1 - 0.02 * unit, min(y0 + 0.25 * unit, eyes - 0.75 * unit)), 0.2 * unit, BLUE)
 
 
 def _blush(rgba, face, unit, box):
