@@ -4,7 +4,7 @@ and write backend/voice_similarity.json, the file the API reads to give each TTS
 No human recordings can be downloaded here, so the speakers are made on this machine (docs/similarity.md):
 
 - espeak speakers: espeak-ng's Mandarin voice with one of its variants (m1, f2, klatt, ...) re-pitched and
-  formant-shifted by WORLD, as tests/media_samples.py `reference_voice` does. A speaker is (variant, median F0,
+  formant-shifted by WORLD (tests/media_samples.py `revoice`, as `reference_voice` does). A speaker is (variant, median F0,
   formant shift); each of its utterances says another sentence at another speaking rate with its pitch moved by
   up to 6 %, the way one person varies from one recording to the next.
 - mellotron voices: the named voices of the opt-in mellotron-zh model (each a recorded person it was trained on),
@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from media_samples import espeak_speech  # noqa: E402
+from media_samples import espeak_speech, revoice  # noqa: E402
 
 from backend.engines.speaker_encoder import SpeakerEncoder  # noqa: E402
 
@@ -56,25 +56,6 @@ ESPEAK_RATES = (145, 165, 185)
 MAX_PAIRS_PER_GROUP = 4000
 
 
-def world_voice(samples, median_f0, formant_shift, rate=16000):
-    """espeak audio re-pitched to a median F0 and its spectral envelope stretched (media_samples.reference_voice)."""
-    import pyworld
-
-    x = np.asarray(samples, np.float64)
-    f0, times = pyworld.dio(x, rate, frame_period=5.0)
-    f0 = pyworld.stonemask(x, f0, times, rate)
-    sp = pyworld.cheaptrick(x, f0, times, rate)
-    ap = pyworld.d4c(x, f0, times, rate)
-    voiced = f0 > 0
-    log_f0 = np.log(f0[voiced])
-    f0[voiced] = np.exp(log_f0 - np.median(log_f0) + np.log(median_f0))
-    if formant_shift != 1.0:
-        bins = np.arange(sp.shape[1])
-        sp = np.ascontiguousarray(np.array([np.interp(bins / formant_shift, bins, frame) for frame in sp]))
-    y = pyworld.synthesize(f0, sp, ap, rate, 5.0)
-    return (0.5 * y / np.abs(y).max()).astype(np.float32)
-
-
 def espeak_speakers(quick, rng):
     """{speaker: [(utterance audio at 16 kHz, sentence index)]}: each says every sentence once, varied."""
     speakers = {}
@@ -84,7 +65,7 @@ def espeak_speakers(quick, rng):
         for index, text in enumerate(PINYIN[:3] if quick else PINYIN):
             speed = rng.choice(ESPEAK_RATES)
             raw = _espeak(text, variant, speed)
-            utterances.append((world_voice(raw, f0 * rng.uniform(0.94, 1.06), shift), index))
+            utterances.append((revoice(raw, 16000, f0 * rng.uniform(0.94, 1.06), shift), index))
         speakers[f"espeak:{variant}/{int(f0)}Hz/{shift}"] = utterances
     return speakers
 

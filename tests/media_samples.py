@@ -21,18 +21,23 @@ def espeak_speech(text, voice="cmn-latn-pinyin", rate=16000):
 def reference_voice(median_f0, text="wo3 men5 jin1 tian1 qu4 gong1 yuan2 wan2, ran2 hou4 hui2 jia1 chi1 fan4 le5.",
                     formant_shift=1.0):
     """A speech recording with a chosen median pitch (espeak-ng re-pitched by WORLD), 16 kHz."""
-    x = espeak_speech(text)
-    f0, times = pyworld.dio(x, 16000, frame_period=5.0)
-    f0 = pyworld.stonemask(x, f0, times, 16000)
-    sp = pyworld.cheaptrick(x, f0, times, 16000)
-    ap = pyworld.d4c(x, f0, times, 16000)
+    return revoice(espeak_speech(text), 16000, median_f0, formant_shift)
+
+
+def revoice(samples, rate, median_f0, formant_shift=1.0):
+    """Speech re-voiced by WORLD: its pitch moved to a median F0 and its spectral envelope stretched."""
+    x = np.asarray(samples, np.float64)
+    f0, times = pyworld.dio(x, rate, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, times, rate)
+    sp = pyworld.cheaptrick(x, f0, times, rate)
+    ap = pyworld.d4c(x, f0, times, rate)
     voiced = f0 > 0
     log_f0 = np.log(f0[voiced])
     f0[voiced] = np.exp(log_f0 - np.median(log_f0) + np.log(median_f0))
     if formant_shift != 1.0:
         bins = np.arange(sp.shape[1])
         sp = np.ascontiguousarray(np.array([np.interp(bins / formant_shift, bins, frame) for frame in sp]))
-    y = pyworld.synthesize(f0, sp, ap, 16000, 5.0)
+    y = pyworld.synthesize(f0, sp, ap, rate, 5.0)
     return (0.5 * y / np.abs(y).max()).astype(np.float32)
 
 

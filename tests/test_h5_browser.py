@@ -26,14 +26,20 @@ def browser(tmp_path_factory):
         browser.close()
 
 
-@pytest.fixture
-def page(browser, stack):
-    context = browser.new_context(base_url=stack.base_url, permissions=["microphone"], viewport={"width": 900, "height": 1400})
+def opened(browser, stack, **context_options):
+    """A new browser context on the H5 page, once it says it is ready."""
+    context = browser.new_context(base_url=stack.base_url, permissions=["microphone"], **context_options)
     page = context.new_page()
     page.goto("/")
     page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+    return page
+
+
+@pytest.fixture
+def page(browser, stack):
+    page = opened(browser, stack, viewport={"width": 900, "height": 1400})
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_clone_a_voice_in_the_browser(page):
@@ -261,13 +267,10 @@ TYPED = "什么？！真的吗，"  # full-width punctuation, kept exactly as ty
 
 @pytest.fixture
 def phone(browser, stack):
-    context = browser.new_context(base_url=stack.base_url, permissions=["microphone"], viewport={"width": 375, "height": 812},
-                                  is_mobile=True, has_touch=True, device_scale_factor=2)
-    page = context.new_page()
-    page.goto("/")
-    page.wait_for_selector("body[data-ready=yes]", timeout=30000)
+    page = opened(browser, stack, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True,
+                  device_scale_factor=2)
     yield page
-    context.close()
+    page.context.close()
 
 
 def _page_width(page):
