@@ -258,6 +258,11 @@ def test_a_pack_and_streamed_speech_in_the_page(page, stack):
                              "return a.buffered.length ? a.buffered.end(a.buffered.length - 1) : 0; })()")
     assert buffered > 3  # the whole speech went into the player
     page.screenshot(path=str(ARTIFACTS / "h5-pack-stream.png"), full_page=True)
+    # again: now the whole speech arrives at once (the stored result), and the player still takes all of it
+    page.click("#tts-stream")
+    page.wait_for_function(f"() => document.body.dataset.streamDone && document.body.dataset.streamDone !== '{done}'",
+                           timeout=60000)
+    assert page.inner_text("#tts-error") == ""
 
 
 # -- the page on a phone (375 px) ---------------------------------------------------------------------------

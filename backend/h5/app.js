@@ -547,6 +547,17 @@
 
   // -- speech played while it is made (MediaSource, audio/mpeg) --------------------------------
 
+  // A SourceBuffer takes the next piece (or the end of the stream) only once it is not updating; when the whole
+  // speech arrives at once (a result already made), one updateend is not always the last: look again until idle.
+  async function settled(buffer) {
+    while (buffer.updating) {
+      await new Promise(function (resolve) {
+        buffer.addEventListener('updateend', resolve, { once: true });
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
   async function streamSpeech() {
     clearError('tts-error');
     var text = $('tts-text').value.trim();
@@ -578,7 +589,7 @@
       for (;;) {
         var piece = await reader.read();
         if (piece.done) break;
-        if (buffer.updating) await new Promise(function (resolve) { buffer.addEventListener('updateend', resolve, { once: true }); });
+        await settled(buffer);
         buffer.appendBuffer(piece.value);
         if (first) {
           first = false;
@@ -587,7 +598,7 @@
           document.body.dataset.streamFirst = String(Date.now());
         }
       }
-      if (buffer.updating) await new Promise(function (resolve) { buffer.addEventListener('updateend', resolve, { once: true }); });
+      await settled(buffer);
       source.endOfStream();
       document.body.dataset.streamDone = String(Date.now());
       $('stream-state').textContent += ' · 合成完毕';
