@@ -25,13 +25,23 @@ def cue(rate):
     return np.concatenate(parts).astype(np.float32)
 
 
+def lead(rate):
+    """What goes before the speech at `start`: the cue, then the pause."""
+    return np.concatenate([cue(rate), np.zeros(int(PAUSE * rate), np.float32)])
+
+
+def tail(rate):
+    """What goes after the speech at `end`: the pause, then the cue."""
+    return np.concatenate([np.zeros(int(PAUSE * rate), np.float32), cue(rate)])
+
+
 def attach(samples, rate, position):
     """The speech with the cue at `position` (start, end; off or None: unchanged)."""
-    if position not in ("start", "end"):
-        return samples
-    pause = np.zeros(int(PAUSE * rate), np.float32)
-    pieces = (cue(rate), pause, samples) if position == "start" else (samples, pause, cue(rate))
-    return np.concatenate(pieces).astype(np.float32)
+    if position == "start":
+        return np.concatenate([lead(rate), samples]).astype(np.float32)
+    if position == "end":
+        return np.concatenate([samples, tail(rate)]).astype(np.float32)
+    return samples
 
 
 def _tone(seconds, rate):

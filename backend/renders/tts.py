@@ -35,8 +35,7 @@ def render(job, progress):
         raise
     if writer:
         if position == "end":
-            writer.audio(np.concatenate([np.zeros(int(audible_label.PAUSE * speech.sample_rate), np.float32),
-                                         audible_label.cue(speech.sample_rate)]), speech.sample_rate)
+            writer.audio(audible_label.tail(speech.sample_rate), speech.sample_rate)
         writer.end()
     metrics.ENGINE_SECONDS.labels(engine.name).observe(time.perf_counter() - started)
     # How much of the user's voice the result carries (speaker-embedding cosine, 0-1), shown to the user.
@@ -65,8 +64,7 @@ def _cue_first(on_audio, position):
     def handed(piece, rate):
         if not begun:
             begun.append(True)
-            on_audio(np.concatenate([audible_label.cue(rate), np.zeros(int(audible_label.PAUSE * rate), np.float32)]),
-                     rate)
+            on_audio(audible_label.lead(rate), rate)
         on_audio(piece, rate)
     return handed
 

@@ -36,17 +36,21 @@ def create(user, prompt, texts, flags, consent, verdict):
             if verdict.status == "reviewing":
                 db.session.add(ReviewItem(kind="consent", source="consent", label="consent", field="audio",
                                           text=consent.sentence, user_id=user.id, voice_id=voice.id))
-    except IntegrityError:
-        raise ApiError("consent_required", "This consent token saved a voice already; get a new sentence from "
-                       "GET /api/v1/voices/consent and record it.", "consent_token") from None
+    except IntegrityError:  # the same token in a request that raced this one
+        raise _token_spent() from None
     moderation.record_flags(flags, user, texts, voice_id=voice.id)
     return voice
 
 
-def token_used(token_id):
-    """Whether a voice was saved with this consent token already."""
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(
-        Voice.consent_token_id == token_id)) > 0
+def refuse_spent_token(token_id):
+    """422 consent_required when a voice was saved with this consent token already (one voice per token)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Voice).where(Voice.consent_token_id == token_id)):
+        raise _token_spent()
+
+
+def _token_spent():
+    return ApiError("consent_required", "This consent token saved a voice already; get a new sentence from "
+                    "GET /api/v1/voices/consent and record it.", "consent_token")
 
 
 def discard_recording(prompt):

@@ -92,9 +92,7 @@ def save_voice(user, data, declared_format, sample_rate, prompt_text, name, cons
     """Save a voice from its consent recording (`data`): texts moderated, the token not used before, the
     recording stored and checked by the policy (a refused one is not kept)."""
     texts, flags = voices.checked_texts(user, name, prompt_text or consent.sentence)
-    if voices.token_used(consent.token_id):
-        raise ApiError("consent_required", "This consent token saved a voice already; get a new sentence from "
-                       "GET /api/v1/voices/consent and record it.", "consent_token")
+    voices.refuse_spent_token(consent.token_id)  # before any work; the unique column settles a race
     prompt = recordings.store_prompt(data, declared_format, sample_rate, "audio")
     try:
         verdict = check(consent, prompt)
