@@ -1,6 +1,7 @@
 """Copies of database rows kept outside the database (in a process, or as JSON in Redis), and joined back to a
 request's session without a query. A copy holds the column values it was made with; the columns it lacks load
 from the database when first used. Whoever keeps copies decides when they are stale."""
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -41,12 +42,15 @@ def detached(model, columns):
     """A `model` instance made from a copy as if loaded, outside any session: for reading a copy that holds
     every column the reader uses (nothing can load later)."""
     instance = sa.inspect(model).class_manager.new_instance()
+    dates = _datetime_columns(model)
     instance_state(instance).dict.update(
-        {name: datetime.fromisoformat(value) if isinstance(value, str) and _is_datetime(model, name) else value
+        {name: datetime.fromisoformat(value) if isinstance(value, str) and name in dates else value
          for name, value in columns.items()})
     make_transient_to_detached(instance)  # its identity from the primary key, no pending changes
     return instance
 
 
-def _is_datetime(model, name):
-    return isinstance(model.__table__.columns[name].type, sa.DateTime)
+@functools.cache
+def _datetime_columns(model):
+    """The names of the model's datetime columns (a copy read back from JSON holds them as ISO strings)."""
+    return frozenset(column.key for column in model.__table__.columns if isinstance(column.type, sa.DateTime))
