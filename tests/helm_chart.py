@@ -41,9 +41,12 @@ FULL_VALUES = {
     "keda": {"enabled": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "api.example.com", "tlsSecretName": "api-tls"},
     "imagePullSecrets": [{"name": "registry"}],
-    "workers": {"pools": {"gpu": {"enabled": True, "modelsVolume": {
-        "persistentVolumeClaim": {"claimName": "voxmoji-models", "readOnly": True}},
-        "nodeSelector": {"nvidia.com/gpu.present": "true"}}}},
+    "workers": {"pools": {"gpu": {
+        "enabled": True, "modelsVolume": {"persistentVolumeClaim": {"claimName": "voxmoji-models", "readOnly": True}},
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "env": {"COSYVOICE_SPEAKER_DIR": "/shared/cosyvoice-speakers"},
+        "extraVolumes": [{"name": "shared", "persistentVolumeClaim": {"claimName": "voxmoji-shared"}}],
+        "extraVolumeMounts": [{"name": "shared", "mountPath": "/shared"}]}}},
 }
 
 # The other shapes: local media on a shared volume, a Secret made elsewhere, fixed replicas, no KEDA.
@@ -52,7 +55,7 @@ LOCAL_VALUES = {
     "existingSecret": "voxmoji-made-elsewhere",
     "media": {"localClaim": "voxmoji-media"},
     "web": {"autoscaling": {"enabled": False}},
-    "nginx": {"service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}},
+    "nginx": {"service": {"type": "LoadBalancer"}},
 }
 
 VARIANTS = {"required": REQUIRED_VALUES, "full": FULL_VALUES, "local": LOCAL_VALUES}

@@ -131,6 +131,8 @@ def test_the_gpu_pool_asks_for_gpus_where_told():
     assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     assert {"name": "models", "mountPath": "/models", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "shared", "mountPath": "/shared"} in container["volumeMounts"]
+    assert {"name": "shared", "persistentVolumeClaim": {"claimName": "voxmoji-shared"}} in spec["volumes"]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["VOXMOJI_WORKER_POOL"] == "solo" and env["VOXMOJI_WORKER_ENGINES"] == "tts:cosyvoice3,sticker:sd-lora"
     cpu = pod_spec(named(rendered("full"), "Deployment", "voxmoji-worker-cpu"))["containers"][0]
@@ -190,6 +192,13 @@ def test_the_web_tier_is_probed_and_scaled():
     env = {item["name"]: item.get("value") for item in pod_spec(nginx)["containers"][0]["env"]}
     service = named(objects, "Service", "voxmoji-web")
     assert env["VOXMOJI_API_UPSTREAM"] == f"voxmoji-web:{service['spec']['ports'][0]['port']}"
+
+
+def test_nginx_sees_client_addresses_behind_a_load_balancer():
+    """Nginx limits requests per client address: a LoadBalancer Service keeps the client's (Local), unless told."""
+    service = named(rendered("local"), "Service", "voxmoji-nginx")
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
+    assert "externalTrafficPolicy" not in named(rendered("required"), "Service", "voxmoji-nginx")["spec"]
 
 
 def test_every_pod_is_bounded_and_budgeted():
