@@ -135,6 +135,8 @@ def test_the_gpu_pool_asks_for_gpus_where_told():
     assert {"name": "shared", "persistentVolumeClaim": {"claimName": "voxmoji-shared"}} in spec["volumes"]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["VOXMOJI_WORKER_POOL"] == "solo" and env["VOXMOJI_WORKER_ENGINES"] == "tts:cosyvoice3,sticker:sd-lora"
+    # a rollout needs no spare GPU: the old worker goes (finishing its job) before the new one comes
+    assert gpu["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
     cpu = pod_spec(named(rendered("full"), "Deployment", "voxmoji-worker-cpu"))["containers"][0]
     assert "nvidia.com/gpu" not in cpu["resources"]["limits"]
 
@@ -208,6 +210,8 @@ def test_every_pod_is_bounded_and_budgeted():
         for workload in kind(objects, "Deployment") + kind(objects, "Job"):
             spec = pod_spec(workload)
             assert spec["securityContext"]["runAsNonRoot"] is True
+            # Service links would add VOXMOJI_WEB_PORT=tcp://… and the like: names in the settings' namespace
+            assert spec["enableServiceLinks"] is False and spec["automountServiceAccountToken"] is False
             for container in spec["containers"]:
                 resources = container["resources"]
                 assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(

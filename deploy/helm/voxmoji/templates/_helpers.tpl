@@ -118,6 +118,9 @@ VOXMOJI_MEDIA_ROOT: {{ .Values.media.root | quote }}
 
 {{/* What every pod spec says (pull secrets, security context). */}}
 {{- define "voxmoji.podCommon" -}}
+# No VOXMOJI_WEB_PORT=tcp://… and the like from the namespace's Services: they would share the settings' prefix.
+enableServiceLinks: false
+automountServiceAccountToken: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
