@@ -77,6 +77,13 @@ def test_the_defaults_hold_no_usable_secret():
     assert "dev-only" not in values
 
 
+def test_misspelt_values_are_refused():
+    """values.schema.json: a value the chart does not know, or of the wrong type, stops the install."""
+    assert "'enable' not allowed" in render_error(merged(FULL_VALUES, **{"workers.pools.gpu.enable": True}))
+    assert "want integer" in render_error(merged(REQUIRED_VALUES, **{"web.replicas": "two"}))
+    assert "does not match pattern" in render_error(merged(REQUIRED_VALUES, **{"config.public_base_url": "x"}))
+
+
 def test_local_media_needs_a_shared_volume():
     values = merged(helm_chart.LOCAL_VALUES, **{"media.localClaim": ""})
     assert "media.localClaim" in render_error(values)
