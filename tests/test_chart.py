@@ -70,9 +70,13 @@ def test_install_stops_naming_a_missing_value(missing):
 
 
 def test_the_defaults_hold_no_usable_secret():
+    from backend.config import MIN_SECRET_BYTES
+
     assert "is required" in render_error({})
-    short = render_error(merged(REQUIRED_VALUES, **{"secrets.VOXMOJI_SECRET_KEY": "too-short"}))
-    assert "secrets.VOXMOJI_SECRET_KEY has 9 bytes" in short
+    for name in ("VOXMOJI_SECRET_KEY", "VOXMOJI_MEDIA_SECRET"):  # as short as config.py refuses, no shorter
+        short = render_error(merged(REQUIRED_VALUES, **{f"secrets.{name}": "x" * (MIN_SECRET_BYTES - 1)}))
+        assert f"secrets.{name} has {MIN_SECRET_BYTES - 1} bytes" in short
+        assert render(merged(REQUIRED_VALUES, **{f"secrets.{name}": "x" * MIN_SECRET_BYTES}))
     values = helm_chart.CHART.joinpath("values.yaml").read_text()
     assert "dev-only" not in values
 
