@@ -41,6 +41,8 @@ FULL_VALUES = {
     "keda": {"enabled": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "api.example.com", "tlsSecretName": "api-tls"},
     "imagePullSecrets": [{"name": "registry"}],
+    "networkPolicy": {"enabled": True, "metricsFrom": [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
     "workers": {"pools": {"gpu": {
         "enabled": True, "modelsVolume": {"persistentVolumeClaim": {"claimName": "voxmoji-models", "readOnly": True}},
         "nodeSelector": {"nvidia.com/gpu.present": "true"},

@@ -214,6 +214,19 @@ def test_nginx_sees_client_addresses_behind_a_load_balancer():
     assert "externalTrafficPolicy" not in named(rendered("required"), "Service", "voxmoji-nginx")["spec"]
 
 
+def test_only_nginx_and_prometheus_reach_the_web_pods():
+    objects = rendered("full")
+    (policy,) = kind(objects, "NetworkPolicy")
+    web = named(objects, "Deployment", "voxmoji-web")
+    nginx = named(objects, "Deployment", "voxmoji-nginx")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= web["spec"]["template"]["metadata"]["labels"].items()
+    (rule,) = policy["spec"]["ingress"]
+    nginx_peer, prometheus_peer = rule["from"]
+    assert nginx_peer["podSelector"]["matchLabels"].items() <= nginx["spec"]["template"]["metadata"]["labels"].items()
+    assert "namespaceSelector" in prometheus_peer
+    assert not kind(rendered("required"), "NetworkPolicy")
+
+
 def test_every_pod_is_bounded_and_budgeted():
     for variant in helm_chart.VARIANTS:
         objects = rendered(variant)
