@@ -10,7 +10,7 @@ function createRuntime({ baseUrl, files, loginCode }) {
   const calls = { login: 0, toast: [], modal: [], audio: [], saved: [], shared: [], requests: [], actionSheets: [],
                   actionSheetChoice: 2, clipboard: [], savedVideos: [], sharedVideos: [],
                   webAudio: { starts: [], firstStartAt: 0 }, streams: [],
-                  modalConfirm: false, navigated: [], sharedFiles: [], previewed: [], downloads: [] };
+                  modalConfirm: false, navigated: [], sharedFiles: [], previewed: [], downloads: [], video: [] };
   const storage = {};
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxmoji-mp-'));
   let stopHandler = null;
@@ -141,6 +141,7 @@ function createRuntime({ baseUrl, files, loginCode }) {
     shareVideoMessage: (options) => { calls.sharedVideos.push(options.videoPath); },
     setClipboardData: (options) => { calls.clipboard.push(options.data); options.success(); },
     createWebAudioContext: () => webAudioContext(),
+    createVideoContext: (id) => ({ play() { calls.video.push('play ' + id); }, pause() { calls.video.push('pause ' + id); } }),
     showShareImageMenu: (options) => { calls.shared.push(options.path); },
     previewImage: (options) => { calls.previewed.push({ type: 'image', urls: options.urls }); },
     previewMedia: (options) => { calls.previewed.push({ type: 'media', urls: options.sources.map((s) => s.url) }); },

@@ -243,6 +243,17 @@ test('the talking page plays a talking sticker, saves and shares the video', asy
   assert.match(json, /"tagName":"video"|wx-video|talking-video/);
   assert.match(json, /\/media\/talking\/[^"]*\.mp4\?/); // the video element's source
   assert.match(json, /AI生成/);
+  // no native controls over the caption: a tap on the video (or the page's own button) plays and pauses it
+  const videoNode = page.querySelector('#talking-video');
+  const attrs = Object.fromEntries(videoNode.toJSON().attrs.map((a) => [a.name, a.value]));
+  assert.equal(attrs.controls, false);
+  assert.equal(attrs['show-center-play-btn'], false);
+  assert.equal(attrs['show-mute-btn'], undefined);
+  await tap(videoNode);
+  await tap(videoNode, 'play');
+  await tap(videoNode);
+  assert.deepEqual(rt.calls.video, ['play talking-video', 'pause talking-video']);
+  assert.match(JSON.stringify(page.toJSON()), /暂停/);
   const video = await fetch(done.video_url);
   assert.equal(video.headers.get('content-type'), 'video/mp4');
   assert.ok(await page.instance.saveVideo());

@@ -12,7 +12,7 @@ Page({
   data: {
     voices: [], voiceIndex: -1, templates: [], templateIndex: -1, photoPath: '', faceConsent: false, text: '', textMax: 0,
     emotions: [{ label: '自动（按文字）', value: '' }], emotionIndex: 0,
-    busy: false, progress: 0, videoUrl: '', gifUrl: '', duration: 0, taskId: '', error: ''
+    busy: false, progress: 0, videoUrl: '', gifUrl: '', duration: 0, taskId: '', error: '', playing: false
   },
 
   onLoad() { return Promise.all([this.loadVoices(), this.loadTemplates(), this.loadEmotions(), this.loadOptions()]); },
@@ -56,7 +56,7 @@ Page({
     if (emotion) body.emotion = emotion;
     if (this.data.photoPath) Object.assign(body, { image: fileToBase64(this.data.photoPath), face_consent: true });
     else body.template_id = template.template_id;
-    this.setData({ busy: true, progress: 0, videoUrl: '', gifUrl: '', error: '' });
+    this.setData({ busy: true, progress: 0, videoUrl: '', gifUrl: '', error: '', playing: false });
     try {
       const task = await request({ path: '/api/v1/talking-stickers?wait=5', method: 'POST', idempotent: true, data: body });
       const done = await waitForTask(task, (progress) => this.setData({ progress: progress }));
@@ -68,6 +68,14 @@ Page({
       return false;
     }
   },
+
+  // The sticker plays from its button or a tap on it (the native controls are off: they cover the caption).
+  togglePlay() {
+    const video = wx.createVideoContext('talking-video', this);
+    if (this.data.playing) video.pause(); else video.play();
+  },
+  onPlay() { this.setData({ playing: true }); },
+  onPause() { this.setData({ playing: false }); },
 
   async saveVideo() {
     try {
