@@ -134,6 +134,37 @@ def test_previews_are_served_and_show_each_emotion(made_pack):
         assert served.status_code == 200 and served.headers["Content-Type"] == "image/gif", name
 
 
+def _opaque_under_the_main_label(thumbnail, main):
+    """Of the pixels where the main image's label backing lies (scaled to the thumbnail), the share that is opaque
+    and dark in the thumbnail. The main image is a GIF, whose 1-bit alpha makes its label backing opaque; a
+    thumbnail scaled from it and labelled again shows that backing, opaque, under its own translucent one (a
+    second, garbled 「AI生成」). A thumbnail labelled once, on the unlabelled sticker, shows its own backing
+    there (alpha 170 over the transparent corner)."""
+    scaled = np.asarray(main.resize(thumbnail.size, Image.LANCZOS)).astype(int)
+    thumb = np.asarray(thumbnail).astype(int)
+    corner = np.zeros(thumb.shape[:2], bool)
+    corner[: thumb.shape[0] // 5, thumb.shape[1] // 2:] = True  # the top-right corner, where labels go
+    under_label = corner & (scaled[..., 3] > 200) & (scaled[..., :3].max(axis=2) < 60)
+    seen = thumb[under_label]
+    assert len(seen) > 40  # the main image's label is there to compare with
+    return float(((seen[:, 3] > 235) & (seen[:, :3].max(axis=1) < 60)).mean())
+
+
+def test_an_exported_thumbnail_carries_one_label(made_pack):
+    """The thumbnails of the zip served by the export endpoint: each is labelled once at its own size, not scaled
+    from a labelled main image (which would leave a garbled label behind the real one). The measure is checked on
+    a thumbnail made the wrong way from the same zip, where it must see the doubled label."""
+    from backend.engines import sticker_post
+
+    archive = zipfile.ZipFile(io.BytesIO(made_pack[2]))
+    for number in range(1, 9):
+        main = open_image(archive.read(f"main/{number:02d}.gif")).convert("RGBA")
+        thumbnail = open_image(archive.read(f"thumbs/{number:02d}.png")).convert("RGBA")
+        assert _opaque_under_the_main_label(thumbnail, main) < 0.3, number
+        doubled = sticker_post.draw_ai_label(main.resize(thumbnail.size, Image.LANCZOS))
+        assert _opaque_under_the_main_label(doubled, main) > 0.7, number
+
+
 def test_the_export_is_the_owners_only(made_pack, other_api):
     api, task, _data = made_pack
     assert other_api.get(f"/api/v1/packs/{task['task_id']}/export").status_code == 404
