@@ -13,7 +13,8 @@ from scipy.spatial import Delaunay
 from backend import builtin_templates
 from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
-from backend.engines.face_warp import apply_expression, warp
+from backend.engines.face_blend import add_grain, blend_face
+from backend.engines.face_warp import INNER_LIP, apply_expression, warp
 from backend.engines.sticker_output import NoFaceError, StickerOutput
 from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
@@ -252,22 +253,6 @@ def face_mask(face, shape, shrink=0.06, feather=None):
     return mask.astype(np.float32) / 255.0
 
 
-def transfer_colour(source_rgb, target_rgb, source_mask, target_mask):
-    """Match the mean and spread of each LAB channel of the source face to the target face."""
-    source_lab = cv2.cvtColor(source_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    target_lab = cv2.cvtColor(target_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    s, t = source_mask > 0.5, target_mask > 0.5
-    if s.sum() < 20 or t.sum() < 20:
-        return source_rgb
-    out = source_lab.copy()
-    for channel in range(3):
-        s_mean, s_std = source_lab[..., channel][s].mean(), source_lab[..., channel][s].std() + 1e-3
-        t_mean, t_std = target_lab[..., channel][t].mean(), target_lab[..., channel][t].std() + 1e-3
-        ratio = np.clip(t_std / s_std, 0.6, 1.6)
-        out[..., channel] = (source_lab[..., channel] - s_mean) * ratio + t_mean
-    return cv2.cvtColor(out.clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-
-
 def photocopy(rgb, region):
     """The 熊猫头 look: grey, very high contrast, skin pushed to white, features kept dark.
 
@@ -308,14 +293,29 @@ def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=N
         triangles = Delaunay(target_face.landmarks).simplices
         warped, covered = warp(image, face.landmarks, target_face.landmarks, (height, width), triangles)
         mask = face_mask(target_face, (height, width), feather=feather) * covered
-        if mode == "sepia":
+        if mode == "sepia":  # a portrait printed on the poster: its own oval, in the poster's ink and grain
             warped = sepia(warped)
             mask = face_mask(target_face, (height, width), shrink=-0.02, feather=feather) * covered
+            rgb = backdrop_rgb * (1 - mask[..., None] * strength) + warped * mask[..., None] * strength
+            rgb = add_grain(rgb, backdrop_rgb, warped, mask > 0.5, mask[..., None] * strength)
         else:
-            warped = transfer_colour(warped, backdrop_rgb, mask, mask)
-        mask = mask * strength
-        rgb = backdrop_rgb * (1 - mask[..., None]) + warped.astype(np.float32) * mask[..., None]
+            if target_face.mouth_opening > OPEN_MOUTH and face.mouth_opening < target_face.mouth_opening / 2:
+                # the template shows its teeth, the photo does not: keep the template's own open mouth, or the
+                # closed lips are stretched over it into a smear
+                mask = mask * (1 - _inner_mouth(target_face, (height, width)))
+            rgb = blend_face(warped, backdrop_rgb, mask, strength)
     return np.dstack([rgb.clip(0, 255).astype(np.uint8), backdrop[..., 3]])
+
+
+OPEN_MOUTH = 0.03  # a template's mouth opened more than this (face heights) shows teeth worth keeping
+
+
+def _inner_mouth(face, shape):
+    """A soft mask of the inside of the mouth (between the inner lips), float 0-1."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(face.landmarks[list(INNER_LIP)]).astype(np.int32)], 255)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.GaussianBlur(mask, (0, 0), 1.2).astype(np.float32) / 255.0
 
 
 def _panda_mask(target_face, shape):
