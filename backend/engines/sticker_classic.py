@@ -194,40 +194,69 @@ def stylize(rgb):
     return cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-# ink outlines drawn from the face mesh in `comic`: the brows' upper edges, the eyes' rims, the outer lip line
+# ink outlines drawn from the face mesh in `comic`: the brows' upper edges and the eyes' rims (the mouth: INNER_LIP)
 BROW_LINES = ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
 EYE_RIMS = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
             (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249))
-LIP_LINE = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 INK = np.array([34.0, 26.0, 30.0])
 
 
 def cartoonize(rgb, face=None):
     """Cel shading: smoothed colour in three flat tones of light, with clean ink lines (long edges only,
-    and the brows, eyes and lips drawn from `face`), not a posterised photo with its texture in black."""
+    and the brows, eye rims and the mouth's opening drawn from `face`) and flat eyes (dark iris, white sclera),
+    not a posterised photo with its texture in black."""
     smooth = rgb
     for _ in range(3):
         smooth = cv2.bilateralFilter(smooth, 9, 60, 9)
     lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
-    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 4.0)
+    # tones follow the light over a head, not the strands of hair (a finer blur cut hair into camouflage)
+    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.017 * max(rgb.shape[:2]))
     low, high = np.percentile(light, [3, 97])
     band = np.digitize((light - low) / max(high - low, 1.0), [0.3, 0.6]).astype(np.uint8)  # shadow, mid, lit
     band = cv2.medianBlur(band, 11)
     # shadows lifted: a dark band over half a face reads as a smear, not as shading
     tones = low + np.array([0.2, 0.58, 0.88], np.float32) * (high - low)
     colour = 128 + (cv2.GaussianBlur(lab[..., 1:], (0, 0), 4.0) - 128) * 1.1
-    shade = 0.6 * tones[band] + 0.4 * lab[..., 0]  # flat tones, with a little of the face's modelling kept
+    # flat tones, with the face's modelling (nose, cheeks, eye sockets) kept: without it a face is a white mask
+    shade = 0.4 * tones[band] + 0.6 * lab[..., 0]
     flat = cv2.cvtColor(np.dstack([shade, colour]).clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     grey = cv2.GaussianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
     ink = _without_specks(cv2.dilate(cv2.Canny(grey, 50, 120), np.ones((2, 2), np.uint8)), 60)
     if face is not None:
         width = max(2, round(0.014 * float(np.linalg.norm(face.landmarks[CHIN] - face.landmarks[FOREHEAD]))))
+        # the mouth is drawn by its opening, thin: a heavy outer lip line made an O of surprise a shout
         for points, closed, thickness in ([(face.landmarks[list(b)], False, round(width * 1.8)) for b in BROW_LINES]
                                           + [(face.landmarks[list(r)], True, width) for r in EYE_RIMS]
-                                          + [(face.landmarks[list(LIP_LINE)], True, width)]):
+                                          + [(face.landmarks[list(INNER_LIP)], True, max(1, round(width * 0.6)))]):
             cv2.polylines(ink, [np.round(points * 8).astype(np.int32)], closed, 255, thickness, cv2.LINE_AA, shift=3)
+        flat = _cartoon_eyes(flat, rgb, face)
     cover = cv2.GaussianBlur(ink, (3, 3), 0).astype(np.float32)[..., None] / 255.0
     return (flat * (1 - cover) + INK * cover).clip(0, 255).astype(np.uint8)
+
+
+SCLERA = np.array([246.0, 244.0, 238.0])
+
+
+IRIS_SHARE = 45  # percent of the eye opening (its darkest pixels) drawn as iris and pupil
+
+
+def _cartoon_eyes(flat, photo, face):
+    """Eyes drawn flat, where the photo has them: its darker iris and pupil in ink, the white of the eye white
+    (smoothed, the eyes went grey and the face lost what a viewer, and a face detector, looks at first)."""
+    out = flat.astype(np.float32)
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    for rim in EYE_RIMS:
+        mask = np.zeros(grey.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(face.landmarks[list(rim)]).astype(np.int32)], 255)
+        inside = mask > 0
+        if inside.sum() < 12:
+            continue
+        dark = grey < np.percentile(grey[inside], IRIS_SHARE)
+        iris = cv2.morphologyEx((dark & inside).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
+        soft = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+        paint = np.where(iris[..., None], INK * 1.4, SCLERA)
+        out = out * (1 - soft) + paint * soft
+    return out
 
 
 def _without_specks(ink, min_area):
