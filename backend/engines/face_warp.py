@@ -131,7 +131,7 @@ def expression_targets(face: Face, expression, jaw=0.0, tilt=True):
     elif expression == "sad":  # sorrow as a face shows it at a glance: a pout turned down, not a wail
         close_mouth(keep=0.0)  # an open, dark mouth read as fear or disgust
         brows(0.1, -0.02, knit=0.03)  # inner ends up and together, outer ends down: the brows' slant says it
-        eyes(-0.02, 0.0)  # heavy upper lids
+        eyes(-0.04, -0.015)  # heavy upper lids, the lower ones pushed up: eyes screwed up to cry
         corners_to(-0.10, -0.01, 0.05)
         spread(list(LOWER_LIP_MIDDLE), [(0.0, -0.02)] * len(LOWER_LIP_MIDDLE), 0.03)  # the lower lip pushed up: a pout
     elif expression != "none":
