@@ -19,6 +19,7 @@ from backend.engines.sticker_output import NoFaceError, StickerOutput
 from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
+CLOSED_MOUTH = ("angry", "sad")  # the expressions that close the lips
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
 
 
@@ -80,7 +81,9 @@ class ClassicStickerEngine:
             # would be undone (an opened mouth squeezed shut into a smear): place the face, then make the
             # expression on the template's face.
             target = template.face()
-            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
+            # a mouth the expression closes is made from the photo's lips: the template's teeth would show below them
+            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend,
+                                  keep_open_mouth=expression not in CLOSED_MOUTH)
             backdrop_rgb = np.ascontiguousarray(composed[..., :3])
             rgb, moved = apply_expression(backdrop_rgb.copy(), target, expression, tilt=False)
             # the template around the face (a poster's frame, a body) stays as it was drawn
@@ -304,8 +307,9 @@ def sepia(rgb):
     return (rgb.astype(np.float32) @ matrix.T * 0.92).clip(0, 255).astype(np.uint8)
 
 
-def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=None):
-    """Put `face` (on `image`) onto `target_face` (on the RGBA `backdrop`)."""
+def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=None, keep_open_mouth=True):
+    """Put `face` (on `image`) onto `target_face` (on the RGBA `backdrop`). `keep_open_mouth`: where the template
+    shows its teeth and the photo's mouth is closed, keep the template's open mouth."""
     height, width = backdrop.shape[:2]
     backdrop_rgb = np.ascontiguousarray(backdrop[..., :3])
     if mode == "photocopy":
@@ -328,7 +332,8 @@ def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=N
             rgb = backdrop_rgb * (1 - mask[..., None] * strength) + warped * mask[..., None] * strength
             rgb = add_grain(rgb, backdrop_rgb, warped, mask > 0.5, mask[..., None] * strength)
         else:
-            if target_face.mouth_opening > OPEN_MOUTH and face.mouth_opening < target_face.mouth_opening / 2:
+            if (keep_open_mouth and target_face.mouth_opening > OPEN_MOUTH
+                    and face.mouth_opening < target_face.mouth_opening / 2):
                 # the template shows its teeth, the photo does not: keep the template's own open mouth, or the
                 # closed lips are stretched over it into a smear
                 mask = mask * (1 - _inner_mouth(target_face, (height, width)))
