@@ -216,7 +216,7 @@ def cartoonize(rgb, face=None):
     light = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.017 * max(rgb.shape[:2]))
     low, high = np.percentile(light, [3, 97])
     band = np.digitize((light - low) / max(high - low, 1.0), [0.3, 0.6]).astype(np.uint8)  # shadow, mid, lit
-    band = cv2.medianBlur(band, 11)
+    band = cv2.medianBlur(band, 21)  # tone regions big enough to be shapes, not specks
     # shadows lifted: a dark band over half a face reads as a smear, not as shading
     tones = low + np.array([0.2, 0.58, 0.88], np.float32) * (high - low)
     colour = 128 + (cv2.GaussianBlur(lab[..., 1:], (0, 0), 4.0) - 128) * 1.1
