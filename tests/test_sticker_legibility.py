@@ -140,6 +140,19 @@ def test_comic_is_flat_colour_and_clean_lines_not_blotches(engine, photos, photo
     assert long_share > 0.6, f"only {long_share:.0%} of the ink is in lines"
 
 
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_comic_eyes_are_drawn_white_with_a_dark_iris(engine, photos, photo):
+    """Wide-open `comic` eyes show the white of the eye beside a dark iris (15-25% white; smoothed, they were
+    all grey, 0% white, and a classifier read the face as angry or found no face)."""
+    from backend.engines.sticker_classic import EYE_RIMS
+
+    out = engine.generate(image=photos[photo], style="comic", expression="surprise")
+    grey = cv2.cvtColor(np.ascontiguousarray(out.image[..., :3]), cv2.COLOR_RGB2GRAY)
+    for rim in EYE_RIMS:
+        pixels = grey[cv2.erode(_polygon(grey.shape, out.face.landmarks[list(rim)]), np.ones((3, 3), np.uint8)) > 0]
+        assert (pixels > 200).mean() > 0.1 and (pixels < 70).mean() > 0.3, photo
+
+
 @pytest.mark.parametrize("style", ["cutout", "comic"])
 def test_the_framing_does_not_move_with_the_expression(engine, photos, style):
     """The crop is placed by the photo's face, not the changed one: a laugh's dropped jaw and tilted head once

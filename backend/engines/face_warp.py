@@ -16,6 +16,7 @@ BROW_INNER = (107, 66, 55, 65, 336, 296, 285, 295)
 UPPER_LIDS = (159, 158, 160, 161, 157, 386, 385, 387, 388, 384)
 LOWER_LIDS = (145, 144, 153, 154, 163, 374, 373, 380, 381, 390)
 CHEEKS = (205, 425, 50, 280, 207, 427)
+LOWER_LIP_MIDDLE = (17, 84, 314, 14, 87, 317)  # the lower lip's middle third, outer and inner edge
 
 
 class FaceFrame:
@@ -115,9 +116,11 @@ def expression_targets(face: Face, expression, jaw=0.0, tilt=True):
         brows(0.012, 0.012)
         jaw_drop(0.05 if expression == "smile" else 0.08, width=0.22)  # a grin shows its teeth; a laugh, a D
     elif expression == "surprise":
-        jaw_drop(0.18, width=0.2, lip_width=0.13)
+        jaw_drop(0.17, width=0.2, lip_width=0.13)
         for side, corner in zip((-1, 1), corners):
-            pull(corner, (-0.07 * side, 0.03), 0.05)  # an O, not a grin
+            pull(corner, (-0.08 * side, 0.03), 0.05)  # corners drawn in: an O, not a grin
+        upper_middle = [i for i in UPPER_LIP if abs(local[i, 0]) < 0.06]
+        spread(upper_middle, [(0.0, -0.03)] * len(upper_middle), 0.025)  # the upper lip arched: a flat top shouts
         brows(0.085, 0.07)
         eyes(0.022, 0.012)
     elif expression == "angry":
@@ -125,11 +128,12 @@ def expression_targets(face: Face, expression, jaw=0.0, tilt=True):
         brows(-0.105, -0.015, knit=0.035)  # lowered, the inner ends most, and knitted towards the nose
         eyes(-0.018, -0.006)  # a glare: lids narrowed
         corners_to(min(lift_now, 0.0) - 0.065, -0.015, 0.05)
-    elif expression == "sad":  # 大哭, as stickers draw sorrow: a wailing mouth turned down, eyes squeezed
-        brows(0.08, -0.02, knit=0.01)  # inner ends up, outer ends down
-        eyes(-0.035, -0.015)
-        corners_to(-0.12, -0.006, 0.05)
-        jaw_drop(0.05, width=0.2, lip_width=0.12)
+    elif expression == "sad":  # sorrow as a face shows it at a glance: a pout turned down, not a wail
+        close_mouth(keep=0.0)  # an open, dark mouth read as fear or disgust
+        brows(0.1, -0.02, knit=0.03)  # inner ends up and together, outer ends down: the brows' slant says it
+        eyes(-0.04, -0.015)  # heavy upper lids, the lower ones pushed up: eyes screwed up to cry
+        corners_to(-0.10, -0.01, 0.05)
+        spread(list(LOWER_LIP_MIDDLE), [(0.0, -0.02)] * len(LOWER_LIP_MIDDLE), 0.03)  # the lower lip pushed up: a pout
     elif expression != "none":
         raise ValueError(f"expression must be one of {EXPRESSIONS}, got {expression!r}")
     if jaw:
@@ -208,15 +212,15 @@ def apply_expression(image, face: Face, expression, jaw=0.0, tilt=True):
     # triangulated on the photo's own points: a mesh without folds there stays one where the moves are smooth
     warped, _ = warp(image, source, np.concatenate([targets, ring]), triangles=Delaunay(source).simplices)
     moved = Face(targets.astype(np.float32))
-    if expression in ("smile", "laugh", "surprise", "sad") or jaw >= MIN_PAINTED_JAW:
+    if expression in ("smile", "laugh", "surprise") or jaw >= MIN_PAINTED_JAW:
         _paint_open_mouth(warped, moved, teeth=TEETH.get(expression, 0.3) if not jaw else 0.3)
-    elif expression == "angry":
+    elif expression in ("angry", "sad"):
         _paint_closed_mouth(warped, moved)
     return warped, moved
 
 
 # how far down the opened mouth the upper teeth reach (0 the upper lip, 1 the lower): a grin is mostly teeth
-TEETH = {"smile": 0.75, "laugh": 0.2, "surprise": 0.08, "sad": 0.0}
+TEETH = {"smile": 0.75, "laugh": 0.2, "surprise": 0.08}
 
 
 def _paint_closed_mouth(image, face: Face):

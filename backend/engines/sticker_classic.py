@@ -13,11 +13,13 @@ from scipy.spatial import Delaunay
 from backend import builtin_templates
 from backend.engines import sticker_templates
 from backend.engines.face_analysis import FaceAnalyzer
-from backend.engines.face_warp import apply_expression, warp
+from backend.engines.face_blend import add_grain, blend_face
+from backend.engines.face_warp import INNER_LIP, apply_expression, warp
 from backend.engines.sticker_output import NoFaceError, StickerOutput
 from backend.face_mesh import CHIN, FACE_OVAL, FOREHEAD, Face
 from backend.vocabulary import CLASSIC_STYLES, EXPRESSIONS
 
+CLOSED_MOUTH = ("angry", "sad")  # the expressions that close the lips
 WORK_SIZE = 480  # the die-cut styles are cut at this size, then outlined
 
 
@@ -79,7 +81,9 @@ class ClassicStickerEngine:
             # would be undone (an opened mouth squeezed shut into a smear): place the face, then make the
             # expression on the template's face.
             target = template.face()
-            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend)
+            # a mouth the expression closes is made from the photo's lips: the template's teeth would show below them
+            composed = place_face(image, face, sticker_templates.backdrop(template), target, blend,
+                                  keep_open_mouth=expression not in CLOSED_MOUTH)
             backdrop_rgb = np.ascontiguousarray(composed[..., :3])
             rgb, moved = apply_expression(backdrop_rgb.copy(), target, expression, tilt=False)
             # the template around the face (a poster's frame, a body) stays as it was drawn
@@ -193,40 +197,69 @@ def stylize(rgb):
     return cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-# ink outlines drawn from the face mesh in `comic`: the brows' upper edges, the eyes' rims, the outer lip line
+# ink outlines drawn from the face mesh in `comic`: the brows' upper edges and the eyes' rims (the mouth: INNER_LIP)
 BROW_LINES = ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
 EYE_RIMS = ((33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
             (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249))
-LIP_LINE = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 INK = np.array([34.0, 26.0, 30.0])
 
 
 def cartoonize(rgb, face=None):
     """Cel shading: smoothed colour in three flat tones of light, with clean ink lines (long edges only,
-    and the brows, eyes and lips drawn from `face`), not a posterised photo with its texture in black."""
+    and the brows, eye rims and the mouth's opening drawn from `face`) and flat eyes (dark iris, white sclera),
+    not a posterised photo with its texture in black."""
     smooth = rgb
     for _ in range(3):
         smooth = cv2.bilateralFilter(smooth, 9, 60, 9)
     lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
-    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 4.0)
+    # tones follow the light over a head, not the strands of hair (a finer blur cut hair into camouflage)
+    light = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.017 * max(rgb.shape[:2]))
     low, high = np.percentile(light, [3, 97])
     band = np.digitize((light - low) / max(high - low, 1.0), [0.3, 0.6]).astype(np.uint8)  # shadow, mid, lit
-    band = cv2.medianBlur(band, 11)
+    band = cv2.medianBlur(band, 21)  # tone regions big enough to be shapes, not specks
     # shadows lifted: a dark band over half a face reads as a smear, not as shading
     tones = low + np.array([0.2, 0.58, 0.88], np.float32) * (high - low)
     colour = 128 + (cv2.GaussianBlur(lab[..., 1:], (0, 0), 4.0) - 128) * 1.1
-    shade = 0.6 * tones[band] + 0.4 * lab[..., 0]  # flat tones, with a little of the face's modelling kept
+    # flat tones, with the face's modelling (nose, cheeks, eye sockets) kept: without it a face is a white mask
+    shade = 0.4 * tones[band] + 0.6 * lab[..., 0]
     flat = cv2.cvtColor(np.dstack([shade, colour]).clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     grey = cv2.GaussianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
     ink = _without_specks(cv2.dilate(cv2.Canny(grey, 50, 120), np.ones((2, 2), np.uint8)), 60)
     if face is not None:
         width = max(2, round(0.014 * float(np.linalg.norm(face.landmarks[CHIN] - face.landmarks[FOREHEAD]))))
+        # the mouth is drawn by its opening, thin: a heavy outer lip line made an O of surprise a shout
         for points, closed, thickness in ([(face.landmarks[list(b)], False, round(width * 1.8)) for b in BROW_LINES]
                                           + [(face.landmarks[list(r)], True, width) for r in EYE_RIMS]
-                                          + [(face.landmarks[list(LIP_LINE)], True, width)]):
+                                          + [(face.landmarks[list(INNER_LIP)], True, max(1, round(width * 0.6)))]):
             cv2.polylines(ink, [np.round(points * 8).astype(np.int32)], closed, 255, thickness, cv2.LINE_AA, shift=3)
+        flat = _cartoon_eyes(flat, rgb, face)
     cover = cv2.GaussianBlur(ink, (3, 3), 0).astype(np.float32)[..., None] / 255.0
     return (flat * (1 - cover) + INK * cover).clip(0, 255).astype(np.uint8)
+
+
+SCLERA = np.array([246.0, 244.0, 238.0])
+
+
+IRIS_SHARE = 45  # percent of the eye opening (its darkest pixels) drawn as iris and pupil
+
+
+def _cartoon_eyes(flat, photo, face):
+    """Eyes drawn flat, where the photo has them: its darker iris and pupil in ink, the white of the eye white
+    (smoothed, the eyes went grey and the face lost what a viewer, and a face detector, looks at first)."""
+    out = flat.astype(np.float32)
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    for rim in EYE_RIMS:
+        mask = np.zeros(grey.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(face.landmarks[list(rim)]).astype(np.int32)], 255)
+        inside = mask > 0
+        if inside.sum() < 12:
+            continue
+        dark = grey < np.percentile(grey[inside], IRIS_SHARE)
+        iris = cv2.morphologyEx((dark & inside).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
+        soft = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] / 255.0
+        paint = np.where(iris[..., None], INK * 1.4, SCLERA)
+        out = out * (1 - soft) + paint * soft
+    return out
 
 
 def _without_specks(ink, min_area):
@@ -252,22 +285,6 @@ def face_mask(face, shape, shrink=0.06, feather=None):
     return mask.astype(np.float32) / 255.0
 
 
-def transfer_colour(source_rgb, target_rgb, source_mask, target_mask):
-    """Match the mean and spread of each LAB channel of the source face to the target face."""
-    source_lab = cv2.cvtColor(source_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    target_lab = cv2.cvtColor(target_rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    s, t = source_mask > 0.5, target_mask > 0.5
-    if s.sum() < 20 or t.sum() < 20:
-        return source_rgb
-    out = source_lab.copy()
-    for channel in range(3):
-        s_mean, s_std = source_lab[..., channel][s].mean(), source_lab[..., channel][s].std() + 1e-3
-        t_mean, t_std = target_lab[..., channel][t].mean(), target_lab[..., channel][t].std() + 1e-3
-        ratio = np.clip(t_std / s_std, 0.6, 1.6)
-        out[..., channel] = (source_lab[..., channel] - s_mean) * ratio + t_mean
-    return cv2.cvtColor(out.clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-
-
 def photocopy(rgb, region):
     """The 熊猫头 look: grey, very high contrast, skin pushed to white, features kept dark.
 
@@ -290,8 +307,9 @@ def sepia(rgb):
     return (rgb.astype(np.float32) @ matrix.T * 0.92).clip(0, 255).astype(np.uint8)
 
 
-def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=None):
-    """Put `face` (on `image`) onto `target_face` (on the RGBA `backdrop`)."""
+def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=None, keep_open_mouth=True):
+    """Put `face` (on `image`) onto `target_face` (on the RGBA `backdrop`). `keep_open_mouth`: where the template
+    shows its teeth and the photo's mouth is closed, keep the template's open mouth."""
     height, width = backdrop.shape[:2]
     backdrop_rgb = np.ascontiguousarray(backdrop[..., :3])
     if mode == "photocopy":
@@ -308,14 +326,30 @@ def place_face(image, face, backdrop, target_face, mode, strength=1.0, feather=N
         triangles = Delaunay(target_face.landmarks).simplices
         warped, covered = warp(image, face.landmarks, target_face.landmarks, (height, width), triangles)
         mask = face_mask(target_face, (height, width), feather=feather) * covered
-        if mode == "sepia":
+        if mode == "sepia":  # a portrait printed on the poster: its own oval, in the poster's ink and grain
             warped = sepia(warped)
             mask = face_mask(target_face, (height, width), shrink=-0.02, feather=feather) * covered
+            rgb = backdrop_rgb * (1 - mask[..., None] * strength) + warped * mask[..., None] * strength
+            rgb = add_grain(rgb, backdrop_rgb, warped, mask > 0.5, mask[..., None] * strength)
         else:
-            warped = transfer_colour(warped, backdrop_rgb, mask, mask)
-        mask = mask * strength
-        rgb = backdrop_rgb * (1 - mask[..., None]) + warped.astype(np.float32) * mask[..., None]
+            if (keep_open_mouth and target_face.mouth_opening > OPEN_MOUTH
+                    and face.mouth_opening < target_face.mouth_opening / 2):
+                # the template shows its teeth, the photo does not: keep the template's own open mouth, or the
+                # closed lips are stretched over it into a smear
+                mask = mask * (1 - _inner_mouth(target_face, (height, width)))
+            rgb = blend_face(warped, backdrop_rgb, mask, strength)
     return np.dstack([rgb.clip(0, 255).astype(np.uint8), backdrop[..., 3]])
+
+
+OPEN_MOUTH = 0.03  # a template's mouth opened more than this (face heights) shows teeth worth keeping
+
+
+def _inner_mouth(face, shape):
+    """A soft mask of the inside of the mouth (between the inner lips), float 0-1."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(face.landmarks[list(INNER_LIP)]).astype(np.int32)], 255)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.GaussianBlur(mask, (0, 0), 1.2).astype(np.float32) / 255.0
 
 
 def _panda_mask(target_face, shape):
