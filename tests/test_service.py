@@ -116,10 +116,10 @@ def test_metrics_give_an_autoscaler_queue_depth_live_workers_and_job_latency(api
     assert value(served, "voxmoji_live_workers", family="sticker", engine="classic") == 1
     assert value(served, "voxmoji_live_workers", family="tts", engine="espeak-world") == 1
     assert value(served, "voxmoji_job_seconds_count", kind="sticker", engine="classic", status="succeeded") >= 3
-    # the dashboard and the autoscaler examples query series that exist, with labels that exist
+    # the dashboard and the chart's autoscaler query series that exist, with labels that exist
     from stack_process import REPO
 
-    for doc in ("docs/grafana-dashboard.json", "docs/keda-gpu-workers.yaml"):
+    for doc in ("docs/grafana-dashboard.json", "deploy/helm/voxmoji/templates/workers.yaml"):
         text = (REPO / doc).read_text()
         for name in set(re.findall(r"voxmoji_[a-z_]+", text)):
             assert re.search(rf"^{name}[{{ ]", served, re.MULTILINE), (doc, name)
