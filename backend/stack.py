@@ -42,6 +42,10 @@ def settings():
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
+        # gunicorn's socket, and where Nginx finds it: the unix socket under RUN_DIR on one box; a host:port
+        # where web and Nginx are separate containers (compose.yaml)
+        "WEB_BIND": os.environ.get("VOXMOJI_WEB_BIND", ""),
+        "API_UPSTREAM": os.environ.get("VOXMOJI_API_UPSTREAM", ""),
         "SERVICES": _services(os.environ.get("VOXMOJI_SERVICES", ",".join(SERVICES))),
         # Nginx against slow and flooding clients (seconds; per client address; nginx rates as `Nr/s`, `Nr/m`)
         "NGINX_HEADER_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_HEADER_TIMEOUT", "10")),
@@ -130,7 +134,7 @@ def render_nginx(s):
         run_dir=s["RUN_DIR"],
         log_dir=s["LOG_DIR"],
         nginx_dir=s["NGINX_DIR"],
-        upstream=f"unix:{s['RUN_DIR']}/gunicorn.sock",
+        upstream=s["API_UPSTREAM"] or f"unix:{s['RUN_DIR']}/gunicorn.sock",
         listen=f"{s['HTTP_HOST']}:{s['HTTP_PORT']}",
         max_body=f"{s['MAX_CONTENT_LENGTH'] // (1024 * 1024)}m",
         media_root=Path(s["MEDIA_ROOT"]).resolve(),
@@ -186,7 +190,7 @@ def command(service, s):
     if service == "web":
         return [
             str(venv_bin / "gunicorn"), "backend.wsgi:app", "-c", "python:backend.gunicorn_hooks",
-            "--bind", f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
+            "--bind", s["WEB_BIND"] or f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
             "--limit-request-line", "8190",  # as long as Nginx lets through (its 8k buffers)
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
@@ -300,6 +304,10 @@ def main(argv):
     if service == "supervise":
         supervise(s, os.environ.get("VOXMOJI_SUPERVISOR_STDOUT", "/dev/stdout"))
     s["METRICS_DIR"].mkdir(parents=True, exist_ok=True)  # a worker host runs no `prepare`
+    if service == "nginx":  # rendered from this environment at every start (the nginx image runs no `prepare`)
+        for key in ("RUN_DIR", "LOG_DIR", "NGINX_DIR"):
+            s[key].mkdir(parents=True, exist_ok=True)
+        render_nginx(s)
     if service == "redis" and not s["LOCAL_REDIS"]:
         print("Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
         signal.pause()
