@@ -25,10 +25,10 @@ from backend.config import REPO_ROOT, SECRET_NAMES, check_config, load_config, r
 SERVICES = ("redis", "web", "worker", "beat", "nginx")
 
 
-def settings():
-    """Everything the stack needs, from the same configuration the app reads."""
+def settings(secrets=tuple(SECRET_NAMES)):
+    """Everything the stack needs, from the same configuration the app reads (and the secrets it names)."""
     config = load_config()
-    check_config(config)
+    check_config(config, secrets)
     var = Path(config["VAR_DIR"])
     return {
         **config,
@@ -294,7 +294,8 @@ def main(argv):
     service = argv[0]
     if service == "prepare":
         ensure_secrets(var_dir())
-    s = settings()
+    # Nginx signs nothing but media URLs: the nginx image is given VOXMOJI_MEDIA_SECRET only.
+    s = settings(("MEDIA_SECRET",) if service == "nginx" else tuple(SECRET_NAMES))
     if service == "prepare":
         prepare(s)
         return

@@ -1,4 +1,4 @@
-"""The images' HEALTHCHECK: `python3 /usr/local/lib/voxmoji/healthcheck.py web|nginx|worker`.
+"""The images' HEALTHCHECK: `python3 /usr/local/bin/healthcheck.py web|nginx|worker`.
 
 web and nginx: an HTTP answer on their port (nginx's 503 while the API starts is still a live Nginx);
 worker: this container's heartbeat in Redis, which the worker keeps only while it consumes its queues.
