@@ -19,9 +19,11 @@ PODMAN = str(REPO / "tests" / "images" / "podman")
 IMAGES_DIR = Path(os.environ.get("VOXMOJI_IMAGES_DIR", REPO / "var" / "images"))
 BASE = os.environ.get("VOXMOJI_IMAGES_BASE", "localhost/debian-base:bookworm")
 TAG = "test"
-# The role images, then the stack's own services; the order shares layers best (web's venv, then the worker's).
+# The role images, then the stack's own services.
 ROLES = ("web", "nginx", "worker", "worker-gpu")
 SERVICES = ("redis", "postgres", "s3")
+# Layers shared best first (web's virtualenv, then the worker's); the GPU image, the slowest, last.
+BUILD_ORDER = ("web", "nginx", "redis", "postgres", "s3", "worker", "worker-gpu")
 # The stack without the GPU profile (podman-compose 1.0.3 has no --profile: the services are named).
 STACK = ("redis", "postgres", "s3", "migrate", "web", "beat", "worker", "nginx")
 # Build-time mirrors as an operator in China would pass them (here the default archives, so builds work):
@@ -59,7 +61,7 @@ def built():
     also written to var/images/build-report.json."""
     report = {}
     extra = ["-v", "/opt/wheels:/opt/wheels:ro"] if Path("/opt/wheels").is_dir() else []
-    for role in ROLES + SERVICES:
+    for role in BUILD_ORDER:
         started = time.monotonic()
         args = [f"--build-arg={key}={value}" for key, value in build_args().items()]
         podman("build", "-f", "docker/Dockerfile", "--target", role, *args, *extra, "-t", image(role), ".",
@@ -176,3 +178,10 @@ def compose_stack(built, tmp_path_factory):
         raise
     finally:
         stack.down()
+
+
+def pytest_collection_modifyitems(items):
+    """Building images cold takes far longer than the suite's per-test timeout (pyproject.toml)."""
+    for item in items:
+        if "tests/images/" in str(item.path):
+            item.add_marker(pytest.mark.timeout(3600))
