@@ -205,7 +205,7 @@ def command(service, s):
         ]
     if service == "beat":
         return [
-            str(venv_bin / "celery"), "-A", "backend.worker", "beat", "--loglevel", "INFO",
+            str(venv_bin / "celery"), "-A", "backend.beat", "beat", "--loglevel", "INFO",
             "--schedule", f"{s['VAR_DIR']}/celerybeat-schedule", "--pidfile", "",
         ]
     if service == "nginx":

@@ -19,4 +19,5 @@ CREATE DATABASE voxmoji OWNER voxmoji;
 SQL
     "$bin/pg_ctl" -D "$data" -m fast -w stop
 fi
-exec "$bin/postgres" -D "$data" -c listen_addresses="${POSTGRES_LISTEN:-*}" -p "${PGPORT:-5432}" -k /tmp
+# jit=off: the image leaves out LLVM (docker/apt-install.sh --without-mesa), which only the JIT loads.
+exec "$bin/postgres" -D "$data" -c listen_addresses="${POSTGRES_LISTEN:-*}" -p "${PGPORT:-5432}" -k /tmp -c jit=off

@@ -60,6 +60,8 @@ def built():
     """Every image built (layers and the pip cache reused from earlier runs); seconds and bytes per image,
     also written to var/images/build-report.json."""
     report = {}
+    if os.environ.get("VOXMOJI_IMAGES_NO_BUILD"):  # iterating on the tests: the images an earlier run built
+        return {role: {"seconds": 0.0, "bytes": int(inspect(role)["Size"])} for role in BUILD_ORDER}
     extra = ["-v", "/opt/wheels:/opt/wheels:ro"] if Path("/opt/wheels").is_dir() else []
     for role in BUILD_ORDER:
         started = time.monotonic()
