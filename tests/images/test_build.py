@@ -28,7 +28,7 @@ def test_image_runs_unprivileged_with_labels_and_a_healthcheck(built, role):
     labels = config["Config"]["Labels"] or {}
     for label in ("version", "source", "licenses"):
         assert labels.get(f"org.opencontainers.image.{label}"), (role, label, labels)
-    assert config["Config"].get("Healthcheck", {}).get("Test"), (role, config["Config"].get("Healthcheck"))
+    assert (config.get("Healthcheck") or {}).get("Test"), (role, config.get("Healthcheck"))
     env = "\n".join(config["Config"].get("Env") or [])
     for leftover in ("APT_MIRROR", "PIP_INDEX_URL", "PIP_FIND_LINKS", PIP_INDEX_URL):
         assert leftover not in env, (role, leftover)
