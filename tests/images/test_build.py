@@ -32,6 +32,10 @@ def test_image_runs_unprivileged_with_labels_and_a_healthcheck(built, role):
     env = "\n".join(config["Config"].get("Env") or [])
     for leftover in ("APT_MIRROR", "PIP_INDEX_URL", "PIP_FIND_LINKS", PIP_INDEX_URL):
         assert leftover not in env, (role, leftover)
+    # pip runs in build stages only: its index is not even in the image's history. (APT_MIRROR is, as any
+    # build argument a RUN uses is in `docker history`; it is in no file and no variable of the image.)
+    history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", config["Id"]).stdout
+    assert "PIP_INDEX_URL" not in history and PIP_INDEX_URL not in history, role
 
 
 @pytest.mark.parametrize("role", ROLES)
