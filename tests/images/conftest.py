@@ -32,6 +32,14 @@ APT_MIRROR = "http://deb.debian.org/debian"
 PIP_INDEX_URL = "https://pypi.org/simple"
 
 
+FIGURES = []  # what the run measured, printed at its end
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in FIGURES:
+        terminalreporter.write_line(line)
+
+
 def image(role):
     return f"localhost/voxmoji/{role}:{TAG}"
 
@@ -71,9 +79,9 @@ def built():
                timeout=1800)
         size = int(podman("image", "inspect", "--format", "{{.Size}}", image(role)).stdout.strip())
         report[role] = {"seconds": round(time.monotonic() - started, 1), "bytes": size}
-        print(f"built {role}: {report[role]['seconds']} s, {size / 1e6:.0f} MB", flush=True)
     IMAGES_DIR.mkdir(parents=True, exist_ok=True)
     (IMAGES_DIR / "build-report.json").write_text(json.dumps(report, indent=1))
+    FIGURES.extend(f"built {role}: {f['seconds']} s, {f['bytes'] / 1e6:.0f} MB" for role, f in report.items())
     return report
 
 
@@ -146,7 +154,7 @@ class ComposeStack:
         self.compose("up", "-d", *STACK)
         wait_for(self.ready, timeout=timeout, step=1)
         self.seconds_to_ready = round(time.monotonic() - started, 1)
-        print(f"compose up -> ready through nginx: {self.seconds_to_ready} s", flush=True)
+        FIGURES.append(f"compose up -> ready through Nginx: {self.seconds_to_ready} s")
         return self
 
     def ready(self):

@@ -7,7 +7,7 @@ import boto3
 import requests
 from api_client import Api
 from botocore.config import Config
-from conftest import podman
+from conftest import FIGURES, podman
 from media_samples import reference_voice, wav_bytes
 from polling import wait_for
 
@@ -85,7 +85,8 @@ def test_sigterm_to_the_worker_mid_job_finishes_it_and_bills_once(compose_stack)
     task = api.wait_task(task_id, timeout=300)
     status, attempts = stack.psql(f"SELECT status, attempts FROM jobs WHERE id = '{task_id}'")[0]
     log = stack.logs("worker")
-    print(f"SIGTERM mid-job: status={status} attempts={attempts}; worker log tail:\n{log[-1500:]}")
+    warm = "Warm shutdown" in log
+    FIGURES.append(f"SIGTERM mid-job: {status} after {attempts} attempt(s); Celery's warm shutdown in the log: {warm}")
     assert task["status"] == "succeeded", task
     assert int(attempts) in (1, 2)
     charges = stack.psql(f"SELECT kind, delta, held_delta FROM ledger_entries WHERE job_id = '{task_id}' ORDER BY id")
