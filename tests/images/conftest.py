@@ -79,6 +79,9 @@ def built():
                timeout=1800)
         size = int(podman("image", "inspect", "--format", "{{.Size}}", image(role)).stdout.strip())
         report[role] = {"seconds": round(time.monotonic() - started, 1), "bytes": size}
+    # vfs keeps a full copy of the file tree per layer: drop what earlier versions of the Dockerfile left
+    # (untagged leaves), keeping the layers the images just built share as their cache.
+    podman("image", "prune", "-f", timeout=900, check=False)
     IMAGES_DIR.mkdir(parents=True, exist_ok=True)
     (IMAGES_DIR / "build-report.json").write_text(json.dumps(report, indent=1))
     FIGURES.extend(f"built {role}: {f['seconds']} s, {f['bytes'] / 1e6:.0f} MB" for role, f in report.items())
