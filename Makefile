@@ -22,7 +22,7 @@ test: install-test
 PODMAN := tests/images/podman
 IMAGES_BASE := localhost/debian-base:bookworm
 IMAGE_TOOLS := var/images/tools
-test-images: install-test system-deps-images $(IMAGE_TOOLS)/.installed images-base
+test-images: $(VENV)/.installed-test system-deps-images $(IMAGE_TOOLS)/.installed images-base
 	VOXMOJI_IMAGE_TESTS=1 VOXMOJI_IMAGES_BASE=$(IMAGES_BASE) PATH=$(CURDIR)/$(IMAGE_TOOLS)/bin:$$PATH \
 		$(VENV)/bin/pytest tests/images
 
