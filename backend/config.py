@@ -246,8 +246,9 @@ def dev_mode(config):
     return _env_name(config) in DEV_MODES and not production_signs(config)
 
 
-def check_config(config):
-    """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets."""
+def check_config(config, secrets=tuple(SECRET_NAMES)):
+    """Refuse combinations that are unsafe, with a message saying what to change; fills the dev-mode secrets.
+    `secrets`: the ones this process needs (all by default; Nginx only signs media URLs)."""
     signs = production_signs(config)
     production = not dev_mode(config)
     public = looks_public(config)
@@ -285,6 +286,8 @@ def check_config(config):
     if config["MODERATION"] not in ("post", "pre"):
         raise RuntimeError(f"VOXMOJI_MODERATION={config['MODERATION']!r}: use post or pre.")
     for key, variable in SECRET_NAMES.items():
+        if key not in secrets:
+            continue
         value = config[key] or ""
         if not value and not production:
             config[key] = DEV_SECRETS[key]

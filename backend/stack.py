@@ -25,10 +25,10 @@ from backend.config import REPO_ROOT, SECRET_NAMES, check_config, load_config, r
 SERVICES = ("redis", "web", "worker", "beat", "nginx")
 
 
-def settings():
-    """Everything the stack needs, from the same configuration the app reads."""
+def settings(secrets=tuple(SECRET_NAMES)):
+    """Everything the stack needs, from the same configuration the app reads (and the secrets it names)."""
     config = load_config()
-    check_config(config)
+    check_config(config, secrets)
     var = Path(config["VAR_DIR"])
     return {
         **config,
@@ -42,6 +42,10 @@ def settings():
         "WEB_THREADS": int(os.environ.get("VOXMOJI_WEB_THREADS", "8")),
         "WORKER_CONCURRENCY": int(os.environ.get("VOXMOJI_WORKER_CONCURRENCY", "2")),
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
+        # gunicorn's socket, and where Nginx finds it: the unix socket under RUN_DIR on one box; a host:port
+        # where web and Nginx are separate containers (compose.yaml)
+        "WEB_BIND": os.environ.get("VOXMOJI_WEB_BIND", ""),
+        "API_UPSTREAM": os.environ.get("VOXMOJI_API_UPSTREAM", ""),
         "SERVICES": _services(os.environ.get("VOXMOJI_SERVICES", ",".join(SERVICES))),
         # Nginx against slow and flooding clients (seconds; per client address; nginx rates as `Nr/s`, `Nr/m`)
         "NGINX_HEADER_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_HEADER_TIMEOUT", "10")),
@@ -136,7 +140,7 @@ def render_nginx(s):
         run_dir=s["RUN_DIR"],
         log_dir=s["LOG_DIR"],
         nginx_dir=s["NGINX_DIR"],
-        upstream=f"unix:{s['RUN_DIR']}/gunicorn.sock",
+        upstream=s["API_UPSTREAM"] or f"unix:{s['RUN_DIR']}/gunicorn.sock",
         listen=f"{s['HTTP_HOST']}:{s['HTTP_PORT']}",
         max_body=f"{s['MAX_CONTENT_LENGTH'] // (1024 * 1024)}m",
         media_root=Path(s["MEDIA_ROOT"]).resolve(),
@@ -192,7 +196,7 @@ def command(service, s):
     if service == "web":
         return [
             str(venv_bin / "gunicorn"), "backend.wsgi:app", "-c", "python:backend.gunicorn_hooks",
-            "--bind", f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
+            "--bind", s["WEB_BIND"] or f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
             "--limit-request-line", "8190",  # as long as Nginx lets through (its 8k buffers)
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
@@ -207,7 +211,7 @@ def command(service, s):
         ]
     if service == "beat":
         return [
-            str(venv_bin / "celery"), "-A", "backend.worker", "beat", "--loglevel", "INFO",
+            str(venv_bin / "celery"), "-A", "backend.beat", "beat", "--loglevel", "INFO",
             "--schedule", f"{s['VAR_DIR']}/celerybeat-schedule", "--pidfile", "",
         ]
     if service == "nginx":
@@ -296,7 +300,8 @@ def main(argv):
     service = argv[0]
     if service == "prepare":
         ensure_secrets(var_dir())
-    s = settings()
+    # Nginx signs nothing but media URLs: the nginx image is given VOXMOJI_MEDIA_SECRET only.
+    s = settings(("MEDIA_SECRET",) if service == "nginx" else tuple(SECRET_NAMES))
     if service == "prepare":
         prepare(s)
         return
@@ -306,6 +311,10 @@ def main(argv):
     if service == "supervise":
         supervise(s, os.environ.get("VOXMOJI_SUPERVISOR_STDOUT", "/dev/stdout"))
     s["METRICS_DIR"].mkdir(parents=True, exist_ok=True)  # a worker host runs no `prepare`
+    if service == "nginx":  # rendered from this environment at every start (the nginx image runs no `prepare`)
+        for key in ("RUN_DIR", "LOG_DIR", "NGINX_DIR"):
+            s[key].mkdir(parents=True, exist_ok=True)
+        render_nginx(s)
     if service == "redis" and not s["LOCAL_REDIS"]:
         print("Using the external Redis at REDIS_URL; no local redis-server.", flush=True)
         signal.pause()

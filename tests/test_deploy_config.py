@@ -8,7 +8,7 @@ Added to those: the variables the Makefile takes from the environment (`NAME ?= 
 images' entrypoints read (IMAGE_VARIABLES, checked against docker/ once it is in the tree).
 
 A deployment file is one entry of DEPLOYMENTS: a function from the file to {process: (names it sets, names it
-must set)}. Compose's entry is `Deployment("compose.yaml", compose_processes)`.
+must set)}.
 """
 import os
 import re
@@ -65,14 +65,15 @@ def makefile_variables():
 
 @pytest.fixture(scope="module")
 def variables_read(tmp_path_factory):
-    """Every variable the code reads: config.py's and stack.py's (recorded), the Makefile's, the images'."""
+    """Every variable the code reads: config.py's and stack.py's (recorded), the Makefile's, the images' (their
+    entrypoints' and docker/Dockerfile's build arguments)."""
     environ = RecordingEnviron({"VOXMOJI_ENV": "development",
                                 "VOXMOJI_VAR_DIR": str(tmp_path_factory.mktemp("var"))})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "environ", environ)
         load_config(environ)
         stack.environment(stack.settings())
-    return frozenset(environ.read | makefile_variables() | set(IMAGE_VARIABLES))
+    return frozenset(environ.read | makefile_variables() | set(IMAGE_VARIABLES) | build_arguments())
 
 
 def test_the_reads_are_recorded(variables_read):
@@ -140,9 +141,25 @@ def compose_processes(path):
             continue
         environment = service.get("environment") or {}
         names = set(environment) if isinstance(environment, dict) else {item.split("=", 1)[0] for item in environment}
-        processes[f"{path.name}: {name}"] = (names, NGINX_REQUIRED if role == "nginx" else APP_REQUIRED)
+        env_files = service.get("env_file") or []
+        # `.env` is shared by every service of the file (the database's and the store's own settings too), so
+        # what it gives counts toward what a process needs, not as settings made for this one
+        given = env_file_variables() if ".env" in ([env_files] if isinstance(env_files, str) else env_files) else set()
+        processes[f"{path.name}: {name}"] = (names, (NGINX_REQUIRED if role == "nginx" else APP_REQUIRED) - given)
     assert processes, f"{path.name} runs no VoxMoji image"
     return processes
+
+
+def env_file_variables():
+    """The names `make .env` writes into Compose's `.env` (docker/new-env.sh)."""
+    return set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (REPO / "docker" / "new-env.sh").read_text(), re.MULTILINE))
+
+
+def build_arguments():
+    """The build arguments of docker/Dockerfile (an operator sets them on the build: base images, mirrors)."""
+    text = (REPO / "docker" / "Dockerfile").read_text()
+    return {name for line in re.findall(r"^ARG\s+(.+)$", text, re.MULTILINE)
+            for name in re.findall(r"([A-Z][A-Z0-9_]*)(?:=\S*)?", line)}
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,7 @@ class Deployment:
 DEPLOYMENTS = [
     Deployment("deploy/helm/voxmoji", chart_processes),
     Deployment("docs/deploy.md", markdown_processes),
+    Deployment("compose.yaml", compose_processes),
 ]
 
 
@@ -202,10 +220,7 @@ def test_the_images_variables_are_documented_and_read():
     deploy = (REPO / "docs" / "deploy.md").read_text()
     for name in IMAGE_VARIABLES:
         assert f"`{name}`" in deploy, f"docs/deploy.md does not describe {name}"
-    docker = REPO / "docker"
-    if not docker.is_dir():
-        pytest.skip("docker/ (the images and their entrypoints) is not in this tree yet")
-    text = "\n".join(path.read_text(errors="ignore") for path in docker.rglob("*") if path.is_file())
+    text = "\n".join(path.read_text(errors="ignore") for path in (REPO / "docker").rglob("*") if path.is_file())
     text += (REPO / "backend" / "stack.py").read_text()
     unread = [name for name in IMAGE_VARIABLES if name not in text]
     assert not unread, f"no image reads {unread}: the chart sets them for nothing"

@@ -77,10 +77,13 @@ def _stack_command(service, env, tmp_path):
 
 
 def test_stack_service_refuses_to_start_with_wechat_and_default_secrets(tmp_path):
-    """What a deployment would run: the Nginx service (it renders the media secret) exits with the message."""
-    done = _stack_command("nginx", {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "s"}, tmp_path)
-    assert done.returncode != 0
-    assert "VOXMOJI_SECRET_KEY is not set" in done.stderr and "WeChat credentials are set" in done.stderr
+    """What a deployment would run: the web service, and the Nginx service (it needs only the media secret,
+    which it renders: the nginx image is given no other), exit with the message."""
+    wechat = {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "s"}
+    for service, missing in (("web", "VOXMOJI_SECRET_KEY"), ("nginx", "VOXMOJI_MEDIA_SECRET")):
+        done = _stack_command(service, wechat, tmp_path)
+        assert done.returncode != 0
+        assert f"{missing} is not set" in done.stderr and "WeChat credentials are set" in done.stderr, service
 
 
 def test_make_run_generates_and_keeps_random_secrets(tmp_path):

@@ -1,0 +1,115 @@
+"""The images as docker/Dockerfile builds them: small, unprivileged, labelled, checked, nothing left over from
+the build (no mirror settings, compilers, pip or test tools), and the Dockerfile and the images' shell scripts
+lint clean."""
+import shutil
+import subprocess
+
+import pytest
+from conftest import BASE, PIP_INDEX_URL, REPO, ROLES, SERVICES, inspect, podman, run_in
+
+SHELL_SCRIPTS = [*sorted((REPO / "docker").glob("*.sh")), REPO / "docker" / "voxmoji", REPO / "tests" / "images" / "podman"]
+# Megabytes each image may take (podman's uncompressed size; about 220 MB of it is the Debian base with Python).
+CEILINGS_MB = {"web": 900, "nginx": 300, "worker": 1600, "worker-gpu": 3200, "redis": 300, "postgres": 450,
+               "s3": 450}
+
+
+def test_every_image_builds_and_stays_small(built):
+    for role, figures in built.items():
+        assert figures["bytes"] / 1e6 < CEILINGS_MB[role], (role, figures)
+    # The GPU image here is built on the local Debian base with CPU torch (no CUDA base can be pulled here);
+    # on a GPU host GPU_BASE_IMAGE is a CUDA runtime and TORCH_PACKAGES the CUDA torch and torchaudio.
+    assert built["worker-gpu"]["bytes"] > built["worker"]["bytes"]
+
+
+@pytest.mark.parametrize("role", ROLES + SERVICES)
+def test_image_runs_unprivileged_with_labels_and_a_healthcheck(built, role):
+    config = inspect(role)
+    assert config["Config"]["User"] == "10001:10001", config["Config"]["User"]
+    labels = config["Config"]["Labels"] or {}
+    for label in ("version", "source", "licenses"):
+        assert labels.get(f"org.opencontainers.image.{label}"), (role, label, labels)
+    assert (config.get("Healthcheck") or {}).get("Test"), (role, config.get("Healthcheck"))
+    env = "\n".join(config["Config"].get("Env") or [])
+    for leftover in ("APT_MIRROR", "PIP_INDEX_URL", "PIP_FIND_LINKS", PIP_INDEX_URL):
+        assert leftover not in env, (role, leftover)
+    # pip runs in build stages only: its index is not even in the image's history. (APT_MIRROR is, as any
+    # build argument a RUN uses is in `docker history`; it is in no file and no variable of the image.)
+    history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", config["Id"]).stdout
+    assert "PIP_INDEX_URL" not in history and PIP_INDEX_URL not in history, role
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_build_tools_test_tools_or_mirror_in_the_image(built, role):
+    script = ("for tool in gcc g++ cc pytest hypothesis playwright ruff schemathesis; do "
+              "  command -v $tool >/dev/null 2>&1 && echo found:$tool; done; "
+              "ls /opt/voxmoji/venv/lib/python3*/site-packages 2>/dev/null | grep -i -E '^(pytest|hypothesis|playwright|ruff)' ; "
+              "cat /etc/pip.conf /etc/xdg/pip/pip.conf 2>/dev/null | grep -i index; "
+              "ls /app/tests /app/var /app/models /app/.venv /app/.git 2>/dev/null; true")
+    done = run_in(role, "sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", (role, done.stdout)
+
+
+@pytest.mark.parametrize("role", ("web", "nginx", "worker"))
+def test_the_apt_sources_are_the_base_images_own(built, role):
+    """APT_MIRROR is used from a temporary copy of the sources (docker/apt-install.sh), never written to them."""
+    sources = "cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null; true"
+    base = podman("run", "--rm", "--network", "none", BASE, "sh", "-c", sources).stdout
+    assert run_in(role, "sh", "-c", sources).stdout == base
+
+
+def test_web_image_has_neither_opencv_nor_torch(built):
+    done = run_in("web", "python3", "-c", "import importlib.util as u; print([m for m in ('cv2', 'torch', "
+                  "'mediapipe', 'scipy') if u.find_spec(m)])")
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr)
+
+
+def test_worker_image_has_its_engines_and_no_torch(built):
+    done = run_in("worker", "python3", "-c", "import importlib.util as u, cv2, mediapipe, pyworld, shutil; "
+                  "print(bool(u.find_spec('torch')), bool(shutil.which('espeak-ng')), bool(shutil.which('ffmpeg')))")
+    assert done.returncode == 0 and done.stdout.split() == ["False", "True", "True"], (done.stdout, done.stderr)
+
+
+def test_gpu_worker_image_has_torch_and_diffusers(built):
+    done = run_in("worker-gpu", "python3", "-c", "import torch, diffusers, transformers, hyperpyyaml, onnxruntime; "
+                  "print(torch.__version__)")
+    assert done.returncode == 0 and done.stdout.startswith("2.13.0"), (done.stdout, done.stderr)
+
+
+def test_a_missing_secret_stops_the_app_naming_the_variable(built):
+    """As outside the dev mode today: PostgreSQL without VOXMOJI_MEDIA_SECRET does not start."""
+    done = run_in("web", "python3", "-m", "backend.stack", "web", env=(
+        "DATABASE_URL=postgresql+psycopg://voxmoji:x@127.0.0.1:1/voxmoji", "VOXMOJI_SECRET_KEY=" + "k" * 48))
+    assert done.returncode != 0
+    assert "VOXMOJI_MEDIA_SECRET is not set" in done.stderr, done.stderr[-2000:]
+
+
+def test_nginx_config_is_rendered_from_the_environment(built):
+    # the media URL key is the one secret it is given (no VOXMOJI_SECRET_KEY: not the dev mode, yet it renders)
+    env = ("VOXMOJI_MEDIA_SECRET=" + "m" * 48, "VOXMOJI_API_UPSTREAM=api.internal:8123",
+           "VOXMOJI_MEDIA_STORAGE=s3", "S3_BUCKET=media-bucket", "S3_ENDPOINT_URL=http://store.internal:9000")
+    script = ("python3 -c 'import backend.stack as s; print(s.render_nginx(s.settings((\"MEDIA_SECRET\",))).read_text())' && "
+              "nginx -t -c /var/lib/voxmoji/nginx/nginx.conf -p /var/lib/voxmoji/nginx 2>&1 | tail -1")
+    done = run_in("nginx", "sh", "-c", f"mkdir -p /var/lib/voxmoji/nginx /var/lib/voxmoji/run && {script}", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "server api.internal:8123;" in done.stdout
+    assert "server store.internal:9000;" in done.stdout and "/media-bucket/public/" in done.stdout
+    assert "m" * 48 in done.stdout
+
+
+def test_dockerfile_lints_clean():
+    done = subprocess.run([shutil.which("hadolint") or "hadolint", "docker/Dockerfile"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout
+
+
+def test_the_images_shell_scripts_lint_clean():
+    done = subprocess.run([shutil.which("shellcheck") or "shellcheck", *map(str, SHELL_SCRIPTS)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+
+
+def test_the_build_context_leaves_out_state_weights_and_tests():
+    ignored = (REPO / ".dockerignore").read_text().split()
+    for path in (".venv", "var", "models", "tests", ".git", "node_modules", ".env"):
+        assert path in ignored, path
