@@ -30,9 +30,11 @@ def settings(secrets=tuple(SECRET_NAMES)):
     config = load_config()
     check_config(config, secrets)
     var = Path(config["VAR_DIR"])
+    run = var / "run"
+    web_socket = f"unix:{run}/gunicorn.sock"  # gunicorn's, where Nginx finds it, on one box
     return {
         **config,
-        "RUN_DIR": var / "run",
+        "RUN_DIR": run,
         "LOG_DIR": var / "log",
         "NGINX_DIR": var / "nginx",
         "METRICS_DIR": var / "metrics",
@@ -44,8 +46,8 @@ def settings(secrets=tuple(SECRET_NAMES)):
         "WORKER_POOL": os.environ.get("VOXMOJI_WORKER_POOL", "prefork"),  # solo on GPU workers
         # gunicorn's socket, and where Nginx finds it: the unix socket under RUN_DIR on one box; a host:port
         # where web and Nginx are separate containers (compose.yaml)
-        "WEB_BIND": os.environ.get("VOXMOJI_WEB_BIND", ""),
-        "API_UPSTREAM": os.environ.get("VOXMOJI_API_UPSTREAM", ""),
+        "WEB_BIND": os.environ.get("VOXMOJI_WEB_BIND") or web_socket,
+        "API_UPSTREAM": os.environ.get("VOXMOJI_API_UPSTREAM") or web_socket,
         "SERVICES": _services(os.environ.get("VOXMOJI_SERVICES", ",".join(SERVICES))),
         # Nginx against slow and flooding clients (seconds; per client address; nginx rates as `Nr/s`, `Nr/m`)
         "NGINX_HEADER_TIMEOUT": int(os.environ.get("VOXMOJI_NGINX_HEADER_TIMEOUT", "10")),
@@ -140,7 +142,7 @@ def render_nginx(s):
         run_dir=s["RUN_DIR"],
         log_dir=s["LOG_DIR"],
         nginx_dir=s["NGINX_DIR"],
-        upstream=s["API_UPSTREAM"] or f"unix:{s['RUN_DIR']}/gunicorn.sock",
+        upstream=s["API_UPSTREAM"],
         listen=f"{s['HTTP_HOST']}:{s['HTTP_PORT']}",
         max_body=f"{s['MAX_CONTENT_LENGTH'] // (1024 * 1024)}m",
         media_root=Path(s["MEDIA_ROOT"]).resolve(),
@@ -196,7 +198,7 @@ def command(service, s):
     if service == "web":
         return [
             str(venv_bin / "gunicorn"), "backend.wsgi:app", "-c", "python:backend.gunicorn_hooks",
-            "--bind", s["WEB_BIND"] or f"unix:{s['RUN_DIR']}/gunicorn.sock", "--workers", str(s["WEB_WORKERS"]),
+            "--bind", s["WEB_BIND"], "--workers", str(s["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(s["WEB_THREADS"]),
             "--limit-request-line", "8190",  # as long as Nginx lets through (its 8k buffers)
             "--timeout", str(s["SEED_TTS_WAIT"] + 30), "--graceful-timeout", "20", "--access-logfile", "-",
