@@ -3,7 +3,9 @@ erased?), its saved voices, and its own finished results (what a repeated reques
 used while the account's stamp in Redis is the one it was made under. Whatever changes them (a block or unblock,
 erasure, a voice deleted, a result withdrawn or deleted) bumps the stamp, so every web process reads them afresh
 on the account's next request; the token guard reads the stamp in the round trip it makes anyway (auth.py).
-Balances are never copied: they are read from the database when used.
+The signed-in account itself is always such a copy (`user`): every column but the balances, which are never
+copied and are read from the database where they are used (ledger.balances). A repeated request answered from
+these copies reads nothing from the database.
 
 With Redis unavailable nothing is copied or reused (every request reads the database), and a copy is never used
 for more than MAX_AGE seconds, which bounds what a change whose stamp could not be bumped can miss."""
@@ -16,13 +18,14 @@ from flask import current_app, g
 from backend import ratelimit
 from backend.extensions import db, get_redis
 from backend.models import User
-from backend.row_copies import attach, copy_of, detached
+from backend.row_copies import copy_of, detached
 
 MAX_AGE = 30.0
 MAX_ACCOUNTS = 5000  # per process, the least recently used go first
 MAX_ROWS = 200  # per account
 _STAMP = "vm:account:"
-_USER_COLUMNS = ("id", "openid", "blocked", "created_at")
+# what the signed-in account's copy holds: every column but the balances
+_IDENTITY_COLUMNS = tuple(column.key for column in User.__table__.columns if column.key not in ("balance", "held"))
 _copies = OrderedDict()  # user id -> {"stamp", "at", "user": columns, (model name, key): columns}
 _lock = threading.Lock()
 UNKNOWN = object()  # a stamp that could not be read
@@ -35,21 +38,22 @@ def stamp_key(user_id):
 
 
 def user(user_id, stamp=_READ):
-    """The account with this id (a session-bound User, None if there is none), from this process's copy when
-    its stamp is current; `stamp` is the stamp just read (UNKNOWN: Redis could not be asked), else it is read
-    here."""
+    """The account with this id, None if there is none: a copy of its columns but the balances, outside the
+    session (to read, not to change; its balances raise if read), from this process's copy when its stamp is
+    current; `stamp` is the stamp just read (UNKNOWN: Redis could not be asked), else it is read here."""
     copy, stamp = _checked_copy(user_id, stamp)
-    if copy is not None:
-        return attach(User, copy["user"])
-    found = db.session.get(User, user_id)
-    if found is not None and stamp is not UNKNOWN:
-        copy = {"stamp": stamp, "at": time.monotonic(), "user": copy_of(found, _USER_COLUMNS)}
-        with _lock:
-            _copies[user_id] = copy
-            if len(_copies) > MAX_ACCOUNTS:
-                _copies.popitem(last=False)
-        g.account_checked = (user_id, copy)
-    return found
+    if copy is None:
+        found = db.session.get(User, user_id)
+        if found is None:
+            return None
+        copy = {"stamp": stamp, "at": time.monotonic(), "user": copy_of(found, _IDENTITY_COLUMNS)}
+        if stamp is not UNKNOWN:
+            with _lock:
+                _copies[user_id] = copy
+                if len(_copies) > MAX_ACCOUNTS:
+                    _copies.popitem(last=False)
+            g.account_checked = (user_id, copy)
+    return detached(User, copy["user"])
 
 
 def recall(user_id, model, key):

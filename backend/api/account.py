@@ -4,6 +4,7 @@ from apiflask.schemas import FileSchema
 from flask import Response
 
 from backend import auth
+from backend.api.common import query_input
 from backend.auth import token_auth
 from backend.models import isoformat
 from backend.ratelimit import export_limit, login_limit
@@ -15,7 +16,8 @@ bp = APIBlueprint("account", __name__, url_prefix="/api/v1", tag="Account")
 
 
 def present_user(user):
-    return {"id": user.id, "balance": user.balance, "held": user.held, "created_at": isoformat(user.created_at)}
+    balance, held = ledger.balances(user.id)
+    return {"id": user.id, "balance": balance, "held": held, "created_at": isoformat(user.created_at)}
 
 
 @bp.post("/auth/login")
@@ -40,7 +42,7 @@ def refresh(body):
 
 @bp.get("/me/ledger")
 @bp.auth_required(token_auth)
-@bp.input(LedgerQuery, location="query", arg_name="query")
+@query_input(bp, LedgerQuery)
 @bp.output(LedgerOut)
 def my_ledger(query):
     """The user's token ledger, newest first; pass `next` as `before` for the next page."""

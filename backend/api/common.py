@@ -3,7 +3,7 @@ The HTTP contract says "task" (`task_id`, `/api/v1/tasks`) for what the code cal
 import functools
 from datetime import datetime, timezone
 
-from flask import current_app
+from flask import current_app, request
 
 from backend import voice_similarity
 from backend.auth import token_auth
@@ -30,10 +30,28 @@ def job_endpoint(bp, rule, body, request_job, upload_fields, max_bytes_key):
 
         for step in (bp.output(TaskOut, status_code=202),
                      bp.input(body, location="json", validation=False, arg_name="_documented"),
-                     bp.input(WaitQuery, location="query", arg_name="query"),
+                     query_input(bp, WaitQuery),
                      job_limit, bp.auth_required(token_auth), bp.post(rule)):
             create = step(create)
         return create
+    return decorate
+
+
+def query_input(bp, schema):
+    """`bp.input(schema, location="query")` as the argument `query`, for a query whose every parameter has a
+    default: a request without a query string (most of them) gets the defaults, loaded once, without the schema
+    running again."""
+    defaults = schema().load({})
+
+    def decorate(view):
+        parsed = bp.input(schema, location="query", arg_name="query")(view)
+
+        @functools.wraps(parsed)  # the documentation bp.input annotated
+        def answer(*args, **kwargs):
+            if request.query_string:
+                return parsed(*args, **kwargs)
+            return view(*args, query=dict(defaults), **kwargs)
+        return answer
     return decorate
 
 

@@ -1,7 +1,7 @@
 """Tasks: read, list, cancel, with an optional wait for completion."""
 from apiflask import APIBlueprint
 
-from backend.api.common import present, task_answer
+from backend.api.common import present, query_input, task_answer
 from backend.auth import token_auth
 from backend.schemas import TaskListOut, TaskListQuery, TaskOut, WaitQuery
 from backend.services.jobs import lifecycle, lookup, waiting
@@ -12,7 +12,7 @@ bp = APIBlueprint("tasks", __name__, url_prefix="/api/v1", tag="Tasks")
 
 @bp.get("/tasks/<task_id>")
 @bp.auth_required(token_auth)
-@bp.input(WaitQuery, location="query", arg_name="query")
+@query_input(bp, WaitQuery)
 @bp.output(TaskOut)
 def get_task(task_id, query):
     """A task of the user's; `?wait=N` holds the request until it finishes or N s pass."""
@@ -29,7 +29,7 @@ def cancel_task(task_id):
 
 @bp.get("/tasks")
 @bp.auth_required(token_auth)
-@bp.input(TaskListQuery, location="query", arg_name="query")
+@query_input(bp, TaskListQuery)
 @bp.output(TaskListOut)
 def list_tasks(query):
     """The user's tasks, newest first; pass `next` as `before` for the next page."""

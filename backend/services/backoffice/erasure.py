@@ -128,10 +128,11 @@ def export(user):
     """The user's data as a zip: profile, voices (with their consent records), jobs and ledger, as JSON."""
     user_voices = db.session.scalars(sa.select(Voice).where(Voice.user_id == user.id)).all()
     user_jobs = db.session.scalars(sa.select(Job).where(Job.user_id == user.id).order_by(Job.created_at)).all()
-    ledger = db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.user_id == user.id)
-                                .order_by(LedgerEntry.id)).all()
+    entries = db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.user_id == user.id)
+                                 .order_by(LedgerEntry.id)).all()
+    balance, held = ledger.balances(user.id)
     documents = {
-        "profile.json": {"id": user.id, "openid": user.openid, "balance": user.balance, "held": user.held,
+        "profile.json": {"id": user.id, "openid": user.openid, "balance": balance, "held": held,
                          "created_at": isoformat(user.created_at)},
         "voices.json": [{**voices.present(voice), "audio_sha256": voice.audio_sha256} for voice in user_voices],
         "jobs.json": [{"task_id": job.id, "kind": job.kind, "status": job.status, "engine": job.engine,
@@ -141,7 +142,7 @@ def export(user):
                       for job in user_jobs],
         "ledger.json": [{"delta": entry.delta, "kind": entry.kind, "balance_after": entry.balance_after,
                          "held_delta": entry.held_delta, "held_after": entry.held_after, "job_id": entry.job_id,
-                         "created_at": isoformat(entry.created_at)} for entry in ledger],
+                         "created_at": isoformat(entry.created_at)} for entry in entries],
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

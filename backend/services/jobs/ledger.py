@@ -53,6 +53,12 @@ def hold(user_id, job_id, cost):
     return entry
 
 
+def balances(user_id):
+    """`(balance, held)` of the account, read from the database (never from a copy of the account)."""
+    row = db.session.execute(sa.select(User.balance, User.held).where(User.id == user_id)).first()
+    return (row.balance, row.held) if row is not None else (0, 0)
+
+
 def settle(job_id, outcome):
     """Capture (success) or release (failure, cancel, timeout) a job's hold, once."""
     new_state = "captured" if outcome == "capture" else "released"

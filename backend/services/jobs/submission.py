@@ -56,8 +56,13 @@ def _own_result(fingerprint, user_id):
     """The user's own succeeded job with this fingerprint whose result file is still there. Asked in turn: this
     process's copy (kept while the account's stamp holds: withdrawing or deleting a result bumps it); the job Redis
     names (its entry goes with the result, and the job's row confirms it); the database."""
-    job = account_copies.recall(user_id, Job, fingerprint) or _own_in_redis(fingerprint, user_id)
-    if job is not None and not files.exists(job.result_path):  # a file lost outside the service
+    job = account_copies.recall(user_id, Job, fingerprint)
+    if job is not None:
+        if files.exists(job.result_path):
+            return job
+        job = None  # a file lost outside the service: ask the database
+    job = _own_in_redis(fingerprint, user_id)
+    if job is not None and not files.exists(job.result_path):
         job = None
     if job is None:
         job = _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
