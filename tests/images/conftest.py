@@ -160,11 +160,18 @@ class ComposeStack:
         return self
 
     def ready(self):
+        """The one-shot migration done (the schema, and the bucket: S3 answered), then /readyz through Nginx:
+        Redis, the database and a live worker. podman-compose 1.0.3 starts the services in order but ignores
+        depends_on's conditions, so the app may start before S3 and the migration are done."""
+        migrate = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container("migrate"),
+                         check=False)
+        if migrate.stdout.strip() != "exited 0":
+            return False
         try:
             answer = requests.get(self.base_url + "/readyz", timeout=3)
         except requests.RequestException:
             return False
-        return answer.status_code == 200  # Redis, the database and a live worker
+        return answer.status_code == 200
 
     def psql(self, sql):
         """Rows of a query, as lists of strings, run by psql inside the postgres container."""
