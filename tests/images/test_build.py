@@ -1,6 +1,7 @@
 """The images as docker/Dockerfile builds them: small, unprivileged, labelled, checked, nothing left over from
 the build (no mirror settings, compilers, pip or test tools), and the Dockerfile and the images' shell scripts
 lint clean."""
+import hashlib
 import os
 import re
 import shutil
@@ -158,3 +159,4 @@ def test_a_store_gets_overlay_where_it_mounts_and_keeps_its_driver(tmp_path):
                               text=True, timeout=60, env={**os.environ, "VOXMOJI_IMAGES_DIR": str(store)})
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == driver and (store / "driver").read_text() == driver + "\n", store
+        shutil.rmtree(f"/tmp/voxmoji-podman-{hashlib.md5(str(store).encode()).hexdigest()[:12]}")  # its runroot
