@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-images images-base system-deps-images web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
+.PHONY: run test test-images install-images images-base system-deps-images web web-services worker install-worker install install-test mellotron system-deps system-deps-web system-deps-worker system-deps-test bench
 
 run: export VOXMOJI_DEV_LOGIN ?= 1
 # one box for trying it: saved voices usable at once, marked unverified (refused if the stack looks public)
@@ -13,25 +13,28 @@ run: install
 	$(PY) -m backend.stack prepare
 	$(PY) -m backend.stack supervise
 
-test: install-test
+# Every test, the container images' included (what CI runs).
+test: install-test install-images
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(IMAGE_TESTS_ENV) $(VENV)/bin/pytest
 
 # The container images and compose.yaml (tests/images): built and run with Debian's podman, on a Debian base
-# made here by mmdebstrap (no image registry is reached). Layers and the pip cache stay under var/images.
+# made here by mmdebstrap (no image registry is reached). Layers and pip's cache stay in podman's store,
+# outside the repository (tests/images/podman: VOXMOJI_IMAGES_DIR, default ~/.cache/voxmoji/images).
 PODMAN := tests/images/podman
 IMAGES_BASE := localhost/debian-base:bookworm
 IMAGE_TOOLS := var/images/tools
-test-images: $(VENV)/.installed-test system-deps-images $(IMAGE_TOOLS)/.installed images-base
-	VOXMOJI_IMAGE_TESTS=1 VOXMOJI_IMAGES_BASE=$(IMAGES_BASE) PATH=$(CURDIR)/$(IMAGE_TOOLS)/bin:$$PATH \
-		$(VENV)/bin/pytest tests/images
+IMAGE_TESTS_ENV := VOXMOJI_IMAGE_TESTS=1 VOXMOJI_IMAGES_BASE=$(IMAGES_BASE) PATH=$(CURDIR)/$(IMAGE_TOOLS)/bin:$$PATH
+test-images: install-images
+	$(IMAGE_TESTS_ENV) $(VENV)/bin/pytest tests/images
+
+install-images: $(VENV)/.installed-test system-deps-images $(IMAGE_TOOLS)/.installed images-base
 
 # A minimal Debian from the host's apt sources, imported once as the images' BASE_IMAGE.
 images-base:
-	@$(PODMAN) image exists $(IMAGES_BASE) || { \
-		mkdir -p var/images && \
-		$(SUDO) mmdebstrap --quiet --variant=minbase --include=python3,ca-certificates bookworm var/images/base.tar && \
-		$(PODMAN) import var/images/base.tar $(IMAGES_BASE) && rm -f var/images/base.tar; }
+	@$(PODMAN) image exists $(IMAGES_BASE) || { set -o pipefail; \
+		$(SUDO) mmdebstrap --quiet --variant=minbase --include=python3,ca-certificates bookworm - \
+		| $(PODMAN) import - $(IMAGES_BASE); }
 
 # Make the compose stack's .env once: fresh random secrets (docker/new-env.sh), readable by its owner only.
 .env:
@@ -126,7 +129,7 @@ system-deps-images:
 
 # Everything the tests start, in one apt-get run.
 system-deps-test:
-	$(call apt_install,$(sort $(WEB_APT) $(WORKER_APT) $(TEST_APT)),redis-server nginx espeak-ng ffmpeg g++ chromium node,$(FONT_CHECK) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1;)
+	$(call apt_install,$(sort $(WEB_APT) $(WORKER_APT) $(TEST_APT) $(IMAGES_APT)),redis-server nginx espeak-ng ffmpeg g++ chromium node podman mmdebstrap podman-compose runc,$(FONT_CHECK) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1;)
 
 $(VENV)/.installed-web: requirements/web.txt
 	$(need_python)

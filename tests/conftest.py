@@ -10,7 +10,8 @@ from stack_process import Stack
 
 # In-process apps built by tests run in the explicit dev mode unless a test says otherwise.
 os.environ.setdefault("VOXMOJI_ENV", "development")
-# The container image tests build images and run compose.yaml: `make test-images` runs them, after `make test`.
+# The container image tests build images and run compose.yaml with podman: `make test` (and `make test-images`)
+# installs it and sets VOXMOJI_IMAGE_TESTS; a bare `pytest` leaves them out.
 collect_ignore = [] if os.environ.get("VOXMOJI_IMAGE_TESTS") else ["images"]
 
 

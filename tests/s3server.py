@@ -31,9 +31,8 @@ def free_port_block(count):
         sockets = []
         try:
             for offset in range(count):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", base + offset))
-                sockets.append(sock)
+                sockets.append(socket.socket())  # listed first, so that one whose bind fails is closed too
+                sockets[-1].bind(("127.0.0.1", base + offset))
             return base
         except OSError:
             continue

@@ -1,11 +1,14 @@
 """The images as docker/Dockerfile builds them: small, unprivileged, labelled, checked, nothing left over from
 the build (no mirror settings, compilers, pip or test tools), and the Dockerfile and the images' shell scripts
 lint clean."""
+import hashlib
+import os
+import re
 import shutil
 import subprocess
 
 import pytest
-from conftest import BASE, PIP_INDEX_URL, REPO, ROLES, SERVICES, inspect, podman, run_in
+from conftest import BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, inspect, podman, run_in
 
 SHELL_SCRIPTS = [*sorted((REPO / "docker").glob("*.sh")), REPO / "docker" / "voxmoji", REPO / "tests" / "images" / "podman"]
 # Megabytes each image may take (podman's uncompressed size; about 220 MB of it is the Debian base with Python).
@@ -113,3 +116,47 @@ def test_the_build_context_leaves_out_state_weights_and_tests():
     ignored = (REPO / ".dockerignore").read_text().split()
     for path in (".venv", "var", "models", "tests", ".git", "node_modules", ".env"):
         assert path in ignored, path
+
+
+def dockerfile_stages():
+    """docker/Dockerfile's stages by name: the instructions after each FROM, without comments or blank lines."""
+    text = re.sub(r"\\\n", " ", (REPO / "docker" / "Dockerfile").read_text())
+    stages, steps = {}, None
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            steps = stages.setdefault(line.split()[-1], [])
+        elif steps is not None and line.strip() and not line.startswith("#"):
+            steps.append(line)
+    return stages
+
+
+def test_the_gpu_stages_repeat_the_cpu_stages_step_for_step():
+    """So that, on one base (the tests'), the layer cache builds them once: worker-gpu adds only torch's step."""
+    stages = dockerfile_stages()
+    for gpu, cpu in (("gpu-base", "os"), ("gpu-os", "worker-os"), ("build-gpu-web", "build")):
+        assert stages[gpu] == stages[cpu], (gpu, cpu)
+    assert stages["build-gpu"][:len(stages["build-worker"])] == stages["build-worker"]
+
+def overlay_mounts_in(directory):
+    """Whether the kernel mounts an overlay there (in a mount namespace of its own: nothing stays mounted)."""
+    for name in ("lower", "upper", "work", "merged"):
+        (directory / name).mkdir(parents=True)
+    options = f"lowerdir={directory}/lower,upperdir={directory}/upper,workdir={directory}/work"
+    unshare = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    mount = ["mount", "-t", "overlay", "overlay", "-o", options, str(directory / "merged")]
+    return subprocess.run([*unshare, *mount], capture_output=True).returncode == 0
+
+
+def test_a_store_gets_overlay_where_it_mounts_and_keeps_its_driver(tmp_path):
+    """tests/images/podman picks overlay for a new store where the kernel mounts one (layers are diffs), else
+    vfs, and records it: podman will not change the driver of an existing store."""
+    expected = "overlay" if overlay_mounts_in(tmp_path / "probe") else "vfs"
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "driver").write_text("vfs\n")
+    for store, driver in ((tmp_path / "new", expected), (kept, "vfs")):
+        done = subprocess.run([PODMAN, "info", "--format", "{{.Store.GraphDriverName}}"], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "VOXMOJI_IMAGES_DIR": str(store)})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == driver and (store / "driver").read_text() == driver + "\n", store
+        shutil.rmtree(f"/tmp/voxmoji-podman-{hashlib.md5(str(store).encode()).hexdigest()[:12]}")  # its runroot
