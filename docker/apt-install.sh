@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build-time only (bind-mounted by docker/Dockerfile, never copied into an image): apt-get install the named
-# packages without recommends, through APT_MIRROR when it is set, then drop the package lists and archives.
+# packages without recommends, through the apt mirror when one is given, then drop the package lists and archives.
 # The mirror is used from a temporary copy of the sources: the image keeps its own sources untouched.
 # --without-mesa: then purge Mesa's drivers and LLVM (about 160 MB), which ffmpeg's libraries pull in and
 # nothing here loads; dpkg is left with those dependencies unmet, so it must be the stage's last install.
@@ -10,6 +10,10 @@ without_mesa=false
 if [ "${1:-}" = --without-mesa ]; then
     without_mesa=true
     shift
+fi
+# the mirror comes as the build secret apt_mirror (docker/Dockerfile), so no image records it
+if [ -r /run/secrets/apt_mirror ]; then
+    APT_MIRROR=$(tr -d ' \n' </run/secrets/apt_mirror)
 fi
 options=""
 if [ -n "${APT_MIRROR:-}" ]; then

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, inspect, podman, run_in
+from conftest import APT_MIRROR, BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, inspect, podman, run_in
 
 SHELL_SCRIPTS = [*sorted((REPO / "docker").glob("*.sh")), REPO / "docker" / "voxmoji", REPO / "tests" / "images" / "podman"]
 # Megabytes each image may take (podman's uncompressed size; about 220 MB of it is the Debian base with Python).
@@ -33,12 +33,13 @@ def test_image_runs_unprivileged_with_labels_and_a_healthcheck(built, role):
         assert labels.get(f"org.opencontainers.image.{label}"), (role, label, labels)
     assert (config.get("Healthcheck") or {}).get("Test"), (role, config.get("Healthcheck"))
     env = "\n".join(config["Config"].get("Env") or [])
-    for leftover in ("APT_MIRROR", "PIP_INDEX_URL", "PIP_FIND_LINKS", PIP_INDEX_URL):
+    for leftover in ("APT_MIRROR", "PIP_INDEX_URL", "PIP_FIND_LINKS", PIP_INDEX_URL, APT_MIRROR):
         assert leftover not in env, (role, leftover)
-    # pip runs in build stages only: its index is not even in the image's history. (APT_MIRROR is, as any
-    # build argument a RUN uses is in `docker history`; it is in no file and no variable of the image.)
+    # pip runs in build stages only, and the apt mirror comes as a build secret (a build argument a RUN uses is
+    # recorded in `docker history`): neither is even in the image's history.
     history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", config["Id"]).stdout
-    assert "PIP_INDEX_URL" not in history and PIP_INDEX_URL not in history, role
+    for leftover in ("PIP_INDEX_URL", PIP_INDEX_URL, "APT_MIRROR", APT_MIRROR):
+        assert leftover not in history, (role, leftover)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -55,7 +56,8 @@ def test_no_build_tools_test_tools_or_mirror_in_the_image(built, role):
 
 @pytest.mark.parametrize("role", ("web", "nginx", "worker"))
 def test_the_apt_sources_are_the_base_images_own(built, role):
-    """APT_MIRROR is used from a temporary copy of the sources (docker/apt-install.sh), never written to them."""
+    """The apt mirror (the build secret apt_mirror) is used from a temporary copy of the sources
+    (docker/apt-install.sh), never written to them."""
     sources = "cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null; true"
     base = podman("run", "--rm", "--network", "none", BASE, "sh", "-c", sources).stdout
     assert run_in(role, "sh", "-c", sources).stdout == base
