@@ -42,18 +42,20 @@ def user(user_id, stamp=_READ):
     session (to read, not to change; its balances raise if read), from this process's copy when its stamp is
     current; `stamp` is the stamp just read (UNKNOWN: Redis could not be asked), else it is read here."""
     copy, stamp = _checked_copy(user_id, stamp)
-    if copy is None:
-        found = db.session.get(User, user_id)
-        if found is None:
-            return None
-        copy = {"stamp": stamp, "at": time.monotonic(), "user": copy_of(found, _IDENTITY_COLUMNS)}
-        if stamp is not UNKNOWN:
-            with _lock:
-                _copies[user_id] = copy
-                if len(_copies) > MAX_ACCOUNTS:
-                    _copies.popitem(last=False)
-            g.account_checked = (user_id, copy)
-    return detached(User, copy["user"])
+    if copy is not None:
+        return detached(User, copy["user"])
+    found = db.session.get(User, user_id)
+    if found is None:
+        return None
+    columns = copy_of(found, _IDENTITY_COLUMNS)
+    if stamp is not UNKNOWN:  # kept only under a stamp that was read
+        copy = {"stamp": stamp, "at": time.monotonic(), "user": columns}
+        with _lock:
+            _copies[user_id] = copy
+            if len(_copies) > MAX_ACCOUNTS:
+                _copies.popitem(last=False)
+        g.account_checked = (user_id, copy)
+    return detached(User, columns)
 
 
 def recall(user_id, model, key):

@@ -114,6 +114,16 @@ def test_bad_waits_are_client_errors(api, query):
     assert 400 <= answer.status_code < 500 and answer.status_code != 404, answer.text
 
 
+@pytest.mark.parametrize("query", ["wait=1e400", "wait=nan", "wait=-1", "wait=21", "wait="])
+def test_a_bad_wait_on_a_new_job_is_422_and_makes_nothing(api, query):
+    """A job endpoint's query is checked before the job exists: nothing is created, held or charged."""
+    balance = api.get("/api/v1/me").json()["user"]["balance"]
+    answer = api.post(f"/api/v1/emoji?{query}", json={"template_id": "panda", "text": "等太久"})
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", answer.text
+    assert api.get("/api/v1/tasks").json()["tasks"] == []
+    assert api.get("/api/v1/me").json()["user"]["balance"] == balance
+
+
 # -- lengths checked before any normalisation ------------------------------------------------------------
 
 @pytest.mark.parametrize("field, size", [("instruct", 101), ("instruct", 100_000), ("prompt_text", 501),
