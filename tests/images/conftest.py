@@ -31,6 +31,8 @@ STACK = ("redis", "postgres", "s3", "migrate", "web", "beat", "worker", "nginx")
 # left in an image, its variables or its history.
 APT_MIRROR = "http://deb.debian.org/debian"
 PIP_INDEX_URL = "https://pypi.org/simple"
+# Restarts after which a service of the stack counts as crash-looping (none restarts on a good start here).
+CRASH_LOOP = 5
 
 
 FIGURES = []  # what the run measured, printed at its end
@@ -166,10 +168,12 @@ class ComposeStack:
     def ready(self):
         """The one-shot migration done (the schema, and the bucket: S3 answered), then /readyz through Nginx:
         Redis, the database and a live worker. podman-compose 1.0.3 starts the services in order but ignores
-        depends_on's conditions, so the app may start before S3 and the migration are done."""
-        migrate = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container("migrate"),
-                         check=False)
-        if migrate.stdout.strip() != "exited 0":
+        depends_on's conditions, so the app may start before S3 and the migration are done. A service that
+        keeps restarting fails at once, named, rather than at the timeout."""
+        states = self.states()
+        looping = {service: state for service, state in states.items() if state[2] >= CRASH_LOOP}
+        assert not looping, f"crash-looping (state, exit code, restarts): {looping}\n{self.logs(next(iter(looping)))}"
+        if states.get("migrate", ())[:2] != ("exited", 0):
             return False
         try:
             answer = requests.get(self.base_url + "/readyz", timeout=3)
@@ -184,7 +188,19 @@ class ComposeStack:
         return [line.split("|") for line in done.stdout.splitlines() if line]
 
     def logs(self, service):
-        return podman("logs", self.container(service), check=False).stdout[-4000:]
+        """A service's output as the container wrote it: stdout and stderr interleaved (servers log to stderr)."""
+        done = subprocess.run([PODMAN, "logs", self.container(service)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60, cwd=REPO)
+        return done.stdout[-4000:]
+
+    def states(self):
+        """Each service's container: (state, exit code, restarts)."""
+        states = {}
+        for line in podman("inspect", "--format", "{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}",
+                           *map(self.container, STACK), check=False).stdout.splitlines():
+            name, status, code, restarts = line.split()
+            states[name.removeprefix(self.project + "_").removesuffix("_1")] = (status, int(code), int(restarts))
+        return states
 
     def down(self):
         self.compose("down", "-v", timeout=300, check=False)
@@ -197,6 +213,7 @@ def compose_stack(built, tmp_path_factory):
     try:
         yield stack.up()
     except BaseException:
+        print(stack.states())
         for service in STACK:
             print(f"--- {service}\n{stack.logs(service)}")
         raise

@@ -5,10 +5,13 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
-from conftest import APT_MIRROR, BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, inspect, podman, run_in
+import requests
+from conftest import APT_MIRROR, BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, image, inspect, podman, run_in
+from polling import wait_for
 
 SHELL_SCRIPTS = [*sorted((REPO / "docker").glob("*.sh")), REPO / "docker" / "voxmoji", REPO / "tests" / "images" / "podman"]
 # Megabytes each image may take (podman's uncompressed size; about 220 MB of it is the Debian base with Python).
@@ -100,6 +103,45 @@ def test_nginx_config_is_rendered_from_the_environment(built):
     assert "server api.internal:8123;" in done.stdout
     assert "server store.internal:9000;" in done.stdout and "/media-bucket/public/" in done.stdout
     assert "m" * 48 in done.stdout
+
+
+def free_ports_at_the_top(count):
+    """The highest block of `count` ports free on 127.0.0.1 that ends at most at 65535."""
+    for base in range(65536 - count, 49152, -count):
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free block of ports at the top of the range")
+
+
+def test_the_s3_store_serves_on_any_port_up_to_65535(built):
+    """Every port the S3 image listens on is one it is given (S3_PORT, WEED_PORT_BASE .. +6), none derived: S3
+    on the highest port there is still starts and answers."""
+    base = free_ports_at_the_top(8)
+    s3_port = base + 7
+    name = f"voxmoji-s3-port-{os.getpid()}"
+    podman("run", "-d", "--name", name, "--network", "host", f"--env=S3_PORT={s3_port}", f"--env=WEED_PORT_BASE={base}",
+           "--env=AWS_ACCESS_KEY_ID=probe", "--env=AWS_SECRET_ACCESS_KEY=" + "s" * 40, image("s3"))
+    try:
+        def answers():
+            state = podman("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
+            assert state == "running", (state, podman("logs", name, check=False).stderr[-3000:])
+            try:
+                return requests.get(f"http://127.0.0.1:{s3_port}/", timeout=3).status_code
+            except requests.RequestException:
+                return None
+        # S3 refuses a request without a key: the store is up and checking
+        assert wait_for(answers, timeout=120, step=0.5) == 403
+    finally:
+        podman("rm", "-f", "-t", "1", name, check=False)
 
 
 def test_dockerfile_lints_clean():
