@@ -204,6 +204,12 @@ class ComposeStack:
 
     def down(self):
         self.compose("down", "-v", timeout=300, check=False)
+        # podman-compose's stop and rm miss a container caught between restarts (a crash loop): it would go on
+        # restarting after the tests, so whatever of the project is left is removed by force
+        label = f"label=io.podman.compose.project={self.project}"
+        left = podman("ps", "-a", "-q", "--filter", label, check=False).stdout.split()
+        if left:
+            podman("rm", "-f", "-t", "0", *left, check=False)
         podman("volume", "prune", "-f", check=False)
 
 
