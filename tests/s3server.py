@@ -20,13 +20,20 @@ def weed_binary():
     return str(found) if found.exists() else shutil.which("weed")
 
 
-def free_port_block(count):
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1."""
-    for _ in range(200):
+def kernel_ports(tries=200):
+    """Ports the kernel hands out as free (its ephemeral range), one per try."""
+    for _ in range(tries):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65535:
+            port = probe.getsockname()[1]
+        yield port  # after the probe is closed: the caller binds it
+
+
+def free_port_block(count, bases=None):
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1: the first of `bases` that is, by
+    default among the ports the kernel hands out."""
+    for base in kernel_ports() if bases is None else bases:
+        if base + count > 65536:
             continue
         sockets = []
         try:

@@ -5,13 +5,13 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 
 import pytest
 import requests
 from conftest import APT_MIRROR, BASE, PIP_INDEX_URL, PODMAN, REPO, ROLES, SERVICES, image, inspect, podman, run_in
 from polling import wait_for
+from s3server import free_port_block
 
 SHELL_SCRIPTS = [*sorted((REPO / "docker").glob("*.sh")), REPO / "docker" / "voxmoji", REPO / "tests" / "images" / "podman"]
 # Megabytes each image may take (podman's uncompressed size; about 220 MB of it is the Debian base with Python).
@@ -105,27 +105,10 @@ def test_nginx_config_is_rendered_from_the_environment(built):
     assert "m" * 48 in done.stdout
 
 
-def free_ports_at_the_top(count):
-    """The highest block of `count` ports free on 127.0.0.1 that ends at most at 65535."""
-    for base in range(65536 - count, 49152, -count):
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sockets.append(socket.socket())
-                sockets[-1].bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free block of ports at the top of the range")
-
-
 def test_the_s3_store_serves_on_any_port_up_to_65535(built):
     """Every port the S3 image listens on is one it is given (S3_PORT, WEED_PORT_BASE .. +6), none derived: S3
     on the highest port there is still starts and answers."""
-    base = free_ports_at_the_top(8)
+    base = free_port_block(8, bases=range(65536 - 8, 49152, -8))  # the highest free block
     s3_port = base + 7
     name = f"voxmoji-s3-port-{os.getpid()}"
     podman("run", "-d", "--name", name, "--network", "host", f"--env=S3_PORT={s3_port}", f"--env=WEED_PORT_BASE={base}",
