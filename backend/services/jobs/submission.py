@@ -56,14 +56,10 @@ def _own_result(fingerprint, user_id):
     """The user's own succeeded job with this fingerprint whose result file is still there. Asked in turn: this
     process's copy (kept while the account's stamp holds: withdrawing or deleting a result bumps it); the job Redis
     names (its entry goes with the result, and the job's row confirms it); the database."""
-    job = account_copies.recall(user_id, Job, fingerprint)
+    job = _still_there(account_copies.recall(user_id, Job, fingerprint))
     if job is not None:
-        if files.exists(job.result_path):
-            return job
-        job = None  # a file lost outside the service: ask the database
-    job = _own_in_redis(fingerprint, user_id)
-    if job is not None and not files.exists(job.result_path):
-        job = None
+        return job  # already this process's copy
+    job = _still_there(_own_in_redis(fingerprint, user_id))
     if job is None:
         job = _latest_served(sa.select(Job).where(Job.cache_key == fingerprint, Job.user_id == user_id))
         if job is not None:
@@ -71,6 +67,11 @@ def _own_result(fingerprint, user_id):
     if job is not None:
         account_copies.remember(user_id, job, fingerprint)
     return job
+
+
+def _still_there(job):
+    """The job, unless there is none or its result file was lost outside the service."""
+    return job if job is not None and files.exists(job.result_path) else None
 
 
 def _own_in_redis(fingerprint, user_id):
