@@ -124,3 +124,24 @@ def test_a_repeat_by_voice_id_reads_nothing_from_the_database(stack, low_voice):
         shown = client.get("/api/v1/me", headers=headers).json["user"]
         row = stack.query("SELECT balance, held FROM users WHERE id = :u", u=api.user["id"])[0]
         assert (shown["balance"], shown["held"]) == (row["balance"], row["held"])
+
+
+def test_a_result_file_lost_outside_the_service_is_made_again(stack, high_voice):
+    """A result file removed behind the service's back (no stamp bumped, the task still there) is never
+    answered from a web process's copy or from Redis: the next repeat is a new task that writes it again."""
+    from backend.services.media import files
+
+    api = Api(stack.base_url, f"hot-lostfile-{time.monotonic_ns()}")
+    body = {"text": "文件丢了就重新做。", "voice_consent": True, "prompt_audio": base64.b64encode(wav_bytes(high_voice * 0.57)).decode()}
+    first = api.wait_task(task_of(api.post("/api/v1/tts", json=body))["task_id"])
+    assert first["status"] == "succeeded"
+    repeats = [task_of(api.post("/api/v1/tts", json=body)) for _ in range(WARM)]  # copies in every process
+    assert all(again["task_id"] == first["task_id"] and again["cached"] for again in repeats)
+    result_path = stack.job(first["task_id"])["result_path"]
+    with stack.app_context():
+        stored = files.store().path(result_path)
+    stored.unlink()
+    fresh = [task_of(api.post("/api/v1/tts", json=body)) for _ in range(WARM)]
+    assert all(task["task_id"] != first["task_id"] and not task["cached"] for task in fresh), fresh
+    assert api.wait_task(fresh[0]["task_id"])["status"] == "succeeded"
+    assert stored.exists()
